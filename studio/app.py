@@ -1,0 +1,93 @@
+"""The Studio facade: one object that the CLI, the GUI and the light node all hold.
+
+It lives above core/chain/train/attribution (not inside core) because core must not import
+chain or train. Subsystems are created lazily so `studio datanet list` never imports torch
+or web3."""
+
+from __future__ import annotations
+
+import os
+from functools import cached_property
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from studio.core.blobs import BlobStore
+from studio.core.config import Config
+from studio.core.events import EventBus
+from studio.core.logs import setup_logging
+from studio.core.paths import Paths
+from studio.core.store import Store
+
+if TYPE_CHECKING:
+    from studio.core.datanets import Datanets
+
+
+class Studio:
+    def __init__(self, home: str | os.PathLike[str] | None = None, *, network: str | None = None) -> None:
+        self.paths = Paths.resolve(home)
+        self.log = setup_logging(self.paths.logs)
+        self.events = EventBus()
+        self._network_override = network
+
+    @cached_property
+    def config(self) -> Config:
+        return Config.load(self.paths.config)
+
+    def save_config(self) -> None:
+        self.config.save(self.paths.config)
+
+    @property
+    def network_name(self) -> str:
+        return self._network_override or os.environ.get("STUDIO_NETWORK") or self.config.network
+
+    @cached_property
+    def store(self) -> Store:
+        return Store(self.paths.db, backups=self.paths.backups)
+
+    @cached_property
+    def blobs(self) -> BlobStore:
+        return BlobStore(self.paths.blobs)
+
+    @cached_property
+    def datanets(self) -> Datanets:
+        from studio.core.datanets import Datanets
+
+        return Datanets(self.store, self.blobs, self.config, self.events)
+
+    # Chain, ModelFactory and attribution are attached by their packages (see each package's
+    # `for_studio(studio)`), imported only when used.
+    @cached_property
+    def wallet(self) -> Any:
+        from studio.chain.wallet import Wallet
+
+        return Wallet.for_studio(self)
+
+    @cached_property
+    def chain(self) -> Any:
+        from studio.chain.client import ChainClient
+
+        return ChainClient.for_studio(self)
+
+    @cached_property
+    def models(self) -> Any:
+        from studio.train.factory import ModelFactory
+
+        return ModelFactory.for_studio(self)
+
+    @cached_property
+    def attribution(self) -> Any:
+        from studio.attribution.service import Attributor
+
+        return Attributor.for_studio(self)
+
+    def close(self) -> None:
+        if "store" in self.__dict__:
+            self.store.close()
+
+    def __enter__(self) -> Studio:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+

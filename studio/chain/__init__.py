@@ -1,0 +1,1 @@
+"""The L2: wallet, network profiles, devnet, contracts, transaction pipeline. Imports core only."""

@@ -1,0 +1,104 @@
+"""Long work (training, index builds) runs in a subprocess of our own executable and streams one
+JSON object per line on stdout, so a crash or cancel never takes the UI down, and a frozen
+(PyInstaller) build behaves the same as `python -m studio`."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import IO, Any
+
+from studio.core.events import Event
+
+
+def own_executable() -> list[str]:
+    """argv prefix that runs this studio: the frozen binary itself, or this Python with -m studio."""
+    if getattr(sys, "frozen", False):
+        return [sys.executable]
+    return [sys.executable, "-m", "studio"]
+
+
+class JobStream:
+    """Emits events as JSON lines on a stream. Used inside the job subprocess."""
+
+    def __init__(self, out: IO[str] | None = None, job: str = "") -> None:
+        self.out = out or sys.stdout
+        self.job = job
+        self._lock = threading.Lock()
+
+    def __call__(self, event: Event) -> None:
+        if not event.job:
+            event.job = self.job
+        line = json.dumps(event.to_dict(), sort_keys=True, default=str)
+        with self._lock:
+            self.out.write(line + "\n")
+            self.out.flush()
+
+
+class JobProcess:
+    """A running job subprocess; read its events, cancel it, wait for it."""
+
+    def __init__(self, args: Sequence[str], *, env: dict[str, str] | None = None,
+                 cwd: Path | None = None, log_path: Path | None = None) -> None:
+        full_env = dict(os.environ)
+        full_env.update(env or {})
+        full_env.setdefault("PYTHONUNBUFFERED", "1")
+        self._stderr_file = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
+        self.proc = subprocess.Popen(
+            [*own_executable(), *args],
+            stdout=subprocess.PIPE,
+            stderr=self._stderr_file,
+            stdin=subprocess.DEVNULL,
+            env=full_env,
+            cwd=cwd,
+            text=True,
+            bufsize=1,
+            start_new_session=True,
+        )
+
+    @property
+    def pid(self) -> int:
+        return self.proc.pid
+
+    def events(self) -> Any:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            line = line.strip()
+            if not line.startswith("{"):
+                continue
+            try:
+                yield Event.from_dict(json.loads(line))
+            except (ValueError, TypeError):
+                continue
+
+    def follow(self, on_event: Callable[[Event], None]) -> int:
+        for ev in self.events():
+            on_event(ev)
+        return self.wait()
+
+    def cancel(self) -> None:
+        # SIGINT first: the job catches it, finishes its step and saves a checkpoint.
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGINT)
+            except ProcessLookupError:
+                pass
+
+    def kill(self) -> None:
+        if self.proc.poll() is None:
+            try:
+                os.killpg(self.proc.pid, signal.SIGKILL)
+            except ProcessLookupError:
+                pass
+
+    def wait(self, timeout: float | None = None) -> int:
+        rc = self.proc.wait(timeout)
+        if hasattr(self._stderr_file, "close"):
+            self._stderr_file.close()  # type: ignore[union-attr]
+        return rc

@@ -1,0 +1,1 @@
+"""Stages of `studio demo`, one module per area."""

@@ -1,0 +1,1 @@
+"""Headless light node (later issue)."""

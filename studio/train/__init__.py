@@ -1,0 +1,1 @@
+"""ModelFactory: base models, LoRA fine-tuning, checkpoints, eval, export, inference. Imports core only."""
