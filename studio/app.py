@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.core.blobs import BlobStore
@@ -23,7 +22,9 @@ if TYPE_CHECKING:
 
 
 class Studio:
-    def __init__(self, home: str | os.PathLike[str] | None = None, *, network: str | None = None) -> None:
+    def __init__(
+        self, home: str | os.PathLike[str] | None = None, *, network: str | None = None
+    ) -> None:
         self.paths = Paths.resolve(home)
         self.log = setup_logging(self.paths.logs)
         self.events = EventBus()
@@ -89,5 +90,3 @@ class Studio:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
-
-

@@ -15,13 +15,26 @@ from studio.core.errors import StudioError
 def _common(network: bool, wallet: bool) -> argparse.ArgumentParser:
     # SUPPRESS so an option given before the subcommand is not reset by the subparser's default.
     p = argparse.ArgumentParser(add_help=False)
-    p.add_argument("--home", default=argparse.SUPPRESS, help="data home (default: $STUDIO_HOME or the platform data dir)")
-    p.add_argument("--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document")
+    p.add_argument(
+        "--home",
+        default=argparse.SUPPRESS,
+        help="data home (default: $STUDIO_HOME or the platform data dir)",
+    )
+    p.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="print one JSON document"
+    )
     if network:
-        p.add_argument("--network", default=argparse.SUPPRESS, help="devnet (default), openledger-testnet, openledger, custom")
+        p.add_argument(
+            "--network",
+            default=argparse.SUPPRESS,
+            help="devnet (default), openledger-testnet, openledger, custom",
+        )
     if wallet:
-        p.add_argument("--password-file", default=argparse.SUPPRESS,
-                       help="read the keystore password from this file (headless use)")
+        p.add_argument(
+            "--password-file",
+            default=argparse.SUPPRESS,
+            help="read the keystore password from this file (headless use)",
+        )
     return p
 
 
@@ -48,8 +61,12 @@ def build_parser() -> argparse.ArgumentParser:
                 parsers[prefix] = gp
                 groups[prefix] = gp.add_subparsers(dest=f"cmd{depth}", metavar="COMMAND")
         parent = groups[path[:-1]]
-        sp = parent.add_parser(path[-1], help=cmd.help, description=cmd.help,
-                               parents=[_common(cmd.network, cmd.wallet)])
+        sp = parent.add_parser(
+            path[-1],
+            help=cmd.help,
+            description=cmd.help,
+            parents=[_common(cmd.network, cmd.wallet)],
+        )
         for a in cmd.args:
             sp.add_argument(*a.names, **a.kwargs)
         sp.set_defaults(_command=cmd)
@@ -69,7 +86,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         target = args._parsers.get(prefix, parser) if prefix else parser
         target.print_help()
         return 0 if not prefix else 2
-    ctx = Context(home=args.home, network=args.network, json_mode=args.json, password_file=args.password_file)
+    ctx = Context(
+        home=args.home, network=args.network, json_mode=args.json, password_file=args.password_file
+    )
     try:
         result = cmd.func(ctx, args)
         ctx.emit_result(result)
@@ -82,8 +101,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 130
     except Exception as e:  # noqa: BLE001 - last resort: one line for the user, the traceback in the log
         logging.getLogger("studio").exception("unexpected error in %s", " ".join(cmd.path))
-        print(f"error: unexpected {type(e).__name__}: {e} (details in the log: studio doctor shows where)",
-              file=sys.stderr)
+        print(
+            f"error: unexpected {type(e).__name__}: {e} (details in the log: studio doctor shows where)",
+            file=sys.stderr,
+        )
         return 2
     finally:
         if "studio" in ctx.__dict__:

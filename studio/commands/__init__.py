@@ -52,10 +52,14 @@ class Command:
 REGISTRY: dict[tuple[str, ...], Command] = {}
 
 
-def command(path: str, help: str, *args: Arg, network: bool = False, wallet: bool = False) -> Callable[
+def command(
+    path: str, help: str, *args: Arg, network: bool = False, wallet: bool = False
+) -> Callable[
     [Callable[[Context, argparse.Namespace], Any]], Callable[[Context, argparse.Namespace], Any]
 ]:
-    def deco(fn: Callable[[Context, argparse.Namespace], Any]) -> Callable[[Context, argparse.Namespace], Any]:
+    def deco(
+        fn: Callable[[Context, argparse.Namespace], Any],
+    ) -> Callable[[Context, argparse.Namespace], Any]:
         key = tuple(path.split())
         if key in REGISTRY:
             raise RuntimeError(f"command declared twice: {path}")
@@ -79,9 +83,17 @@ def load_all() -> dict[tuple[str, ...], Command]:
 class Context:
     """What a command runs with: the facade (created on first use), output mode, options."""
 
-    def __init__(self, *, home: str | None = None, network: str | None = None, json_mode: bool = False,
-                 password_file: str | None = None, out: TextIO | None = None, err: TextIO | None = None,
-                 quiet: bool = False) -> None:
+    def __init__(
+        self,
+        *,
+        home: str | None = None,
+        network: str | None = None,
+        json_mode: bool = False,
+        password_file: str | None = None,
+        out: TextIO | None = None,
+        err: TextIO | None = None,
+        quiet: bool = False,
+    ) -> None:
         self.home = home
         self.network = network
         self.json = json_mode
@@ -126,4 +138,8 @@ class Context:
 
     def emit_result(self, result: Any) -> None:
         if self.json:
-            print(json.dumps(result, indent=2, sort_keys=False, default=str), file=self.out, flush=True)
+            print(
+                json.dumps(result, indent=2, sort_keys=False, default=str),
+                file=self.out,
+                flush=True,
+            )

@@ -20,18 +20,28 @@ def _check(name: str, ok: bool, detail: str, fix: str = "") -> dict[str, Any]:
 def doctor_checks(home: str | None) -> list[dict[str, Any]]:
     from studio.core.paths import Paths
 
-    checks = [_check("python", sys.version_info >= (3, 11), f"{platform.python_version()} ({sys.executable})",
-                     "Install Python 3.11 or newer.")]
+    checks = [
+        _check(
+            "python",
+            sys.version_info >= (3, 11),
+            f"{platform.python_version()} ({sys.executable})",
+            "Install Python 3.11 or newer.",
+        )
+    ]
     try:
         paths = Paths.resolve(home)
         writable = os.access(paths.home, os.W_OK)
-        checks.append(_check("data home", writable, str(paths.home), "Pass --home DIR or set STUDIO_HOME."))
+        checks.append(
+            _check("data home", writable, str(paths.home), "Pass --home DIR or set STUDIO_HOME.")
+        )
         checks.append(_check("log file", True, str(paths.logs / "studio.log")))
     except Exception as e:  # noqa: BLE001
         checks.append(_check("data home", False, str(e), "Pass --home DIR or set STUDIO_HOME."))
     # torch and its device, without importing it when absent.
     if importlib.util.find_spec("torch") is None:
-        checks.append(_check("torch", False, "not installed", "Run `make setup` (installs torch==2.13.0)."))
+        checks.append(
+            _check("torch", False, "not installed", "Run `make setup` (installs torch==2.13.0).")
+        )
     else:
         try:
             from studio.train.device import describe_device
@@ -58,17 +68,33 @@ def doctor_checks(home: str | None) -> list[dict[str, Any]]:
             detail = name
         except Exception as e:  # noqa: BLE001
             ok, detail = False, str(e)
-    checks.append(_check("keyring", ok, detail,
-                         "No OS keyring here: the studio will ask for the keystore password "
-                         "(or use --password-file when headless)."))
+    checks.append(
+        _check(
+            "keyring",
+            ok,
+            detail,
+            "No OS keyring here: the studio will ask for the keystore password "
+            "(or use --password-file when headless).",
+        )
+    )
     # Qt
     if importlib.util.find_spec("PySide6") is None:
-        checks.append(_check("Qt", False, "PySide6 not installed", "pip install 'openledger-studio[gui]'."))
+        checks.append(
+            _check("Qt", False, "PySide6 not installed", "pip install 'openledger-studio[gui]'.")
+        )
     else:
-        plat = os.environ.get("QT_QPA_PLATFORM") or ("wayland/xcb" if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else "")
+        plat = os.environ.get("QT_QPA_PLATFORM") or (
+            "wayland/xcb" if os.environ.get("DISPLAY") or os.environ.get("WAYLAND_DISPLAY") else ""
+        )
         ok = bool(plat) or sys.platform in ("win32", "darwin")
-        checks.append(_check("Qt", ok, f"PySide6 installed, platform {plat or 'none (no display)'}",
-                             "No display: use QT_QPA_PLATFORM=offscreen for screenshots, or run headless (studio node run)."))
+        checks.append(
+            _check(
+                "Qt",
+                ok,
+                f"PySide6 installed, platform {plat or 'none (no display)'}",
+                "No display: use QT_QPA_PLATFORM=offscreen for screenshots, or run headless (studio node run).",
+            )
+        )
     # anvil
     try:
         from studio.chain.devnet import find_anvil
@@ -78,7 +104,9 @@ def doctor_checks(home: str | None) -> list[dict[str, Any]]:
     except ImportError:
         checks.append(_check("anvil", False, "chain layer not installed", "Run `make setup`."))
     except Exception as e:  # noqa: BLE001
-        checks.append(_check("anvil", False, str(e), "Run `make setup` (npm install) or set STUDIO_ANVIL."))
+        checks.append(
+            _check("anvil", False, str(e), "Run `make setup` (npm install) or set STUDIO_ANVIL.")
+        )
     return checks
 
 
@@ -94,9 +122,12 @@ def doctor(ctx: Context, args: argparse.Namespace) -> Any:
     return {"version": __version__, "checks": checks}
 
 
-@command("demo", "Run the end-to-end demo on the embedded devnet, printing each step.",
-         arg("--fresh", action="store_true", help="start from an empty data home"),
-         arg("--skip", default="", help="comma-separated stages to skip: chain,train,attribution"))
+@command(
+    "demo",
+    "Run the end-to-end demo on the embedded devnet, printing each step.",
+    arg("--fresh", action="store_true", help="start from an empty data home"),
+    arg("--skip", default="", help="comma-separated stages to skip: chain,train,attribution"),
+)
 def demo(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.demo import run_demo
 

@@ -54,8 +54,10 @@ class BlobStore:
         try:
             data = p.read_bytes()
         except FileNotFoundError as e:
-            raise NotFound(f"Blob {digest[:12]}… is missing from {self.root}.",
-                           hint="Run `studio datanet verify NAME` to list affected records.") from e
+            raise NotFound(
+                f"Blob {digest[:12]}… is missing from {self.root}.",
+                hint="Run `studio datanet verify NAME` to list affected records.",
+            ) from e
         if verify and sha256_hex(data) != digest:
             raise IntegrityError(f"Blob {digest[:12]}… does not match its hash (modified on disk).")
         return data

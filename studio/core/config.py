@@ -36,8 +36,10 @@ class Config:
         try:
             raw = json.loads(path.read_text("utf-8"))
         except (OSError, ValueError) as e:
-            raise ConfigError(f"Cannot read settings at {path}: {e}.",
-                              hint="Fix the JSON or delete the file to restore defaults.") from e
+            raise ConfigError(
+                f"Cannot read settings at {path}: {e}.",
+                hint="Fix the JSON or delete the file to restore defaults.",
+            ) from e
         if not isinstance(raw, dict):
             raise ConfigError(f"Settings at {path} must be a JSON object.")
         cfg = cls()
@@ -51,7 +53,9 @@ class Config:
                         if expected is float and isinstance(fv, int):
                             fv = float(fv)
                         if not isinstance(fv, expected):
-                            raise ConfigError(f"Setting ingest.{fk} must be {expected.__name__}, got {fv!r}.")
+                            raise ConfigError(
+                                f"Setting ingest.{fk} must be {expected.__name__}, got {fv!r}."
+                            )
                         setattr(ing, fk, fv)
                 cfg.ingest = ing
             elif k in known and k != "extra":

@@ -25,7 +25,9 @@ class Event:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> Event:
-        known = {k: d[k] for k in ("kind", "job", "message", "step", "total", "data", "time") if k in d}
+        known = {
+            k: d[k] for k in ("kind", "job", "message", "step", "total", "data", "time") if k in d
+        }
         return cls(**known)
 
 
@@ -59,7 +61,9 @@ class EventBus:
             except Exception:  # noqa: BLE001 - a broken listener must not stop a job
                 pass
 
-    def progress(self, job: str, step: int, total: int | None, message: str = "", **data: Any) -> None:
+    def progress(
+        self, job: str, step: int, total: int | None, message: str = "", **data: Any
+    ) -> None:
         self.emit(Event("progress", job=job, step=step, total=total, message=message, data=data))
 
     def log(self, job: str, message: str, **data: Any) -> None:

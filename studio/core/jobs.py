@@ -44,8 +44,14 @@ class JobStream:
 class JobProcess:
     """A running job subprocess; read its events, cancel it, wait for it."""
 
-    def __init__(self, args: Sequence[str], *, env: dict[str, str] | None = None,
-                 cwd: Path | None = None, log_path: Path | None = None) -> None:
+    def __init__(
+        self,
+        args: Sequence[str],
+        *,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+        log_path: Path | None = None,
+    ) -> None:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault("PYTHONUNBUFFERED", "1")

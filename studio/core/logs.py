@@ -19,8 +19,12 @@ def setup_logging(log_dir: Path, level: int = logging.INFO) -> logging.Logger:
             logger.removeHandler(h)
             h.close()
     _configured.clear()
-    handler = logging.handlers.RotatingFileHandler(log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8")
-    handler.setFormatter(logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s"))
+    handler = logging.handlers.RotatingFileHandler(
+        log_file, maxBytes=2_000_000, backupCount=5, encoding="utf-8"
+    )
+    handler.setFormatter(
+        logging.Formatter("%(asctime)s %(process)d %(name)s %(levelname)s %(message)s")
+    )
     logger.addHandler(handler)
     logger.setLevel(level)
     logger.propagate = False

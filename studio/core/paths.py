@@ -37,7 +37,15 @@ class Paths:
         # umask 077: keystores, journals and unpublished data are nobody else's business.
         old = os.umask(0o077)
         try:
-            for d in (self.home, self.blobs, self.logs, self.keystores, self.models, self.devnet, self.jobs):
+            for d in (
+                self.home,
+                self.blobs,
+                self.logs,
+                self.keystores,
+                self.models,
+                self.devnet,
+                self.jobs,
+            ):
                 d.mkdir(parents=True, exist_ok=True)
         except OSError as e:
             raise ConfigError(

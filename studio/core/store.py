@@ -39,8 +39,14 @@ def discover_migrations() -> list[ModuleType]:
 
 
 class Store:
-    def __init__(self, path: Path, *, backups: Path | None = None, migrate: bool = True,
-                 target_version: int | None = None) -> None:
+    def __init__(
+        self,
+        path: Path,
+        *,
+        backups: Path | None = None,
+        migrate: bool = True,
+        target_version: int | None = None,
+    ) -> None:
         self.path = Path(path)
         self.backups = backups or self.path.parent / "backups"
         self._local = threading.local()
@@ -51,7 +57,9 @@ class Store:
     # -- connections -------------------------------------------------------------------------
     def _connect(self) -> sqlite3.Connection:
         try:
-            conn = sqlite3.connect(self.path, timeout=30, isolation_level=None, check_same_thread=False)
+            conn = sqlite3.connect(
+                self.path, timeout=30, isolation_level=None, check_same_thread=False
+            )
         except sqlite3.Error as e:
             raise StoreError(f"Cannot open the database {self.path}: {e}.") from e
         conn.row_factory = sqlite3.Row
@@ -128,7 +136,10 @@ class Store:
         if not self.path.exists() or self.path.stat().st_size == 0:
             return None
         self.backups.mkdir(parents=True, exist_ok=True)
-        dest = self.backups / f"studio-{label}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}.sqlite"
+        dest = (
+            self.backups
+            / f"studio-{label}-{time.strftime('%Y%m%d-%H%M%S')}-{time.time_ns() % 10**9}.sqlite"
+        )
         target = sqlite3.connect(dest)
         try:
             self.conn.backup(target)
@@ -140,7 +151,9 @@ class Store:
         mods = discover_migrations()
         with self._lock:
             if not self.db["schema_version"].exists():
-                self.db["schema_version"].create({"version": int, "applied_at": float, "name": str}, pk="version")
+                self.db.table("schema_version").create(
+                    {"version": int, "applied_at": float, "name": str}, pk="version"
+                )
             current = self.version
             latest = mods[-1].VERSION if mods else 0
             if current > latest:
@@ -148,7 +161,11 @@ class Store:
                     f"The database {self.path} is schema v{current}, newer than this studio (v{latest}).",
                     hint="Upgrade OpenLedger Studio, or point --home at another folder.",
                 )
-            pending = [m for m in mods if m.VERSION > current and (target_version is None or m.VERSION <= target_version)]
+            pending = [
+                m
+                for m in mods
+                if m.VERSION > current and (target_version is None or m.VERSION <= target_version)
+            ]
             if not pending:
                 return []
             if current > 0:
