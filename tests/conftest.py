@@ -11,6 +11,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["TRANSFORMERS_OFFLINE"] = "1"
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 
+from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
@@ -21,10 +22,15 @@ REPO = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture(autouse=True)
-def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+def studio_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[Path]:
     home = tmp_path / "home"
     monkeypatch.setenv("STUDIO_HOME", str(home))
-    return home
+    yield home
+    if (home / "devnet" / "anvil.json").exists():  # a devnet a test started: never leave it running
+        from studio.chain.devnet import Devnet
+        from studio.core.paths import Paths
+
+        Devnet(Paths.resolve(home)).down()
 
 
 @pytest.fixture(autouse=True)

@@ -150,9 +150,11 @@ class Store:
     def migrate(self, target_version: int | None = None) -> list[int]:
         mods = discover_migrations()
         with self._lock:
-            if not self.db["schema_version"].exists():
-                self.db.table("schema_version").create(
-                    {"version": int, "applied_at": float, "name": str}, pk="version"
+            # In BEGIN IMMEDIATE: two processes opening a new data home at once take turns.
+            with self.transaction():
+                self.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_version "
+                    "(version INTEGER PRIMARY KEY, applied_at FLOAT, name TEXT)"
                 )
             current = self.version
             latest = mods[-1].VERSION if mods else 0
@@ -173,6 +175,8 @@ class Store:
             applied = []
             for m in pending:
                 with self.transaction():
+                    if self.version >= m.VERSION:
+                        continue  # another process applied it while we waited for the lock
                     m.upgrade(self)
                     self.execute(
                         "INSERT INTO schema_version(version, applied_at, name) VALUES (?,?,?)",

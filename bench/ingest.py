@@ -1,0 +1,150 @@
+"""Ingest throughput: generated prose (.txt) and JSONL, >= 100 MB, through `Datanets.add_files`
+(split, PII/secret scan, score, exact + MinHash near-duplicate detection, blobs, SQLite), next
+to a baseline that only reads and sha256-hashes the same files. Run:
+
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--mb 100] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import random
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+COMMON = (
+    "the of and a to in is was it for on that with as by at from his her be this are or an not had "
+    "have but which one were all their they there been when who will more no if out so said what up its "
+    "about into than them can only other new some could time these two may then do first any my now such "
+    "like our over man me even most made after also did many before must through back years where much "
+    "your way well down should because each just those people how"
+).split()
+
+
+def make_sentences(rng: random.Random, n: int) -> list[str]:
+    vocab = [
+        "".join(rng.choice("abcdefghijklmnopqrstuvwxyz") for _ in range(rng.randint(3, 10)))
+        for _ in range(8000)
+    ]
+    out = []
+    for _ in range(n):
+        words = [
+            rng.choice(COMMON) if rng.random() < 0.45 else rng.choice(vocab)
+            for _ in range(rng.randint(8, 24))
+        ]
+        if rng.random() < 0.2:
+            words.insert(rng.randint(0, len(words)), str(rng.randint(2, 2030)))
+        out.append(" ".join(words).capitalize() + rng.choice("...!?"))
+    return out
+
+
+def paragraph(rng: random.Random, sentences: list[str]) -> str:
+    p = " ".join(rng.choice(sentences) for _ in range(rng.randint(3, 7)))
+    r = rng.random()
+    if r < 0.01:
+        p += f" Write to user{rng.randint(1, 999)}@example.org for details."
+    elif r < 0.02:
+        p += f" Call +44 20 7946 {rng.randint(1000, 9999)} after six."
+    return p
+
+
+def generate(folder: Path, total_mb: float, seed: int = 7) -> list[Path]:
+    rng = random.Random(seed)
+    sentences = make_sentences(rng, 40000)
+    target = int(total_mb * 1_000_000)
+    per_file = 12_000_000
+    files: list[Path] = []
+    written = 0
+    i = 0
+    recent: list[str] = []
+    while written < target:
+        kind = "jsonl" if i % 2 else "txt"
+        path = folder / f"gen-{i:02d}.{kind}"
+        parts: list[str] = []
+        size = 0
+        while size < min(per_file, target - written):
+            para = paragraph(rng, sentences)
+            if recent and rng.random() < 0.01:  # a few exact duplicates
+                para = rng.choice(recent)
+            recent = (recent + [para])[-50:]
+            if kind == "txt":
+                line = para + "\n\n"
+            elif rng.random() < 0.5:
+                line = json.dumps({"text": para}) + "\n"
+            else:
+                line = json.dumps({"prompt": rng.choice(sentences), "response": para}) + "\n"
+            parts.append(line)
+            size += len(line)
+        path.write_text("".join(parts), encoding="utf-8")
+        files.append(path)
+        written += size
+        i += 1
+    return files
+
+
+def baseline(files: list[Path]) -> tuple[float, float]:
+    t, c = time.perf_counter(), time.process_time()
+    for f in files:
+        hashlib.sha256(f.read_bytes()).hexdigest()
+    return time.perf_counter() - t, time.process_time() - c
+
+
+def studio_ingest(files: list[Path], home: Path) -> tuple[float, float, int]:
+    from studio.app import Studio
+    from studio.core import quality
+
+    quality.analyze(["warm up: import datasketch, load the word list"])
+    with Studio(home) as s:
+        s.datanets.create("bench")
+        t, c = time.perf_counter(), time.process_time()
+        results = s.datanets.add_files(
+            "bench", files, contributor="0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+        )
+        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
+    return elapsed, cpu, sum(r["records"] for r in results)
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--mb", type=float, default=100.0)
+    ap.add_argument("--keep", help="generate into this folder and keep it")
+    args = ap.parse_args()
+    tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="studio-bench-"))
+    tmp.mkdir(parents=True, exist_ok=True)
+    try:
+        t = time.perf_counter()
+        data = tmp / "data"
+        if data.exists() and any(data.iterdir()):
+            files = sorted(data.iterdir())
+        else:
+            data.mkdir(parents=True, exist_ok=True)
+            files = generate(data, args.mb)
+        mb = sum(f.stat().st_size for f in files) / 1e6
+        print(
+            f"data: {len(files)} files, {mb:.1f} MB (generated in {time.perf_counter() - t:.1f} s)"
+        )
+        base, base_cpu = baseline(files)
+        shutil.rmtree(tmp / "home", ignore_errors=True)
+        elapsed, cpu, records = studio_ingest(files, tmp / "home")
+        print("                              wall-clock         CPU time (this process)")
+        print(f"baseline (read + sha256):    {mb / base:8.1f} MB/s      {mb / base_cpu:8.1f} MB/s")
+        print(f"studio ingest (dedupe, PII): {mb / elapsed:8.1f} MB/s      {mb / cpu:8.1f} MB/s")
+        print(
+            f"  {records} records: {records / elapsed:,.0f} records/s wall, {records / cpu:,.0f} records/s CPU "
+            f"({elapsed:.2f} s wall, {cpu:.2f} s CPU)"
+        )
+        print(f"ratio ingest/baseline:       {base / elapsed:8.3f}           {base_cpu / cpu:8.3f}")
+    finally:
+        if not args.keep:
+            shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,604 @@
+"""Attributor: the one entry point the CLI, GUI and node use for Proof of Attribution.
+
+    attributor = Attributor.for_studio(studio)      # studio.attribution
+    attributor.build_index("my-model")               # gradient + span index beside the adapter
+    report = attributor.attribute("my-model", "question?", method="hybrid", top_k=5)
+    attributor.verify(report)                        # re-run, compare field by field
+
+Methods: "gradient" (influence on the LoRA parameters, needs the index), "span" (verbatim
+spans of the output found in the training snapshots), "hybrid" (both; see HYBRID_RULE).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.attribution import report as R
+from studio.attribution.gradients import GradientConfig
+from studio.attribution.span import SpanConfig, SpanIndex, default_min_len
+from studio.core.errors import AttributionError, InvalidInput, NotFound
+
+METHODS = ("gradient", "span", "hybrid")
+HYBRID_RULE = (
+    "score = 0.5 * gradient share + 0.5 * span share, where a share is the record's clipped "
+    "score divided by the sum over records; a method with no positive score gives its half "
+    "to the other"
+)
+JOB = "attribution.index"
+
+
+@dataclass
+class ModelInfo:
+    """What attribution needs to know about a fine-tuned model (from the ModelFactory)."""
+
+    id: str
+    dir: Path
+    adapter_dir: Path
+    card: dict[str, Any]
+
+    @property
+    def attribution_dir(self) -> Path:
+        return self.dir / "attribution"
+
+
+def _sha256_file(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+def adapter_files_digest(adapter_dir: Path) -> str:
+    """sha256 over the adapter's weight files (names and bytes), to notice a swapped adapter."""
+    h = hashlib.sha256()
+    files = sorted(p for p in Path(adapter_dir).glob("*") if p.suffix in (".safetensors", ".bin"))
+    for p in files:
+        h.update(p.name.encode() + b"\0" + bytes.fromhex(_sha256_file(p)))
+    return "0x" + h.hexdigest()
+
+
+def _first(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
+    for k in keys:
+        if isinstance(d, dict) and d.get(k) is not None:
+            return d[k]
+    return default
+
+
+class Attributor:
+    def __init__(self, studio: Any) -> None:
+        self.studio = studio
+        self._loaded: dict[str, tuple[Any, Any]] = {}
+
+    @classmethod
+    def for_studio(cls, studio: Any) -> Attributor:
+        return cls(studio)
+
+    # -- the model and its training data -----------------------------------------------------
+
+    def model_info(self, model_id: str) -> ModelInfo:
+        v = self.studio.models.get(model_id)
+        adapter_dir = getattr(v, "adapter_dir", None)
+        card = dict(getattr(v, "card", None) or {})
+        if adapter_dir is None or not Path(adapter_dir).exists() or not card.get("datanets"):
+            raise AttributionError(
+                f"{model_id} is a base model: attribution needs a model fine-tuned on Datanets.",
+                hint="Fine-tune one with studio model train --datanet NAME, then attribute that model.",
+            )
+        return ModelInfo(str(v.id), Path(v.dir), Path(adapter_dir), card)
+
+    def load(self, model_id: str) -> tuple[Any, Any]:
+        if model_id not in self._loaded:
+            import torch
+
+            model, tok = self.studio.models.load(model_id)
+            model.eval()
+            torch.manual_seed(0)
+            self._loaded[model_id] = (model, tok)
+        return self._loaded[model_id]
+
+    def _train_settings(self, info: ModelInfo) -> dict[str, Any]:
+        tc = _first(info.card, "training_config", "training", default={}) or {}
+        return {
+            "fmt": _first(tc, "fmt", "format", default="auto"),
+            "max_length": int(_first(tc, "max_length", "max_seq_len", default=512)),
+            # Records held out for validation did not shape the model: they are not indexed.
+            "val_split": float(_first(tc, "val_split", default=0.0)),
+            "seed": int(_first(tc, "seed", default=0)),
+        }
+
+    def snapshots(self, info: ModelInfo) -> list[dict[str, Any]]:
+        return [
+            {
+                "datanet": d["name"],
+                "version": int(d["version"]),
+                "root": d["root"],
+                "records": int(d.get("records", 0)),
+            }
+            for d in info.card["datanets"]
+        ]
+
+    def training_records(self, info: ModelInfo) -> list[Any]:
+        """The snapshot records the model was trained on, in the card's datanet order."""
+        out: list[Any] = []
+        for d in info.card["datanets"]:
+            try:
+                recs = list(self.studio.datanets.snapshot_records(d["name"], int(d["version"])))
+            except NotFound as e:
+                raise AttributionError(
+                    f"Datanet {d['name']} snapshot {d['version']} (the model's training data) is not in this "
+                    "data home.",
+                    hint="Attribution needs the snapshot the model was trained on.",
+                ) from e
+            ids = d.get("record_ids")
+            if ids is not None:
+                keep = {int(i) for i in ids}
+                recs = [r for r in recs if int(r.record_id) in keep]
+            out.extend(recs)
+        return out
+
+    def identity(self, info: ModelInfo, cfg: GradientConfig) -> dict[str, Any]:
+        return {
+            "model": info.id,
+            "adapter_hash": info.card.get("adapter_hash") or adapter_files_digest(info.adapter_dir),
+            "adapter_files": adapter_files_digest(info.adapter_dir),
+            "snapshots": [
+                {k: s[k] for k in ("datanet", "version", "root")} for s in self.snapshots(info)
+            ],
+            "config": cfg.to_dict(),
+            "format": self._train_settings(info),
+        }
+
+    def _examples(self, info: ModelInfo, tokenizer: Any) -> list[Any]:
+        from studio.train.data import examples_from_snapshot
+
+        records = self.training_records(info)
+        settings = self._train_settings(info)
+        exs = examples_from_snapshot(
+            records, tokenizer, max_length=settings["max_length"], fmt=settings["fmt"]
+        )
+        if settings["val_split"] > 0:
+            from studio.train.trainer import split_examples
+
+            exs, _ = split_examples(exs, settings["val_split"], settings["seed"])
+        leaves = {
+            (r.datanet, int(r.version), int(r.record_id)): getattr(r, "leaf", None) for r in records
+        }
+        for e in exs:
+            e.leaf = leaves.get((e.datanet, int(e.version), int(e.record_id)))  # type: ignore[attr-defined]
+        return exs
+
+    # -- index ---------------------------------------------------------------------------------
+
+    def gradient_dir(self, info: ModelInfo) -> Path:
+        return info.attribution_dir / "gradient"
+
+    def span_dir(self, info: ModelInfo) -> Path:
+        return info.attribution_dir / "span"
+
+    def build_index(
+        self, model_id: str, *, config: GradientConfig | None = None, cancel: Any = None
+    ) -> dict[str, Any]:
+        """Build (or resume) the gradient index and the span index for a fine-tuned model."""
+        from studio.attribution.index import build_gradient_index
+
+        info = self.model_info(model_id)
+        model, tok = self.load(model_id)
+        cfg = config or GradientConfig()
+        exs = self._examples(info, tok)
+        ident = self.identity(info, cfg)
+        events = self.studio.events
+        events.progress(JOB, 0, len(exs), f"gradient index over {len(exs)} training examples")
+
+        def progress(step: int, total: int, msg: str) -> None:
+            events.progress(JOB, step, total, msg)
+
+        gi = build_gradient_index(
+            self.gradient_dir(info),
+            model,
+            exs,
+            ident,
+            pad_id=_pad_id(tok),
+            progress=progress,
+            cancel=cancel,
+        )
+        si = self._build_span(info, tok, exs)
+        return {
+            "model": info.id,
+            "records": len({(r["datanet"], r["record_id"]) for r in gi.records}),
+            "examples": gi.meta["n"],
+            "dim": gi.meta["dim"],
+            "span_tokens": si.meta["tokens"],
+            "path": str(info.attribution_dir),
+        }
+
+    def _build_span(self, info: ModelInfo, tok: Any, exs: Sequence[Any]) -> SpanIndex:
+        ident = {
+            "model": info.id,
+            "snapshots": [
+                {k: s[k] for k in ("datanet", "version", "root")} for s in self.snapshots(info)
+            ],
+            "format": self._train_settings(info),
+            "tokenizer_vocab": len(tok),
+        }
+        rows = [
+            {
+                "record_id": int(e.record_id),
+                "datanet": e.datanet,
+                "version": int(e.version),
+                "contributor": e.contributor,
+                "leaf": getattr(e, "leaf", None),
+            }
+            for e in exs
+        ]
+        si = SpanIndex.build([e.input_ids for e in exs], rows, len(tok), ident)
+        si.save(self.span_dir(info))
+        return si
+
+    def _gradient_index(self, info: ModelInfo) -> Any:
+        from studio.attribution.index import GradientIndex
+
+        path = self.gradient_dir(info)
+        if not (path / "meta.json").exists():
+            raise AttributionError(
+                f"{info.id} has no attribution index yet.",
+                hint=f"Build it first: studio attribution index {info.id} (or use --method span).",
+            )
+        gi = GradientIndex.open(path)
+        gi.check_identity(self.identity(info, gi.config))
+        return gi
+
+    def _span_index(self, info: ModelInfo, tok: Any) -> SpanIndex:
+        path = self.span_dir(info)
+        if (path / "meta.json").exists():
+            si = SpanIndex.open(path)
+            want = [{k: s[k] for k in ("datanet", "version", "root")} for s in self.snapshots(info)]
+            if si.meta["identity"].get("snapshots") != want:
+                raise AttributionError(
+                    "The span index was built for other snapshots than this model's.",
+                    hint=f"Rebuild it: studio attribution index {info.id}.",
+                )
+            return si
+        # The span index is cheap (no gradients): build it on first use.
+        return self._build_span(info, tok, self._examples(info, tok))
+
+    # -- attribution ---------------------------------------------------------------------------
+
+    def attribute(
+        self,
+        model_id: str,
+        prompt: str,
+        output: str | None = None,
+        *,
+        method: str = "gradient",
+        top_k: int = 10,
+        signer: Any = None,
+        max_new_tokens: int = 64,
+        seed: int = 0,
+        span_min_len: int | None = None,
+        owners: dict[str, str | None] | None = None,
+    ) -> dict[str, Any]:
+        """Attribute `output` (generated from `prompt` when None) to the model's training records.
+
+        `owners` maps each Datanet to the address its pooled share goes to (see report.py); by
+        default the owner the Datanets store knows, if any. The owners used are in the report so
+        that a verifier re-runs with the same ones."""
+        from studio.attribution import gradients as G
+        from studio.train.data import encode_query
+
+        if method not in METHODS:
+            raise InvalidInput(
+                f"Unknown method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}."
+            )
+        if top_k < 1:
+            raise InvalidInput("--top must be at least 1.")
+        if not prompt or not prompt.strip():
+            raise InvalidInput("The prompt is empty.", hint="Pass --prompt TEXT.")
+        info = self.model_info(model_id)
+        gi = self._gradient_index(info) if method in ("gradient", "hybrid") else None
+        model, tok = self.load(model_id)
+        generated = output is None
+        if generated:
+            output = self.studio.models.generate(
+                model_id, prompt, max_new_tokens=max_new_tokens, seed=seed, temperature=0.0
+            )
+        if not output or not output.strip():
+            raise InvalidInput(
+                "The output is empty: there is nothing to attribute.",
+                hint="Pass a non-empty --output, or a prompt the model answers.",
+            )
+        context = _context_length(model, tok)
+        settings = self._train_settings(info)
+        ids, labels = encode_query(
+            tok, prompt, output, chat=settings["fmt"] == "auto", max_length=context
+        )
+        out_ids = [t for t, y in zip(ids, labels, strict=True) if y != G.IGNORE]
+
+        rows: list[dict[str, Any]] = []
+        grad_scores = span_scores = None
+        params: dict[str, Any] = {"top_k": top_k}
+        if gi is not None:
+            cfg = gi.config
+            mods = G.find_lora_modules(model, cfg)
+            gi.check_modules(mods)
+            qg = G.batch_gradients(model, mods, [(ids, labels)], _pad_id(tok))[0]
+            grad_scores = gi.scores(qg)
+            rows = gi.records
+            params["gradient"] = {
+                "seed": cfg.seed,
+                "proj_dim": cfg.proj_dim,
+                "damping": cfg.damping,
+                "curvature": cfg.curvature,
+                "examples": gi.meta["n"],
+                "dim": gi.meta["dim"],
+            }
+        si = self._span_index(info, tok)
+        scfg = SpanConfig(min_len=span_min_len or default_min_len(len(tok)))
+        spans = si.find_spans(out_ids, scfg)
+        if method in ("span", "hybrid"):
+            by_row = si.record_scores(spans, scfg)
+            span_scores = np.zeros(len(si.records))
+            for r, s in by_row.items():
+                span_scores[r] = s
+            rows = rows or si.records
+            params["span"] = {
+                **scfg.to_dict(),
+                "weight": "sum of -log unigram p over span tokens / occurrences",
+            }
+            if gi is not None and [(r["datanet"], r["record_id"]) for r in gi.records] != [
+                (r["datanet"], r["record_id"]) for r in si.records
+            ]:
+                raise AttributionError(
+                    "The gradient and span indexes cover different records.",
+                    hint=f"Rebuild them: studio attribution index {info.id}.",
+                )
+        if method == "hybrid":
+            params["hybrid"] = HYBRID_RULE
+
+        # Rows (examples) -> records: a long text record may have several windows.
+        keys = sorted({(r["datanet"], r["version"], r["record_id"]) for r in rows})
+        pos = {k: i for i, k in enumerate(keys)}
+        first_row: dict[tuple[str, int, int], dict[str, Any]] = {}
+        for r in rows:
+            first_row.setdefault((r["datanet"], r["version"], r["record_id"]), r)
+        recs = [first_row[k] for k in keys]
+
+        def per_record(vals: np.ndarray | None) -> np.ndarray | None:
+            if vals is None:
+                return None
+            acc = np.zeros(len(keys))
+            for r, v in zip(rows, vals, strict=True):
+                acc[pos[(r["datanet"], r["version"], r["record_id"])]] += v
+            return np.array([R.rounded(x) for x in acc])
+
+        g = per_record(grad_scores)
+        s = per_record(span_scores)
+        if method == "gradient":
+            final = g
+        elif method == "span":
+            final = s
+        else:
+            final = _hybrid(g, s)
+        assert final is not None
+        ranked = R.rank_records(recs, list(final))
+
+        # Which output spans each record contains (shown with the record, whatever the method).
+        row_to_rec = {}
+        for i, r in enumerate(si.records):
+            row_to_rec[i] = pos.get((r["datanet"], r["version"], r["record_id"]))
+        rec_spans: dict[int, list[dict[str, Any]]] = {}
+        for sp in spans:
+            text = tok.decode(out_ids[sp.start : sp.end])
+            for rec_i in sorted(
+                {row_to_rec[x] for x in sp.records if row_to_rec.get(x) is not None}
+            ):
+                rec_spans.setdefault(rec_i, []).append(
+                    {"text": text, "output_tokens": [sp.start, sp.end], "occurrences": sp.count}
+                )
+
+        names = [d["datanet"] for d in self.snapshots(info)]
+        if owners is None:
+            owners = self._owners(names)
+        owners = {n: owners.get(n) for n in names}
+        params["owners"] = owners
+        payees, per_datanet, pool = R.split_weights(recs, ranked, top_k, owners)
+        top = []
+        for rank, (i, sc) in enumerate(ranked[:top_k], start=1):
+            r = recs[i]
+            entry = {
+                "rank": rank,
+                "record_id": r["record_id"],
+                "datanet": r["datanet"],
+                "version": r["version"],
+                "contributor": r["contributor"],
+                "leaf": r.get("leaf"),
+                "score": sc,
+                "spans": rec_spans.get(i, []),
+            }
+            if method == "hybrid":
+                entry["gradient_score"] = float(max(0.0, g[i])) if g is not None else 0.0
+                entry["span_score"] = float(s[i]) if s is not None else 0.0
+            top.append(entry)
+        datanet_w = R.largest_remainder({k: v for k, v in per_datanet.items()})
+        snaps = {d["datanet"]: d for d in self.snapshots(info)}
+        rep: dict[str, Any] = {
+            "format": R.FORMAT,
+            "model": {
+                "id": info.id,
+                "base": _first(info.card, "base_model", "base"),
+                "base_model_hash": info.card.get("base_model_hash"),
+                "adapter_hash": info.card.get("adapter_hash"),
+                "config_hash": info.card.get("config_hash"),
+            },
+            "snapshots": self.snapshots(info),
+            "method": {"name": method, "params": params},
+            "input": {"prompt": prompt, "prompt_hash": R.keccak_hex(prompt.encode("utf-8"))},
+            "output": {
+                "text": output,
+                "output_hash": R.keccak_hex(output.encode("utf-8")),
+                "tokens": len(out_ids),
+                "generated": generated,
+            },
+            "records_scored": len(recs),
+            "records_positive": len(ranked),
+            "top_records": top,
+            "spans": [
+                {
+                    "text": tok.decode(out_ids[sp.start : sp.end]),
+                    "output_tokens": [sp.start, sp.end],
+                    "occurrences": sp.count,
+                    "weight": R.rounded(sp.weight),
+                }
+                for sp in spans
+            ],
+            "pool": {"rule": R.POOL_RULE, "pooled": pool},
+            "datanets": [
+                {
+                    "datanet": d["contributor"],
+                    "version": snaps[d["contributor"]]["version"],
+                    "bps": d["bps"],
+                }
+                for d in datanet_w
+            ],
+            "weights": R.largest_remainder(payees),
+        }
+        rep["report_hash"] = R.compute_hash(rep)
+        if signer is not None:
+            rep = R.sign(rep, signer)
+        return rep
+
+    def _owners(self, names: Sequence[str]) -> dict[str, str | None]:
+        out: dict[str, str | None] = {}
+        for n in names:
+            try:
+                d = self.studio.datanets.get(n)
+            except Exception:  # noqa: BLE001 - an unknown owner only disables pooling
+                d = {}
+            out[n] = _first(d, "owner", "owner_address", "creator", default=None)
+        return out
+
+    # -- verification -------------------------------------------------------------------------
+
+    def verify(self, report: str | Path | dict[str, Any]) -> dict[str, Any]:
+        """Re-run a report and compare: {"match", "differences", "report_hash", "recomputed_hash", ...}."""
+        rep = load_report(report)
+        claimed = rep.get("report_hash")
+        content_hash = R.compute_hash(rep)
+        problems: list[str] = []
+        if claimed != content_hash:
+            problems.append("report_hash")
+        sig_state = "absent"
+        if rep.get("signature"):
+            try:
+                who = R.recover_signer({**rep, "report_hash": claimed})
+                ok = (
+                    who is not None
+                    and who.lower() == str(rep["signature"].get("signer", "")).lower()
+                )
+            except Exception:  # noqa: BLE001 - a malformed signature is simply invalid
+                ok = False
+            sig_state = "valid" if ok else "invalid"
+            if not ok:
+                problems.append("signature")
+        try:
+            method = rep["method"]["name"]
+            params = rep["method"]["params"]
+            rerun = self.attribute(
+                rep["model"]["id"],
+                rep["input"]["prompt"],
+                rep["output"]["text"],
+                method=method,
+                top_k=int(params["top_k"]),
+                span_min_len=(params.get("span") or {}).get("min_len"),
+                owners=params.get("owners"),
+            )
+        except (KeyError, TypeError) as e:
+            raise AttributionError(
+                f"The report is missing a field needed to re-run it ({e}).",
+                hint="Pass a report written by studio attribute.",
+            ) from e
+        rerun["output"]["generated"] = rep.get("output", {}).get(
+            "generated", rerun["output"]["generated"]
+        )
+        rerun["report_hash"] = R.compute_hash(rerun)
+        differences = R.diff(R.body(rep), R.body(rerun))
+        problems += differences
+        return {
+            "match": not problems,
+            "differences": problems,
+            "report_hash": claimed,
+            "recomputed_hash": rerun["report_hash"],
+            "signature": sig_state,
+            "signer": (rep.get("signature") or {}).get("signer"),
+        }
+
+    def save_report(self, report: dict[str, Any], path: str | Path | None = None) -> Path:
+        from studio.core.atomic import write_text
+
+        if path is None:
+            path = self.studio.paths.home / "reports" / f"{report['report_hash'][2:18]}.json"
+        path = Path(path)
+        write_text(
+            path,
+            json.dumps(report, indent=2, sort_keys=True, ensure_ascii=False) + "\n",
+            mode=0o644,
+        )
+        return path
+
+
+def load_report(report: str | Path | dict[str, Any]) -> dict[str, Any]:
+    if isinstance(report, dict):
+        return report
+    p = Path(report)
+    try:
+        data = json.loads(p.read_text(encoding="utf-8"))
+    except FileNotFoundError as e:
+        raise NotFound(f"No report at {p}.") from e
+    except (OSError, ValueError) as e:
+        raise AttributionError(
+            f"{p} is not a readable report ({e}).",
+            hint="Pass the JSON written by studio attribute.",
+        ) from e
+    if not isinstance(data, dict) or data.get("format") != R.FORMAT:
+        raise AttributionError(
+            f"{p} is not an attribution report.", hint="Pass the JSON written by studio attribute."
+        )
+    return data
+
+
+def _hybrid(g: np.ndarray | None, s: np.ndarray | None) -> np.ndarray:
+    parts = []
+    for v in (g, s):
+        if v is None:
+            continue
+        c = np.clip(v, 0, None)
+        tot = float(c.sum())
+        if tot > 0:
+            parts.append(c / tot)
+    if not parts:
+        return np.zeros(len(g if g is not None else s))  # type: ignore[arg-type]
+    return np.array([R.rounded(x) for x in sum(parts) / len(parts)])
+
+
+def _pad_id(tok: Any) -> int:
+    for t in (tok.pad_token_id, tok.eos_token_id, 0):
+        if t is not None:
+            return int(t)
+    return 0
+
+
+def _context_length(model: Any, tok: Any) -> int:
+    cfg = getattr(model, "config", None)
+    n = getattr(cfg, "max_position_embeddings", None)
+    if n is None and hasattr(model, "get_base_model"):
+        n = getattr(model.get_base_model().config, "max_position_embeddings", None)
+    tm = getattr(tok, "model_max_length", None)
+    cands = [int(x) for x in (n, tm) if x and int(x) < 10**8]
+    return min(cands) if cands else 2048

@@ -1,0 +1,390 @@
+"""Publishing a Datanet on chain: create it once, publish a snapshot root, bind contributions.
+
+Every step reads the chain first and is keyed for the transaction pipeline, so re-running
+`studio datanet publish` after a success is a no-op and after a crash resumes where it stopped:
+- the on-chain id is kept in `onchain_datanets`; a row whose Datanet no longer exists on chain
+  (devnet reset) is forgotten and the Datanet created again;
+- a snapshot already on chain is never published twice (`onchain_snapshots`);
+- each contributor batch has a deterministic signature (its deadline derives from the snapshot's
+  creation time), so the contract's `batchBound(digest)` tells which batches are already bound.
+Contributors whose key this studio does not hold are reported as unbound; they are bound by a later
+publish once their account is in the wallet (or by their own studio)."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import time
+from collections.abc import Mapping
+from typing import Any
+
+from eth_hash.auto import keccak
+from eth_utils import to_checksum_address
+
+from studio.core.errors import ChainError, InvalidInput, NotFound
+
+from . import contracts
+from .contributions import ContributionBatch, as_bytes32, contents_hash, license_hash, sign_batch
+
+BIND_WINDOW_S = (
+    365 * 24 * 3600
+)  # a contributor's signature stays usable this long after the snapshot
+MAX_PER_BATCH = 1_000  # content hashes per contributor batch
+MAX_PER_TX = 2_000  # content hashes per transaction (≈64 KB of calldata)
+
+
+def _datanet_row(studio: Any, name: str) -> dict[str, Any]:
+    row = studio.store.one("SELECT * FROM datanets WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(f"No Datanet named '{name}'.", hint="See `studio datanet list`.")
+    return row
+
+
+def _snapshot(studio: Any, dn: dict[str, Any], version: int | None) -> dict[str, Any]:
+    q = "SELECT * FROM snapshots WHERE datanet_id = ?"
+    args: list[Any] = [dn["id"]]
+    if version is not None:
+        q += " AND version = ?"
+        args.append(int(version))
+    snap = studio.store.one(q + " ORDER BY version DESC LIMIT 1", args)
+    if snap is None:
+        raise InvalidInput(
+            f"'{dn['name']}' has no snapshot to publish.",
+            hint=f"Create one first: studio datanet snapshot {dn['name']}",
+        )
+    return snap
+
+
+def _snapshot_leaves(studio: Any, snapshot_id: int) -> list[dict[str, Any]]:
+    # Only the leaf inputs, in snapshot order (no blob reads: publishing never needs record text).
+    return studio.store.query(
+        "SELECT sr.idx, r.content_sha256, r.contributor, r.license FROM snapshot_records sr"
+        " JOIN records r ON r.id = sr.record_id WHERE sr.snapshot_id = ? ORDER BY sr.idx",
+        (snapshot_id,),
+    )
+
+
+def metadata_hash(dn: dict[str, Any]) -> bytes:
+    """keccak256 of the Datanet's canonical metadata JSON (what `createDatanet` commits to)."""
+    doc = {k: dn.get(k) for k in ("name", "summary", "description", "license", "kind")}
+    doc["tags"] = json.loads(dn["tags"]) if isinstance(dn.get("tags"), str) else dn.get("tags")
+    return keccak(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
+
+
+def _receipt_event(contract: Any, name: str, result: Any) -> Any:
+    from web3.logs import DISCARD
+
+    receipt = result.receipt or contract.w3.eth.get_transaction_receipt(result.hash)
+    evs = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    if not evs:
+        raise ChainError(f"The transaction {result.hash} has no {name} event.")
+    return evs[0]["args"]
+
+
+def _call(fn: Any) -> Any:
+    """A view call whose custom-error revert means 'not there' → None."""
+    from web3.exceptions import ContractCustomError, ContractLogicError
+
+    try:
+        return fn.call()
+    except (ContractCustomError, ContractLogicError):
+        return None
+
+
+def onchain_id(studio: Any, name: str, *, chain_id: int | None = None) -> int | None:
+    """The Datanet's id on this chain, if it was published from this studio."""
+    dn = _datanet_row(studio, name)
+    cid = chain_id if chain_id is not None else studio.chain.chain_id
+    row = studio.store.one(
+        "SELECT onchain_id FROM onchain_datanets WHERE datanet_id = ? AND chain_id = ?",
+        (dn["id"], int(cid)),
+    )
+    return int(row["onchain_id"]) if row else None
+
+
+def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str | None]:
+    """(on-chain id, created now?, tx hash). Creates the Datanet once per chain."""
+    client = studio.chain
+    reg = contracts.contract(client, "DatanetRegistry")
+    dn = _datanet_row(studio, name)
+    cid = int(client.chain_id)
+    row = studio.store.one(
+        "SELECT * FROM onchain_datanets WHERE datanet_id = ? AND chain_id = ?", (dn["id"], cid)
+    )
+    if row is not None:
+        info = _call(reg.functions.getDatanet(int(row["onchain_id"])))
+        if info is not None:
+            owner = info[0]
+            if not reg.functions.isCurator(int(row["onchain_id"]), account.address).call():
+                raise ChainError(
+                    f"{account.address} is neither the owner ({owner}) nor a curator of '{name}' "
+                    f"(on-chain Datanet #{row['onchain_id']}).",
+                    hint="Publish with the owner's account (--account), or ask the owner to add you as curator.",
+                )
+            return int(row["onchain_id"]), False, row["tx_hash"]
+        # The chain forgot it (a reset devnet): forget the stale row and create it again.
+        with studio.store.transaction():
+            studio.store.execute(
+                "DELETE FROM onchain_datanets WHERE datanet_id = ? AND chain_id = ?",
+                (dn["id"], cid),
+            )
+            studio.store.execute(
+                "DELETE FROM onchain_snapshots WHERE datanet_id = ? AND chain_id = ?",
+                (dn["id"], cid),
+            )
+            studio.store.execute(
+                "DELETE FROM onchain_contributions WHERE datanet_id = ? AND chain_id = ?",
+                (dn["id"], cid),
+            )
+    res = client.tx.transact(
+        account,
+        reg.functions.createDatanet(metadata_hash(dn), f"studio:datanet/{name}"),
+        purpose=f"create Datanet '{name}' on chain",
+        key=f"datanet-create:{cid}:{reg.address}:{dn['id']}",
+    )
+    ev = _receipt_event(reg, "DatanetCreated", res)
+    did = int(ev["datanetId"])
+    with studio.store.transaction():
+        studio.store.execute(
+            "INSERT OR REPLACE INTO onchain_datanets(datanet_id, chain_id, onchain_id, tx_hash, created_at)"
+            " VALUES (?,?,?,?,?)",
+            (dn["id"], cid, did, res.hash, time.time()),
+        )
+    return did, True, res.hash
+
+
+def _batches_for(leaves: list[dict[str, Any]]) -> dict[str, list[tuple[str, list[bytes]]]]:
+    """contributor → [(license, content hashes in snapshot order)], each at most MAX_PER_BATCH long."""
+    groups: dict[tuple[str, str], list[bytes]] = {}
+    for lf in leaves:
+        groups.setdefault((to_checksum_address(lf["contributor"]), lf["license"]), []).append(
+            as_bytes32(lf["content_sha256"])
+        )
+    out: dict[str, list[tuple[str, list[bytes]]]] = {}
+    for (who, lic), hashes in groups.items():
+        for i in range(0, len(hashes), MAX_PER_BATCH):
+            out.setdefault(who, []).append((lic, hashes[i : i + MAX_PER_BATCH]))
+    return out
+
+
+def publish(
+    studio: Any,
+    account: Any,
+    name: str,
+    *,
+    signers: Mapping[str, Any] | None = None,
+    version: int | None = None,
+) -> dict[str, Any]:
+    """Create the Datanet on chain (once), publish its snapshot (latest, or `version`) and bind the
+    contributions of every contributor in `signers` (address → unlocked account; the publishing
+    account signs for itself). Returns a summary; `changed` is False when there was nothing to do."""
+    client = studio.chain
+    ev = studio.events
+    dn = _datanet_row(studio, name)
+    snap = _snapshot(studio, dn, version)
+    leaves = _snapshot_leaves(studio, snap["id"])
+    if len(leaves) != snap["records"]:
+        raise ChainError(
+            f"Snapshot v{snap['version']} of '{name}' is incomplete in the local store.",
+            hint=f"Check it: studio datanet verify {name}",
+        )
+    reg = contracts.contract(client, "DatanetRegistry")
+    cid = int(client.chain_id)
+    ver = int(snap["version"])
+    txs: list[str] = []
+    ev.progress("publish", 0, 3, f"Datanet '{name}' on chain {cid}")
+    did, created, create_tx = ensure_created(studio, account, name)
+    if created and create_tx:
+        txs.append(create_tx)
+
+    signers = {to_checksum_address(a): s for a, s in (signers or {}).items()}
+    signers.setdefault(to_checksum_address(account.address), account)
+    per_contributor = _batches_for(leaves)
+    deadline = int(snap["created_at"]) + BIND_WINDOW_S
+    signed: list[ContributionBatch] = []
+    unbound: dict[str, int] = {}
+    for who, groups in per_contributor.items():
+        signer = signers.get(who)
+        if signer is None:
+            unbound[who] = sum(len(h) for _, h in groups)
+            continue
+        for lic, hashes in groups:
+            signed.append(
+                sign_batch(
+                    signer,
+                    chain_id=cid,
+                    registry=reg.address,
+                    datanet_id=did,
+                    version=ver,
+                    license_hash=license_hash(lic),
+                    content_hashes=hashes,
+                    deadline=deadline,
+                )
+            )
+
+    on_chain = _call(reg.functions.getSnapshot(did, ver))
+    latest_on_chain = int(reg.functions.getDatanet(did).call()[3])
+    published_now = False
+    if on_chain is None and latest_on_chain >= ver:
+        raise ChainError(
+            f"'{name}' already has version {latest_on_chain} on chain; v{ver} can no longer be published.",
+            hint=f"Snapshot again (studio datanet snapshot {name}) and publish the new version.",
+        )
+    if on_chain is not None and "0x" + bytes(on_chain[0]).hex() != snap["root"].lower():
+        raise ChainError(
+            f"Version {ver} of '{name}' on chain has another root than the local snapshot.",
+            hint="The local store and the chain disagree; run `studio datanet verify` and snapshot again.",
+        )
+    if time.time() > deadline and signed:
+        raise ChainError(
+            f"Contributor signatures for v{ver} would already be expired.",
+            hint=f"Snapshot again: studio datanet snapshot {name}",
+        )
+
+    todo = (
+        [b for b in signed if not _bound(reg, did, ver, cid, b)] if on_chain is not None else signed
+    )
+    chunks = _pack(todo)
+    ev.progress("publish", 1, 3, f"snapshot v{ver}")
+    if on_chain is None:
+        fee = int(reg.functions.publishFee().call())
+        first = chunks.pop(0) if chunks else []
+        res = client.tx.transact(
+            account,
+            reg.functions.publishSnapshot(
+                did,
+                ver,
+                as_bytes32(snap["root"]),
+                int(snap["records"]),
+                as_bytes32(snap["manifest_hash"]),
+                [b.as_tuple() for b in first],
+            ),
+            value=fee,
+            purpose=f"publish '{name}' v{ver} ({sum(len(b.content_hashes) for b in first)} contributions)",
+            key=f"snapshot-publish:{cid}:{reg.address}:{did}:{ver}",
+        )
+        txs.append(res.hash)
+        published_now = True
+        tx_hash = res.hash
+    else:
+        row = studio.store.one(
+            "SELECT tx_hash FROM onchain_snapshots WHERE datanet_id = ? AND version = ? AND"
+            " chain_id = ?",
+            (dn["id"], ver, cid),
+        )
+        tx_hash = row["tx_hash"] if row else ""
+    with studio.store.transaction():
+        studio.store.execute(
+            "INSERT OR IGNORE INTO onchain_snapshots(datanet_id, version, chain_id, root, tx_hash, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (dn["id"], ver, cid, snap["root"], tx_hash, time.time()),
+        )
+    for i, chunk in enumerate(chunks, start=1):
+        ev.progress("publish", 2, 3, f"binding contributions {i}/{len(chunks)}")
+        digests = hashlib.sha256(b"".join(b.signature for b in chunk)).hexdigest()[:32]
+        res = client.tx.transact(
+            account,
+            reg.functions.bindContributions(did, ver, [b.as_tuple() for b in chunk]),
+            purpose=f"bind {sum(len(b.content_hashes) for b in chunk)} contributions to '{name}' v{ver}",
+            key=f"bind:{cid}:{reg.address}:{did}:{ver}:{digests}",
+        )
+        txs.append(res.hash)
+
+    bound: dict[str, int] = {}
+    for who in per_contributor:
+        n = int(reg.functions.contributionCount(did, ver, who).call())
+        total = sum(len(h) for _, h in per_contributor[who])
+        if n:
+            bound[who] = n
+        if n >= total:
+            unbound.pop(who, None)
+            with studio.store.transaction():
+                studio.store.execute(
+                    "INSERT OR IGNORE INTO onchain_contributions(datanet_id, version, chain_id, contributor, records,"
+                    " leaves_hash, tx_hash, created_at) VALUES (?,?,?,?,?,?,?,?)",
+                    (
+                        dn["id"],
+                        ver,
+                        cid,
+                        who,
+                        n,
+                        "0x"
+                        + contents_hash([h for _, hs in per_contributor[who] for h in hs]).hex(),
+                        txs[-1] if txs else tx_hash,
+                        time.time(),
+                    ),
+                )
+        elif who not in unbound:
+            unbound[who] = total - n
+    ev.progress("publish", 3, 3, "done")
+    return {
+        "datanet": name,
+        "chain_id": cid,
+        "network": client.profile.name,
+        "onchain_id": did,
+        "registry": reg.address,
+        "version": ver,
+        "root": snap["root"],
+        "records": int(snap["records"]),
+        "created": created,
+        "published": published_now,
+        "bound": bound,
+        "unbound": unbound,
+        "transactions": txs,
+        "changed": bool(txs),
+    }
+
+
+def _bound(reg: Any, did: int, ver: int, cid: int, b: ContributionBatch) -> bool:
+    digest = reg.functions.contributionDigest(
+        did,
+        ver,
+        b.contributor,
+        b.license_hash,
+        contents_hash(b.content_hashes),
+        len(b.content_hashes),
+        b.deadline,
+    ).call()
+    return bool(reg.functions.batchBound(digest).call())
+
+
+def _pack(batches: list[ContributionBatch]) -> list[list[ContributionBatch]]:
+    """Whole batches into transactions of at most MAX_PER_TX content hashes."""
+    out: list[list[ContributionBatch]] = []
+    cur: list[ContributionBatch] = []
+    size = 0
+    for b in batches:
+        n = len(b.content_hashes)
+        if cur and size + n > MAX_PER_TX:
+            out.append(cur)
+            cur, size = [], 0
+        cur.append(b)
+        size += n
+    if cur:
+        out.append(cur)
+    return out
+
+
+def status(studio: Any, name: str) -> dict[str, Any]:
+    """What the chain knows about a Datanet published from here (read-only)."""
+    client = studio.chain
+    did = onchain_id(studio, name)
+    if did is None:
+        return {"datanet": name, "chain_id": client.chain_id, "published": False}
+    reg = contracts.contract(client, "DatanetRegistry")
+    info = _call(reg.functions.getDatanet(did))
+    if info is None:
+        return {
+            "datanet": name,
+            "chain_id": client.chain_id,
+            "published": False,
+            "stale_onchain_id": did,
+        }
+    return {
+        "datanet": name,
+        "chain_id": client.chain_id,
+        "published": True,
+        "onchain_id": did,
+        "owner": info[0],
+        "latest_version": int(info[3]),
+    }

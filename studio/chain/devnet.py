@@ -1,0 +1,456 @@
+"""The embedded devnet: anvil as a child process on a free loopback port, its state in the data home.
+
+Genesis (documented split): the 10 accounts of the dev mnemonic
+`test test test test test test test test test test test junk` (m/44'/60'/0'/0/0..9) hold
+100,000,000 OPEN each, exactly 1,000,000,000 OPEN in total; no other account holds anything.
+Account 0 deploys the contracts and is treasury, admin and arbiter on the devnet; `faucet` pays from it.
+These keys are public knowledge: never use them on a real network.
+
+Files under <home>/devnet: `state.json` (anvil `--state`, dumped every few seconds and on exit, so a
+restart keeps every balance and contract), `state.json.bak` (last state that loaded), `anvil.json`
+(pid, port, url of the running node), `anvil.log` (its output; the well-known dev keys appear there)."""
+
+from __future__ import annotations
+
+import json
+import logging
+import os
+import platform
+import shutil
+import signal
+import subprocess
+import sys
+import threading
+import time
+import urllib.error
+import urllib.request
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from filelock import FileLock, Timeout
+
+from studio.core import atomic
+from studio.core.errors import ChainError
+from studio.core.paths import Paths
+
+from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network
+
+if TYPE_CHECKING:
+    from .tx import TxPipeline, TxResult
+    from .wallet import UnlockedAccount
+
+log = logging.getLogger("studio.devnet")
+
+DEV_MNEMONIC = "test test test test test test test test test test test junk"
+DEV_ACCOUNTS = 10
+DEV_BALANCE_OPEN = 100_000_000
+GENESIS_TOTAL_WEI = DEV_ACCOUNTS * DEV_BALANCE_OPEN * WEI_PER_OPEN  # 1e27 wei = 1,000,000,000 OPEN
+STATE_INTERVAL_S = 5
+
+_ANVIL_PACKAGES = {
+    ("linux", "x86_64"): "anvil-linux-amd64",
+    ("linux", "amd64"): "anvil-linux-amd64",
+    ("linux", "aarch64"): "anvil-linux-arm64",
+    ("linux", "arm64"): "anvil-linux-arm64",
+    ("darwin", "x86_64"): "anvil-darwin-amd64",
+    ("darwin", "arm64"): "anvil-darwin-arm64",
+    ("win32", "amd64"): "anvil-win32-amd64",
+    ("win32", "x86_64"): "anvil-win32-amd64",
+}
+
+
+def _project_roots() -> list[Path]:
+    """Folders that may hold node_modules: the source checkout, the current dir, a frozen bundle."""
+    roots = [Path(__file__).resolve().parents[2], Path.cwd()]
+    bundle = getattr(sys, "_MEIPASS", None)
+    if bundle:
+        roots.insert(0, Path(bundle))
+    return roots
+
+
+def find_anvil() -> Path:
+    """STUDIO_ANVIL, then node_modules/@foundry-rs/anvil-<os>-<arch>/bin/anvil, then PATH."""
+    exe = "anvil.exe" if sys.platform == "win32" else "anvil"
+    env = os.environ.get("STUDIO_ANVIL")
+    if env:
+        p = Path(env).expanduser()
+        if p.is_dir():
+            p = p / exe
+        if p.is_file() and os.access(p, os.X_OK):
+            return p
+        raise ChainError(
+            f"STUDIO_ANVIL points at {env}, which is not an executable anvil.",
+            hint="Fix or unset STUDIO_ANVIL, or run `make setup`.",
+        )
+    plat = "win32" if sys.platform == "win32" else sys.platform
+    pkg = _ANVIL_PACKAGES.get((plat, platform.machine().lower()))
+    names = [pkg] if pkg else []
+    names += [n for n in dict.fromkeys(_ANVIL_PACKAGES.values()) if n not in names]
+    for root in _project_roots():
+        for name in names:
+            p = root / "node_modules" / "@foundry-rs" / name / "bin" / exe
+            if p.is_file() and os.access(p, os.X_OK):
+                return p
+    found = shutil.which("anvil")
+    if found:
+        return Path(found)
+    raise ChainError(
+        "anvil (the devnet node) was not found.",
+        hint="Run `make setup` (npm installs @foundry-rs/anvil) or set STUDIO_ANVIL to the anvil binary.",
+    )
+
+
+def rpc_call(
+    url: str, method: str, params: list[Any] | None = None, *, timeout: float = 3.0
+) -> Any:
+    """One JSON-RPC call without web3 (used to probe the devnet). Raises OSError/ValueError."""
+    body = json.dumps(
+        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
+    ).encode()
+    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
+    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
+        doc = json.loads(resp.read())
+    if "error" in doc:
+        raise ValueError(f"{method}: {doc['error']}")
+    return doc.get("result")
+
+
+@cache
+def _dev_key(index: int) -> bytes:
+    from eth_account import Account
+
+    Account.enable_unaudited_hdwallet_features()
+    acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
+    return bytes(acct.key)
+
+
+def dev_address(index: int) -> str:
+    from eth_account import Account
+
+    return str(Account.from_key(_dev_key(index)).address)
+
+
+def dev_accounts() -> list[str]:
+    return [dev_address(i) for i in range(DEV_ACCOUNTS)]
+
+
+def dev_account(index: int = 0) -> UnlockedAccount:
+    """An unlocked signer for devnet account `index` (public dev key; devnet only, never locks)."""
+    from .wallet import UnlockedAccount
+
+    if not 0 <= index < DEV_ACCOUNTS:
+        raise ChainError(
+            f"There are {DEV_ACCOUNTS} dev accounts (0–{DEV_ACCOUNTS - 1}); {index} is not one."
+        )
+    return UnlockedAccount(_dev_key(index), timeout_s=None, label=f"dev{index}")
+
+
+def dev_private_key(index: int) -> str:
+    """Hex key of dev account `index` (a published test key), e.g. to import it into a demo wallet."""
+    return "0x" + _dev_key(index).hex()
+
+
+def _pid_alive(pid: int) -> bool:
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":
+        return True  # no cheap probe; the RPC check decides
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:  # a zombie is dead for our purposes
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
+def _pid_is_anvil(pid: int) -> bool:
+    try:
+        cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return True  # no /proc (macOS, Windows): trust the recorded pid
+    return b"anvil" in cmd
+
+
+class Devnet:
+    """Start, stop, inspect and reset the embedded anvil of one data home."""
+
+    def __init__(
+        self,
+        paths: Paths,
+        *,
+        chain_id: int = DEVNET_CHAIN_ID,
+        state_interval_s: int = STATE_INTERVAL_S,
+    ) -> None:
+        self.paths = paths
+        self.chain_id = chain_id
+        self.state_interval_s = state_interval_s
+        self.dir = paths.devnet
+        self.state_file = self.dir / "state.json"
+        self.info_file = self.dir / "anvil.json"
+        self.log_file = self.dir / "anvil.log"
+        self._lock = FileLock(str(self.dir / "anvil.lock"))
+
+    @property
+    def network(self) -> Network:
+        return Network("devnet", self.chain_id, self.url, embedded=True)
+
+    # -- inspection --------------------------------------------------------------------------
+    def _info(self) -> dict[str, Any] | None:
+        try:
+            info = json.loads(self.info_file.read_text())
+        except (OSError, ValueError):
+            return None
+        return info if isinstance(info, dict) else None
+
+    def _healthy(self, info: dict[str, Any] | None) -> bool:
+        if not info or not _pid_alive(int(info.get("pid", 0))):
+            return False
+        try:
+            return int(rpc_call(info["url"], "eth_chainId", timeout=2.0), 16) == self.chain_id
+        except (OSError, ValueError, KeyError, TypeError):
+            return False
+
+    @property
+    def url(self) -> str | None:
+        info = self._info()
+        return str(info["url"]) if info and self._healthy(info) else None
+
+    def status(self) -> dict[str, Any]:
+        info = self._info()
+        running = self._healthy(info)
+        st: dict[str, Any] = {
+            "running": running,
+            "chain_id": self.chain_id,
+            "url": info.get("url") if running and info else None,
+            "pid": info.get("pid") if running and info else None,
+            "state_file": str(self.state_file),
+            "state_bytes": self.state_file.stat().st_size if self.state_file.exists() else 0,
+        }
+        if running and info:
+            try:
+                st["block"] = int(rpc_call(info["url"], "eth_blockNumber"), 16)
+            except (OSError, ValueError):
+                st["block"] = None
+        return st
+
+    # -- lifecycle ---------------------------------------------------------------------------
+    def up(self, *, timeout: float = 30.0) -> dict[str, Any]:
+        """Start anvil unless it already runs (safe to call from several processes at once)."""
+        try:
+            with self._lock.acquire(timeout=timeout + 30):
+                info = self._info()
+                if self._healthy(info):
+                    return self.status()
+                if info and _pid_alive(int(info.get("pid", 0))) and _pid_is_anvil(int(info["pid"])):
+                    self._stop_pid(int(info["pid"]), 5.0)  # hung: replace it
+                self._start(timeout)
+                return self.status()
+        except Timeout as e:
+            raise ChainError(
+                "Another studio process is starting the devnet and did not finish.",
+                hint="Run `studio devnet status`; if it is stuck, `studio devnet down`.",
+            ) from e
+
+    def _check_state_file(self) -> None:
+        """A state file anvil cannot load (cut short by a crash) is replaced by the last good copy."""
+        if not self.state_file.exists():
+            return
+        bak = self.state_file.with_name("state.json.bak")
+        try:
+            json.loads(self.state_file.read_bytes())
+        except ValueError:
+            log.warning(
+                "devnet state %s is unreadable (cut short?); using the last good copy",
+                self.state_file,
+            )
+            if bak.exists():
+                shutil.copyfile(
+                    bak, self.state_file
+                )  # keep the copy: the next crash may need it too
+            else:
+                self.state_file.rename(
+                    self.state_file.with_name(f"state.corrupt-{int(time.time())}.json")
+                )
+            return
+        shutil.copyfile(self.state_file, bak)
+        os.chmod(bak, 0o600)
+
+    def _start(self, timeout: float) -> None:
+        anvil = find_anvil()
+        self._check_state_file()
+        args = [
+            str(anvil),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            "0",
+            "--chain-id",
+            str(self.chain_id),
+            "--accounts",
+            str(DEV_ACCOUNTS),
+            "--balance",
+            str(DEV_BALANCE_OPEN),
+            "--mnemonic",
+            DEV_MNEMONIC,
+            "--state",
+            str(self.state_file),
+            "--state-interval",
+            str(self.state_interval_s),
+        ]
+        old = os.umask(0o077)
+        try:
+            log = open(self.log_file, "wb")  # noqa: SIM115 - handed to the child
+            kwargs: dict[str, Any] = {}
+            if sys.platform == "win32":
+                kwargs["creationflags"] = subprocess.CREATE_NEW_PROCESS_GROUP  # type: ignore[attr-defined]
+            else:
+                kwargs["start_new_session"] = (
+                    True  # Ctrl-C in the terminal must not kill the devnet
+                )
+            proc = subprocess.Popen(
+                args,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                cwd=self.dir,
+                **kwargs,
+            )
+        finally:
+            os.umask(old)
+        log.close()
+        # Reap it when it exits while we live (GUI, tests), so it never lingers as a zombie.
+        threading.Thread(target=proc.wait, name=f"anvil-{proc.pid}-reaper", daemon=True).start()
+        deadline = time.monotonic() + timeout
+        url = None
+        while time.monotonic() < deadline:
+            if proc.poll() is not None:
+                raise ChainError(
+                    f"anvil exited at start (code {proc.returncode}): {self._log_tail()}",
+                    hint=f"See {self.log_file}; `studio devnet reset` starts from a fresh genesis.",
+                )
+            if url is None:
+                url = self._listening_url()
+            if url:
+                try:
+                    if int(rpc_call(url, "eth_chainId", timeout=2.0), 16) == self.chain_id:
+                        break
+                except (OSError, ValueError):
+                    pass
+            time.sleep(0.05)
+        else:
+            self._stop_pid(proc.pid, 5.0)
+            raise ChainError(
+                f"anvil did not answer within {timeout:.0f}s.", hint=f"See {self.log_file}."
+            )
+        port = int(url.rsplit(":", 1)[1])
+        atomic.write_json(
+            self.info_file,
+            {
+                "pid": proc.pid,
+                "port": port,
+                "url": url,
+                "chain_id": self.chain_id,
+                "anvil": str(anvil),
+                "started_at": time.time(),
+            },
+        )
+
+    def _listening_url(self) -> str | None:
+        try:
+            text = self.log_file.read_text(errors="replace")
+        except OSError:
+            return None
+        for line in text.splitlines():
+            if line.startswith("Listening on "):
+                hostport = line.split()[-1]
+                return f"http://{hostport}"
+        return None
+
+    def _log_tail(self, n: int = 3) -> str:
+        try:
+            lines = [
+                ln for ln in self.log_file.read_text(errors="replace").splitlines() if ln.strip()
+            ]
+        except OSError:
+            return "no log"
+        return " | ".join(lines[-n:]) or "no output"
+
+    def _stop_pid(self, pid: int, timeout: float) -> None:
+        try:
+            os.kill(pid, signal.SIGTERM)  # anvil dumps its state on SIGTERM
+        except (ProcessLookupError, PermissionError):
+            return
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if not _pid_alive(pid):
+                return
+            time.sleep(0.05)
+        try:
+            os.kill(pid, signal.SIGKILL if hasattr(signal, "SIGKILL") else signal.SIGTERM)
+        except (ProcessLookupError, PermissionError):
+            pass
+
+    def down(self, *, timeout: float = 20.0) -> dict[str, Any]:
+        """Stop anvil (its state is written on the way out). Safe when it is not running."""
+        with self._lock.acquire(timeout=timeout + 30):
+            info = self._info()
+            was_running = False
+            if info:
+                pid = int(info.get("pid", 0))
+                if _pid_alive(pid) and _pid_is_anvil(pid):
+                    was_running = True
+                    self._stop_pid(pid, timeout)
+                self.info_file.unlink(missing_ok=True)
+        st = self.status()
+        st["stopped"] = was_running
+        return st
+
+    def reset(self, *, store: Any = None) -> dict[str, Any]:
+        """Stop anvil and forget the chain: state, deployment file and (with `store`) journal rows."""
+        self.down()
+        with self._lock.acquire(timeout=60):
+            removed = []
+            for p in (
+                self.state_file,
+                self.state_file.with_name("state.json.bak"),
+                self.network.deployment_file(self.paths.home),
+            ):
+                if p.exists():
+                    p.unlink()
+                    removed.append(str(p))
+        if store is not None:
+            from .tx import forget_chain
+
+            forget_chain(store, self.chain_id)
+        st = self.status()
+        st["removed"] = removed
+        return st
+
+    # -- money -------------------------------------------------------------------------------
+    def faucet(
+        self, address: str, amount_wei: int, *, pipeline: TxPipeline | None = None
+    ) -> TxResult:
+        """Send `amount_wei` OPEN from dev account 0 to `address` through the transaction pipeline."""
+        from eth_utils import is_address, to_checksum_address
+
+        if not is_address(address):
+            raise ChainError(
+                f"{address!r} is not an address.", hint="Give a 0x… address of 40 hex digits."
+            )
+        if amount_wei <= 0:
+            raise ChainError("The faucet amount must be positive.")
+        if pipeline is None:
+            from .client import ChainClient
+
+            pipeline = ChainClient.for_paths(
+                self.paths, network=Network("devnet", self.chain_id, None, embedded=True)
+            ).tx
+        return pipeline.send(
+            dev_account(0), to=to_checksum_address(address), value=int(amount_wei), purpose="faucet"
+        )

@@ -1,0 +1,272 @@
+"""Models and inferences on chain: register a model version, pay for an inference, record its
+attribution, challenge, resolve and finalize (the fee split lands in claimable balances; see
+studio.chain.staking for claiming)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from studio.core.errors import ChainError, InvalidInput
+
+from . import contracts
+from .contributions import as_bytes32
+
+BPS = 10_000
+STATUS = ("none", "paid", "recorded", "challenged", "finalized", "voided")
+
+
+def _event(contract: Any, name: str, result: Any) -> Any:
+    from web3.logs import DISCARD
+
+    receipt = result.receipt or contract.w3.eth.get_transaction_receipt(result.hash)
+    evs = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    if not evs:
+        raise ChainError(f"The transaction {result.hash} has no {name} event.")
+    return evs[0]["args"]
+
+
+def _snapshot_refs(studio: Any, snapshots: Iterable[Any]) -> list[tuple[int, int]]:
+    """(on-chain Datanet id, version) pairs from (name, version), {"datanet", "version"} or (int, int)."""
+    from .datanets_onchain import onchain_id
+
+    refs = []
+    for s in snapshots:
+        if isinstance(s, dict):
+            name, ver = s["datanet"], s["version"]
+        else:
+            name, ver = s
+        if isinstance(name, int):
+            refs.append((name, int(ver)))
+            continue
+        did = onchain_id(studio, str(name))
+        if did is None:
+            raise ChainError(
+                f"The Datanet '{name}' is not published on this chain.",
+                hint=f"Publish it first: studio datanet publish {name}",
+            )
+        refs.append((did, int(ver)))
+    if not refs:
+        raise InvalidInput("A model must name the Datanet snapshots it was trained on.")
+    return refs
+
+
+def register_model(
+    studio: Any,
+    account: Any,
+    *,
+    base_model_hash: str | bytes,
+    adapter_hash: str | bytes,
+    config_hash: str | bytes,
+    snapshots: Sequence[Any],
+    metadata_uri: str,
+    price_wei: int,
+    model_id: Any = None,
+) -> dict[str, Any]:
+    """Register a model version; `snapshots` as (datanet name, version) pairs. With `model_id` (the
+    local model's id) the on-chain id is remembered in `onchain_models` and a re-run is a no-op."""
+    client = studio.chain
+    mr = contracts.contract(client, "ModelRegistry")
+    cid = int(client.chain_id)
+    if model_id is not None:
+        row = studio.store.one(
+            "SELECT * FROM onchain_models WHERE model_id = ? AND chain_id = ?", (model_id, cid)
+        )
+        if row is not None and int(mr.functions.modelCount().call()) >= int(row["onchain_id"]):
+            return {
+                "model_id": model_id,
+                "onchain_id": int(row["onchain_id"]),
+                "tx": row["tx_hash"],
+                "chain_id": cid,
+                "changed": False,
+            }
+    refs = _snapshot_refs(studio, snapshots)
+    hashes = [as_bytes32(h) for h in (base_model_hash, adapter_hash, config_hash)]
+    res = client.tx.transact(
+        account,
+        mr.functions.registerModel(*hashes, refs, metadata_uri, int(price_wei)),
+        purpose="register model version",
+        key=f"model-register:{cid}:{mr.address}:{hashes[1].hex()}:{hashes[2].hex()}",
+    )
+    oid = int(_event(mr, "ModelRegistered", res)["modelId"])
+    if model_id is not None:
+        with studio.store.transaction():
+            studio.store.execute(
+                "INSERT OR REPLACE INTO onchain_models(model_id, chain_id, onchain_id, tx_hash, created_at)"
+                " VALUES (?,?,?,?,?)",
+                (model_id, cid, oid, res.hash, time.time()),
+            )
+    return {
+        "model_id": model_id,
+        "onchain_id": oid,
+        "tx": res.hash,
+        "chain_id": cid,
+        "snapshots": refs,
+        "changed": True,
+    }
+
+
+def pay_for_inference(
+    studio: Any,
+    account: Any,
+    onchain_model_id: int,
+    *,
+    value_wei: int | None = None,
+    key: str | None = None,
+) -> dict[str, Any]:
+    """Escrow a payment (default: the model's price) and return the inference id to attribute."""
+    client = studio.chain
+    mr = contracts.contract(client, "ModelRegistry")
+    led = contracts.contract(client, "AttributionLedger")
+    _owner, price = contracts.read(
+        client, mr.functions.priceOf(int(onchain_model_id)), f"model #{onchain_model_id}"
+    )
+    value = int(price if value_wei is None else value_wei)
+    res = client.tx.transact(
+        account,
+        led.functions.payForInference(int(onchain_model_id)),
+        value=value,
+        purpose=f"pay for an inference on model #{onchain_model_id}",
+        key=key,
+    )
+    return {
+        "inference_id": int(_event(led, "InferencePaid", res)["inferenceId"]),
+        "fee_wei": value,
+        "tx": res.hash,
+    }
+
+
+def normalise_weights(
+    contributors: Sequence[str], bps: Sequence[int]
+) -> tuple[list[str], list[int]]:
+    """Merge duplicates, sort by address (the contract's order), check the sum is 10,000."""
+    if len(contributors) != len(bps):
+        raise InvalidInput("contributors and bps must have the same length.")
+    merged: dict[str, int] = {}
+    for c, b in zip(contributors, bps, strict=True):
+        if int(b) < 0:
+            raise InvalidInput("A weight cannot be negative.")
+        a = to_checksum_address(c)
+        merged[a] = merged.get(a, 0) + int(b)
+    items = sorted(((a, b) for a, b in merged.items() if b > 0), key=lambda x: int(x[0], 16))
+    total = sum(b for _, b in items)
+    if total != BPS:
+        raise InvalidInput(f"Attribution weights sum to {total} bps, not 10,000.")
+    return [a for a, _ in items], [b for _, b in items]
+
+
+def record_attribution(
+    studio: Any,
+    account: Any,
+    inference_id: int,
+    report_hash: str | bytes,
+    contributors: Sequence[str],
+    bps: Sequence[int],
+) -> dict[str, Any]:
+    """Record a report's contributor weights for a paid inference (the account must be a staked node)."""
+    client = studio.chain
+    led = contracts.contract(client, "AttributionLedger")
+    cs, ws = normalise_weights(contributors, bps)
+    res = client.tx.transact(
+        account,
+        led.functions.recordAttribution(int(inference_id), as_bytes32(report_hash), cs, ws),
+        purpose=f"record attribution of inference #{inference_id}",
+        key=f"attribution-record:{client.chain_id}:{led.address}:{inference_id}",
+    )
+    return {"inference_id": int(inference_id), "contributors": cs, "bps": ws, "tx": res.hash}
+
+
+def inference(studio: Any, inference_id: int) -> dict[str, Any]:
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    i = contracts.read(
+        studio.chain, led.functions.getInference(int(inference_id)), f"inference #{inference_id}"
+    )
+    window = int(led.functions.challengeWindow().call())
+    return {
+        "inference_id": int(inference_id),
+        "payer": i[0],
+        "model_owner": i[1],
+        "node": i[2],
+        "challenger": i[3],
+        "model_id": int(i[4]),
+        "fee_wei": int(i[5]),
+        "bond_wei": int(i[6]),
+        "report_hash": "0x" + bytes(i[7]).hex(),
+        "paid_at": int(i[8]),
+        "recorded_at": int(i[9]),
+        "status": STATUS[int(i[10])],
+        "challenge_closes_at": int(i[9]) + window if int(i[9]) else None,
+    }
+
+
+def finalize(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    res = studio.chain.tx.transact(
+        account,
+        led.functions.finalize(int(inference_id)),
+        purpose=f"finalize inference #{inference_id}",
+    )
+    split = _event(led, "FeeSplit", res)
+    return {
+        "inference_id": int(inference_id),
+        "tx": res.hash,
+        "treasury_wei": int(split["treasury"]),
+        "model_owner_wei": int(split["modelOwner"]),
+        "node_wei": int(split["node"]),
+        "contributors_wei": int(split["contributors"]),
+    }
+
+
+def challenge(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    bond = int(led.functions.challengeBond().call())
+    res = studio.chain.tx.transact(
+        account,
+        led.functions.challenge(int(inference_id)),
+        value=bond,
+        purpose=f"challenge attribution of inference #{inference_id}",
+    )
+    return {"inference_id": int(inference_id), "bond_wei": bond, "tx": res.hash}
+
+
+def resolve(studio: Any, account: Any, inference_id: int, *, upheld: bool) -> dict[str, Any]:
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    res = studio.chain.tx.transact(
+        account,
+        led.functions.resolve(int(inference_id), bool(upheld)),
+        purpose=f"resolve challenge on inference #{inference_id}",
+    )
+    ev = _event(led, "ChallengeResolved", res)
+    return {
+        "inference_id": int(inference_id),
+        "upheld": bool(upheld),
+        "slashed_wei": int(ev["slashed"]),
+        "tx": res.hash,
+    }
+
+
+def set_model_price(
+    studio: Any, account: Any, onchain_model_id: int, price_wei: int
+) -> dict[str, Any]:
+    """Change a model version's price per inference (its owner only)."""
+    mr = contracts.contract(studio.chain, "ModelRegistry")
+    res = studio.chain.tx.transact(
+        account,
+        mr.functions.setPrice(int(onchain_model_id), int(price_wei)),
+        purpose=f"set the price of model #{onchain_model_id}",
+    )
+    return {"onchain_id": int(onchain_model_id), "price_wei": int(price_wei), "tx": res.hash}
+
+
+def retire_model(studio: Any, account: Any, onchain_model_id: int) -> dict[str, Any]:
+    """Retire a model version: it can no longer be paid for (its owner only)."""
+    mr = contracts.contract(studio.chain, "ModelRegistry")
+    res = studio.chain.tx.transact(
+        account,
+        mr.functions.retire(int(onchain_model_id)),
+        purpose=f"retire model #{onchain_model_id}",
+    )
+    return {"onchain_id": int(onchain_model_id), "retired": True, "tx": res.hash}

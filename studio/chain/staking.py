@@ -1,0 +1,145 @@
+"""Staking OPEN for a role (node, validator) and collecting rewards from the AttributionLedger.
+
+Unstaking is two steps on chain (request → cooldown → withdraw); `withdraw_or_request` gives the
+one command a person expects: withdraw what has cooled down, else start the cooldown."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from eth_utils import to_checksum_address
+
+from studio.core.errors import ChainError, InvalidInput
+
+from . import contracts
+from .networks import format_open
+
+
+def role_id(role: str) -> int:
+    try:
+        return contracts.ROLES[role]
+    except KeyError as e:
+        raise InvalidInput(
+            f"Unknown role {role!r}.", hint="Use --role node or --role validator."
+        ) from e
+
+
+def position(studio: Any, address: str, role: str) -> dict[str, Any]:
+    st = contracts.contract(studio.chain, "Staking")
+    r = role_id(role)
+    active, pending, unlock_at = st.functions.positionOf(to_checksum_address(address), r).call()
+    return {
+        "role": role,
+        "active_wei": int(active),
+        "pending_wei": int(pending),
+        "unlock_at": int(unlock_at),
+        "minimum_wei": int(st.functions.minStake(r).call()),
+        "staked": bool(st.functions.isStaked(to_checksum_address(address), r).call()),
+    }
+
+
+def status(studio: Any, address: str) -> dict[str, Any]:
+    st = contracts.contract(studio.chain, "Staking")
+    return {
+        "address": to_checksum_address(address),
+        "cooldown_s": int(st.functions.cooldown().call()),
+        "chain_time": int(studio.chain.w3.eth.get_block("latest")["timestamp"]),
+        "roles": {name: position(studio, address, name) for name in contracts.ROLES},
+    }
+
+
+def deposit(studio: Any, account: Any, amount_wei: int, role: str) -> dict[str, Any]:
+    if amount_wei <= 0:
+        raise InvalidInput("The stake must be more than 0 OPEN.")
+    st = contracts.contract(studio.chain, "Staking")
+    r = role_id(role)
+    pos = position(studio, account.address, role)
+    if pos["active_wei"] + amount_wei < pos["minimum_wei"]:
+        raise InvalidInput(
+            f"A {role} stake must total at least {format_open(pos['minimum_wei'])}; "
+            f"{format_open(amount_wei)} would make it {format_open(pos['active_wei'] + amount_wei)}.",
+            hint=f"Stake at least {format_open(pos['minimum_wei'] - pos['active_wei'])}.",
+        )
+    res = studio.chain.tx.transact(
+        account,
+        st.functions.stake(r),
+        value=int(amount_wei),
+        purpose=f"stake {format_open(amount_wei)} as {role}",
+    )
+    return {"tx": res.hash, **position(studio, account.address, role)}
+
+
+def request_unstake(
+    studio: Any, account: Any, role: str, amount_wei: int | None = None
+) -> dict[str, Any]:
+    st = contracts.contract(studio.chain, "Staking")
+    r = role_id(role)
+    pos = position(studio, account.address, role)
+    amount = pos["active_wei"] if amount_wei is None else int(amount_wei)
+    if amount <= 0:
+        raise ChainError(f"{account.address} has no active {role} stake to unstake.")
+    res = studio.chain.tx.transact(
+        account,
+        st.functions.requestUnstake(r, amount),
+        purpose=f"request unstake of {format_open(amount)} ({role})",
+    )
+    return {
+        "tx": res.hash,
+        "action": "requested",
+        "amount_wei": amount,
+        **position(studio, account.address, role),
+    }
+
+
+def withdraw(studio: Any, account: Any, role: str) -> dict[str, Any]:
+    st = contracts.contract(studio.chain, "Staking")
+    pos = position(studio, account.address, role)
+    res = studio.chain.tx.transact(
+        account,
+        st.functions.withdraw(role_id(role)),
+        purpose=f"withdraw {format_open(pos['pending_wei'])} unstaked ({role})",
+    )
+    return {
+        "tx": res.hash,
+        "action": "withdrawn",
+        "amount_wei": pos["pending_wei"],
+        **position(studio, account.address, role),
+    }
+
+
+def withdraw_or_request(
+    studio: Any, account: Any, role: str, amount_wei: int | None = None
+) -> dict[str, Any]:
+    """Withdraw a cooled-down unstake; with nothing pending, request one (all, or `amount_wei`)."""
+    pos = position(studio, account.address, role)
+    now = int(studio.chain.w3.eth.get_block("latest")["timestamp"])
+    if pos["pending_wei"] > 0:
+        if now < pos["unlock_at"]:
+            wait = pos["unlock_at"] - now
+            raise ChainError(
+                f"{format_open(pos['pending_wei'])} is cooling down; it can be withdrawn in {wait} s "
+                f"(at {time.strftime('%Y-%m-%d %H:%M:%S', time.localtime(pos['unlock_at']))}).",
+                hint="Run `studio stake withdraw` again after that.",
+            )
+        return withdraw(studio, account, role)
+    return request_unstake(studio, account, role, amount_wei)
+
+
+# -- rewards ------------------------------------------------------------------------------------
+
+
+def claimable(studio: Any, address: str) -> int:
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    return int(led.functions.claimable(to_checksum_address(address)).call())
+
+
+def claim(studio: Any, account: Any) -> dict[str, Any]:
+    amount = claimable(studio, account.address)
+    if amount == 0:
+        return {"address": account.address, "claimed_wei": 0, "tx": None}
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    res = studio.chain.tx.transact(
+        account, led.functions.claim(), purpose=f"claim {format_open(amount)} of rewards"
+    )
+    return {"address": account.address, "claimed_wei": amount, "tx": res.hash}

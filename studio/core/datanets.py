@@ -1,0 +1,972 @@
+"""Datanets: create, add files, curate, snapshot (Merkle root), prove, verify, export.
+
+Storage: rows in SQLite (m001_datanets); record contents in content-addressed blobs. Each
+ingested file's records are written back to back into one "pack" blob (one fsync per file
+instead of one per record); a record points at (pack, offset, size) and carries the sha256 of its
+own bytes, so verify can name exactly which records were tampered with."""
+
+from __future__ import annotations
+
+import builtins
+import hashlib
+import json
+import os
+import re
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core import merkle, quality
+from studio.core.blobs import BlobStore
+from studio.core.config import Config
+from studio.core.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, StudioError
+from studio.core.events import EventBus
+from studio.core.ingest import (
+    RawRecord,
+    check_size,
+    file_format,
+    read_records,
+    record_from_canonical,
+    render_text,
+)
+from studio.core.store import Store
+
+NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
+SPDX_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9.+-]*$|^LicenseRef-[A-Za-z0-9.-]+$")
+TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
+STATUSES = ("pending", "accepted", "rejected")
+
+
+@dataclass(frozen=True)
+class SnapshotRecord:
+    """One record of one snapshot version: what training and attribution consume."""
+
+    record_id: int
+    index: int
+    datanet: str
+    version: int
+    content_sha256: str
+    contributor: str
+    license: str
+    leaf: str
+    kind: str
+    text: str
+    prompt: str | None
+    response: str | None
+    messages: list[dict[str, Any]] | None
+    source: dict[str, Any]
+
+
+_ADDRESS_RE = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
+
+
+def _eip55(body_lower: str) -> str:
+    from eth_hash.auto import keccak  # eth_utils would cost ~0.3 s of imports per command
+
+    digest = keccak(body_lower.encode("ascii")).hex()
+    return "0x" + "".join(
+        c.upper() if int(d, 16) >= 8 else c for c, d in zip(body_lower, digest, strict=False)
+    )
+
+
+def checksum_address(address: str) -> str:
+    """Validate an Ethereum address (EIP-55 checksum when mixed case); return it checksummed."""
+    a = (address or "").strip()
+    if not _ADDRESS_RE.match(a):
+        raise InvalidInput(
+            f"'{address}' is not an Ethereum address.", hint="Use 0x followed by 40 hex characters."
+        )
+    body = a[2:]
+    good = _eip55(body.lower())
+    if body != body.lower() and body != body.upper() and "0x" + body != good:
+        raise InvalidInput(
+            f"'{address}' has a wrong EIP-55 checksum (mixed case that does not match).",
+            hint="Copy the address again, or write it all in lower case.",
+        )
+    return good
+
+
+def _pack(parts: list[bytes]) -> tuple[bytes, list[int]]:
+    offsets, pos = [], 0
+    for p in parts:
+        offsets.append(pos)
+        pos += len(p)
+    return b"".join(parts), offsets
+
+
+class Datanets:
+    def __init__(self, store: Store, blobs: BlobStore, config: Config, events: EventBus) -> None:
+        self.store = store
+        self.blobs = blobs
+        self.config = config
+        self.events = events
+        self._dedupe_cache: dict[int, tuple[dict[str, int], quality.DuplicateIndex, int]] = {}
+
+    # -- datanets ---------------------------------------------------------------------------------
+    def create(
+        self,
+        name: str,
+        summary: str = "",
+        description: str = "",
+        tags: Any = (),
+        license: str = "CC-BY-4.0",
+    ) -> dict[str, Any]:
+        if not NAME_RE.match(name or ""):
+            raise InvalidInput(
+                f"'{name}' is not a valid Datanet name.",
+                hint="Use 2-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit.",
+            )
+        if not SPDX_RE.match(license or ""):
+            raise InvalidInput(
+                f"'{license}' is not an SPDX license id.",
+                hint="For example CC-BY-4.0, CC0-1.0, MIT.",
+            )
+        tag_list = [
+            t.strip().lower()
+            for t in (tags.split(",") if isinstance(tags, str) else tags)
+            if t.strip()
+        ]
+        for t in tag_list:
+            if not TAG_RE.match(t):
+                raise InvalidInput(
+                    f"Tag '{t}' is not valid.",
+                    hint="Tags are lower-case words with '-', up to 32 characters.",
+                )
+        if len(summary) > 280:
+            raise InvalidInput(
+                "The summary is longer than 280 characters.",
+                hint="Shorten it; put details in the description.",
+            )
+        with self.store.transaction():
+            if self.store.one("SELECT 1 FROM datanets WHERE name = ?", (name,)):
+                raise AlreadyExists(
+                    f"A Datanet named '{name}' already exists.",
+                    hint=f"Choose another name, or add files to it: studio datanet add {name} FILE…",
+                )
+            self.store.execute(
+                "INSERT INTO datanets(name, summary, description, tags, license, kind, created_at)"
+                " VALUES (?,?,?,?,?,?,?)",
+                (
+                    name,
+                    summary,
+                    description,
+                    json.dumps(sorted(set(tag_list))),
+                    license,
+                    "text",
+                    time.time(),
+                ),
+            )
+        return self.get(name)
+
+    def _row(self, name: str) -> dict[str, Any]:
+        row = self.store.one("SELECT * FROM datanets WHERE name = ?", (name,))
+        if row is None:
+            raise NotFound(
+                f"No Datanet named '{name}'.",
+                hint="See `studio datanet list`, or create it with `studio datanet create NAME`.",
+            )
+        return row
+
+    def _public(self, row: dict[str, Any]) -> dict[str, Any]:
+        counts = {s: 0 for s in STATUSES}
+        for r in self.store.query(
+            "SELECT status, COUNT(*) AS n FROM records WHERE datanet_id = ? GROUP BY status",
+            (row["id"],),
+        ):
+            counts[r["status"]] = r["n"]
+        latest = self.store.one(
+            "SELECT version, root, records FROM snapshots WHERE datanet_id = ? "
+            "ORDER BY version DESC LIMIT 1",
+            (row["id"],),
+        )
+        files = self.store.one(
+            "SELECT COUNT(*) AS n FROM datanet_files WHERE datanet_id = ?", (row["id"],)
+        )
+        return {
+            "name": row["name"],
+            "summary": row["summary"],
+            "description": row["description"],
+            "tags": json.loads(row["tags"]),
+            "license": row["license"],
+            "kind": row["kind"],
+            "created_at": row["created_at"],
+            "files": files["n"] if files else 0,
+            "records": counts,
+            "latest_snapshot": latest,
+        }
+
+    def get(self, name: str) -> dict[str, Any]:
+        return self._public(self._row(name))
+
+    def list(self) -> builtins.list[dict[str, Any]]:
+        return [self._public(r) for r in self.store.query("SELECT * FROM datanets ORDER BY name")]
+
+    def files(self, name: str) -> builtins.list[dict[str, Any]]:
+        dn = self._row(name)
+        return self.store.query(
+            "SELECT id, name, sha256, size, format, contributor, records, refused, added_at"
+            " FROM datanet_files WHERE datanet_id = ? ORDER BY id",
+            (dn["id"],),
+        )
+
+    # -- ingest -----------------------------------------------------------------------------------
+    def _contributor(self, contributor: str | None) -> str:
+        addr = contributor or self.config.active_account
+        if not addr:
+            raise InvalidInput(
+                "no contributor: create a wallet (studio wallet create) or pass --contributor 0x…"
+            )
+        return checksum_address(addr)
+
+    def _parse(self, path: Path, text_column: str | None) -> dict[str, Any]:
+        """Read and check one file; nothing is written. Returns the planned records."""
+        cfg = self.config.ingest
+        file_format(path)
+        size = check_size(path, cfg)
+        data = path.read_bytes()
+        if len(data) != size:  # changed while we read it
+            size = len(data)
+        digest = hashlib.sha256(data).hexdigest()
+        raw = read_records(path, data, cfg, text_column=text_column)
+        keep: builtins.list[RawRecord] = []
+        refused: builtins.list[dict[str, Any]] = []
+        texts = [r.plain_text() for r in raw]
+        stats = quality.analyze(texts)
+        kept: builtins.list[int] = []
+        scans = quality.scan_many(texts, stats.mnemonic.tolist(), stats.digits.tolist())
+        for i, (rec, s) in enumerate(zip(raw, scans, strict=True)):
+            if s.refused:
+                refused.append({"where": _where(rec.source), "reason": s.refused})
+                continue
+            rec.source["pii"] = s.pii  # carried to the row below, removed from source there
+            keep.append(rec)
+            kept.append(i)
+        return {
+            "path": path,
+            "name": path.name,
+            "sha256": digest,
+            "size": size,
+            "format": file_format(path),
+            "records": keep,
+            "texts": [texts[i] for i in kept],
+            "sigs": stats.sigs[kept],
+            "ratios": stats.letter_ratio[kept].tolist(),
+            "refused": refused,
+        }
+
+    def add_files(
+        self,
+        name: str,
+        paths: Any,
+        contributor: str | None = None,
+        *,
+        text_column: str | None = None,
+        all_or_nothing: bool = True,
+    ) -> builtins.list[dict[str, Any]]:
+        """Ingest files; one result per file: status added | duplicate | error.
+        With all_or_nothing (the CLI), any unreadable file raises before anything is written."""
+        dn = self._row(name)
+        who = self._contributor(contributor)
+        paths = [Path(p) for p in paths]
+        if not paths:
+            raise InvalidInput("No files given.", hint=f"studio datanet add {name} FILE…")
+        planned: builtins.list[dict[str, Any] | None] = []
+        results: builtins.list[dict[str, Any]] = []
+        for p in paths:
+            try:
+                planned.append(self._parse(p, text_column))
+                results.append({})
+            except StudioError as e:
+                if all_or_nothing:
+                    others = (
+                        f" ({len(paths) - 1} other file(s) not added either)"
+                        if len(paths) > 1
+                        else ""
+                    )
+                    raise type(e)(f"{e}{others}") from e
+                planned.append(None)
+                results.append({"file": p.name, "path": str(p), "status": "error", "error": str(e)})
+        for i, plan in enumerate(planned):
+            if plan is not None:
+                results[i] = self._ingest(dn, plan, who)
+        return results
+
+    def _ingest(self, dn: dict[str, Any], plan: dict[str, Any], who: str) -> dict[str, Any]:
+        cfg = self.config.ingest
+        base = {"file": plan["name"], "path": str(plan["path"]), "sha256": plan["sha256"]}
+        prior = self.store.one(
+            "SELECT id, added_at, records FROM datanet_files WHERE datanet_id = ? AND sha256 = ?",
+            (dn["id"], plan["sha256"]),
+        )
+        if prior:
+            return {
+                **base,
+                "status": "duplicate",
+                "records": 0,
+                "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
+            }
+        recs: builtins.list[RawRecord] = plan["records"]
+        canon = [r.canonical() for r in recs]
+        texts: builtins.list[str] = plan["texts"]
+        hashes = [hashlib.sha256(c).hexdigest() for c in canon]
+        sigs = plan["sigs"]
+        ratios = plan["ratios"]
+        pack_bytes, offsets = _pack(canon)
+        # The pack is written before the transaction: if we die before COMMIT it is an orphan blob
+        # (harmless, content-addressed); no row ever points at a blob that is not on disk.
+        pack = self.blobs.put(pack_bytes) if pack_bytes else hashlib.sha256(b"").hexdigest()
+        slow = float(os.environ.get("STUDIO_TEST_INGEST_DELAY", "0") or 0)  # crash test only
+        now = time.time()
+        flagged = {"exact_duplicate": 0, "near_duplicate": 0, "pii": 0, "low_score": 0}
+        try:
+            with self.store.transaction():
+                # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
+                seen, index = self._dedupe_state(dn["id"])
+                cur = self.store.execute(
+                    "INSERT INTO datanet_files(datanet_id, name, path, sha256, size, format, contributor, pack,"
+                    " records, refused, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                    (
+                        dn["id"],
+                        plan["name"],
+                        str(Path(plan["path"]).resolve()),
+                        plan["sha256"],
+                        plan["size"],
+                        plan["format"],
+                        who,
+                        pack,
+                        len(recs),
+                        len(plan["refused"]),
+                        now,
+                    ),
+                )
+                file_id = cur.lastrowid
+                row = self.store.one("SELECT COALESCE(MAX(id), 0) AS m FROM records")
+                next_id = (row["m"] if row else 0) + 1
+                rows = []
+                total = len(recs)
+                band_keys = index.band_keys(sigs)
+                empty = quality.empty_rows(sigs).tolist()
+                sig_bytes = np.ascontiguousarray(sigs).tobytes()
+                width = quality.NUM_PERM * 4
+                license = dn["license"]
+                file_json = json.dumps(plan["name"], ensure_ascii=False)
+                for i, rec in enumerate(recs):
+                    rid = next_id + i
+                    pii = rec.source.pop("pii", [])
+                    exact = seen.get(hashes[i])
+                    near = None
+                    if exact is None:
+                        seen[hashes[i]] = rid
+                        if not empty[i]:
+                            near = index.check_and_add(rid, sigs[i], band_keys[i])
+                    score, reasons = quality.assess(
+                        texts[i],
+                        cfg,
+                        pii=pii,
+                        exact_duplicate_of=exact,
+                        near_duplicate_of=near[0] if near else None,
+                        similarity=near[1] if near else 0.0,
+                        ratio=ratios[i],
+                    )
+                    if exact is not None:
+                        flagged["exact_duplicate"] += 1
+                    if near is not None:
+                        flagged["near_duplicate"] += 1
+                    if pii:
+                        flagged["pii"] += 1
+                    if score < 0.5:
+                        flagged["low_score"] += 1
+                    rows.append(
+                        (
+                            rid,
+                            dn["id"],
+                            file_id,
+                            rec.kind,
+                            hashes[i],
+                            pack,
+                            offsets[i],
+                            len(canon[i]),
+                            who,
+                            license,
+                            score,
+                            json.dumps(reasons) if reasons else "[]",
+                            json.dumps(pii) if pii else "[]",
+                            _source_json(rec.source, file_json),
+                            texts[i][:160],
+                            None if empty[i] else sig_bytes[i * width : (i + 1) * width],
+                            now,
+                        )
+                    )
+                    if slow:
+                        self.store.execute(_INSERT_RECORD, rows.pop())
+                        self.events.progress("ingest", i + 1, total, plan["name"])
+                        time.sleep(slow)
+                    elif (i + 1) % 5000 == 0:
+                        self.events.progress("ingest", i + 1, total, plan["name"])
+                self.store.conn.executemany(_INSERT_RECORD, rows)
+                self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
+        except BaseException:
+            self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
+            raise
+        self.events.progress("ingest", total, total, plan["name"])
+        return {
+            **base,
+            "status": "added",
+            "records": total,
+            "refused": plan["refused"],
+            "flags": flagged,
+            "file_id": file_id,
+        }
+
+    def _dedupe_state(self, datanet_id: int) -> tuple[dict[str, int], quality.DuplicateIndex]:
+        """Content hashes and the near-duplicate index of a Datanet's records, kept between calls
+        and topped up with records added since (by any process)."""
+        cached = self._dedupe_cache.get(datanet_id)
+        if cached is None:
+            seen: dict[str, int] = {}
+            index = quality.DuplicateIndex(self.config.ingest.near_duplicate_threshold)
+            last = 0
+        else:
+            seen, index, last = cached
+        rows = self.store.conn.execute(
+            "SELECT id, content_sha256, minhash FROM records WHERE datanet_id = ? AND id > ? ORDER BY id",
+            (datanet_id, last),
+        ).fetchall()
+        if rows:
+            for r in rows:
+                seen.setdefault(r[1], r[0])
+            with_sig = [r for r in rows if r[2] is not None]
+            if with_sig:
+                sigs = np.frombuffer(b"".join(r[2] for r in with_sig), dtype=np.uint32).reshape(
+                    -1, quality.NUM_PERM
+                )
+                for r, sig, keys in zip(with_sig, sigs, index.band_keys(sigs), strict=True):
+                    index.add(r[0], sig, keys)
+            last = rows[-1][0]
+        self._dedupe_cache[datanet_id] = (seen, index, last)
+        return seen, index
+
+    # -- records and curation ---------------------------------------------------------------------
+    def _record_public(self, r: dict[str, Any]) -> dict[str, Any]:
+        return {
+            "id": r["id"],
+            "kind": r["kind"],
+            "status": r["status"],
+            "status_reason": r["status_reason"],
+            "score": r["score"],
+            "reasons": json.loads(r["reasons"]),
+            "pii": json.loads(r["pii"]),
+            "contributor": r["contributor"],
+            "license": r["license"],
+            "content_sha256": r["content_sha256"],
+            "source": json.loads(r["source"]),
+            "preview": r["preview"],
+            "supersedes": r["supersedes"],
+        }
+
+    def records(self, name: str, status: str | None = None) -> builtins.list[dict[str, Any]]:
+        dn = self._row(name)
+        if status is not None and status not in STATUSES:
+            raise InvalidInput(
+                f"Unknown status '{status}'.", hint="Use pending, accepted or rejected."
+            )
+        sql = "SELECT * FROM records WHERE datanet_id = ?"
+        params: builtins.list[Any] = [dn["id"]]
+        if status:
+            sql += " AND status = ?"
+            params.append(status)
+        return [self._record_public(r) for r in self.store.query(sql + " ORDER BY id", params)]
+
+    def record_content(self, name: str, record_id: int) -> RawRecord:
+        dn = self._row(name)
+        r = self.store.one(
+            "SELECT * FROM records WHERE id = ? AND datanet_id = ?", (record_id, dn["id"])
+        )
+        if r is None:
+            raise NotFound(
+                f"No record #{record_id} in '{name}'.", hint=f"See `studio datanet records {name}`."
+            )
+        return self._load(r)
+
+    def _read(self, r: dict[str, Any], cache: dict[str, bytes] | None = None) -> bytes:
+        cache = {} if cache is None else cache
+        if r["pack"] not in cache:
+            cache.clear()  # one pack at a time keeps memory flat
+            cache[r["pack"]] = self.blobs.get(r["pack"])
+        return cache[r["pack"]][r["pack_offset"] : r["pack_offset"] + r["size"]]
+
+    def _load(self, r: dict[str, Any], cache: dict[str, bytes] | None = None) -> RawRecord:
+        data = self._read(r, cache)
+        if hashlib.sha256(data).hexdigest() != r["content_sha256"]:
+            raise IntegrityError(
+                f"Record #{r['id']} does not match its content hash (modified on disk).",
+                hint="Run `studio datanet verify NAME` for the full list.",
+            )
+        rec = record_from_canonical(r["kind"], data)
+        rec.source = json.loads(r["source"])
+        return rec
+
+    def _ids(self, dn: dict[str, Any], ids: Any) -> builtins.list[int]:
+        try:
+            wanted = sorted({int(i) for i in ids})
+        except (TypeError, ValueError) as e:
+            raise InvalidInput(
+                "Record ids must be numbers.", hint="See `studio datanet records NAME`."
+            ) from e
+        if not wanted:
+            raise InvalidInput("No record ids given.")
+        found = {
+            r["id"]
+            for r in self.store.query(
+                f"SELECT id FROM records WHERE datanet_id = ? AND id IN ({','.join('?' * len(wanted))})",
+                [dn["id"], *wanted],
+            )
+        }
+        missing = [i for i in wanted if i not in found]
+        if missing:
+            raise NotFound(
+                f"No record(s) {', '.join(f'#{i}' for i in missing)} in '{dn['name']}'.",
+                hint=f"See `studio datanet records {dn['name']}`.",
+            )
+        return wanted
+
+    def curate(
+        self,
+        name: str,
+        accept: Any = None,
+        *,
+        accept_all: bool = False,
+        min_score: float = 0.5,
+        reject: Any = None,
+        reason: str = "",
+    ) -> dict[str, Any]:
+        """Accept ids, accept every pending record scoring >= min_score, or reject ids with a reason."""
+        dn = self._row(name)
+        modes = sum([bool(accept), accept_all, bool(reject)])
+        if modes != 1:
+            raise InvalidInput(
+                "Choose one of: accept IDs, accept-all, or reject IDs.",
+                hint="studio datanet curate NAME (--accept ID… | --accept-all | --reject ID… --reason TEXT)",
+            )
+        if not 0.0 <= min_score <= 1.0:
+            raise InvalidInput(f"min score {min_score} is outside 0..1.")
+        with self.store.transaction():
+            if accept_all:
+                rows = self.store.query(
+                    "SELECT id, score FROM records WHERE datanet_id = ? AND status = 'pending'"
+                    " ORDER BY id",
+                    (dn["id"],),
+                )
+                ids = [r["id"] for r in rows if r["score"] >= min_score]
+                below = [r["id"] for r in rows if r["score"] < min_score]
+                status, why = "accepted", f"accept-all (score >= {min_score:g})"
+            elif accept:
+                ids, below = self._ids(dn, accept), []
+                status, why = "accepted", "accepted"
+            else:
+                if not reason.strip():
+                    raise InvalidInput("A rejection needs a reason.", hint="Pass --reason TEXT.")
+                ids, below = self._ids(dn, reject), []
+                status, why = "rejected", reason.strip()
+            self.store.conn.executemany(
+                "UPDATE records SET status = ?, status_reason = ? WHERE id = ?",
+                [(status, why, i) for i in ids],
+            )
+        return {"datanet": name, "status": status, "changed": ids, "left_pending": below}
+
+    def edit_record(self, name: str, record_id: int, new_text: str) -> dict[str, Any]:
+        """An edit is a new pending record that supersedes the old one; the old one's content never
+        changes (snapshots that hold it stay valid) and it is marked rejected ("replaced by edit")."""
+        dn = self._row(name)
+        old = self.store.one(
+            "SELECT * FROM records WHERE id = ? AND datanet_id = ?", (record_id, dn["id"])
+        )
+        if old is None:
+            raise NotFound(
+                f"No record #{record_id} in '{name}'.", hint=f"See `studio datanet records {name}`."
+            )
+        if old["kind"] == "text":
+            rec = RawRecord("text", text=new_text.strip())
+        else:
+            try:
+                obj = json.loads(new_text)
+            except ValueError as e:
+                raise InvalidInput(
+                    f"Record #{record_id} is {old['kind']}: give the edit as JSON."
+                ) from e
+            rec = record_from_canonical(old["kind"], json.dumps(obj).encode())
+        if not rec.plain_text().strip():
+            raise InvalidInput("The edited text is empty.")
+        text = rec.plain_text()
+        s = quality.scan(text)
+        if s.refused:
+            raise InvalidInput(
+                f"The edited record {s.refused}: it cannot be stored.", hint="Remove the secret."
+            )
+        canon = rec.canonical()
+        digest = hashlib.sha256(canon).hexdigest()
+        pack = self.blobs.put(canon)
+        sig = quality.signatures([text])[0]
+        source = {**json.loads(old["source"]), "edited_from": record_id}
+        with self.store.transaction():
+            dup = self.store.one(
+                "SELECT MIN(id) AS id FROM records WHERE datanet_id = ? AND content_sha256 = ?",
+                (dn["id"], digest),
+            )
+            _, index = self._dedupe_state(dn["id"])
+            near = None
+            if not (dup and dup["id"]) and not quality.empty_rows(sig[None, :])[0]:
+                near = index.nearest(sig, index.band_keys(sig[None, :])[0], exclude=record_id)
+            score, reasons = quality.assess(
+                text,
+                self.config.ingest,
+                pii=s.pii,
+                exact_duplicate_of=dup["id"] if dup else None,
+                near_duplicate_of=near[0] if near else None,
+                similarity=near[1] if near else 0.0,
+            )
+            cur = self.store.execute(
+                "INSERT INTO records(datanet_id, file_id, kind, content_sha256, pack, pack_offset, size, contributor,"
+                " license, score, reasons, pii, source, preview, minhash, supersedes, created_at)"
+                " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)",
+                (
+                    dn["id"],
+                    old["file_id"],
+                    old["kind"],
+                    digest,
+                    pack,
+                    0,
+                    len(canon),
+                    old["contributor"],
+                    old["license"],
+                    score,
+                    json.dumps(reasons),
+                    json.dumps(s.pii),
+                    json.dumps(source, sort_keys=True),
+                    text[:160],
+                    None if quality.empty_rows(sig[None, :])[0] else sig.tobytes(),
+                    record_id,
+                    time.time(),
+                ),
+            )
+            new_id = cur.lastrowid
+            self.store.execute(
+                "UPDATE records SET status = 'rejected', status_reason = ? WHERE id = ?",
+                (f"replaced by edit #{new_id}", record_id),
+            )
+        r = self.store.one("SELECT * FROM records WHERE id = ?", (new_id,))
+        assert r is not None
+        return self._record_public(r)
+
+    # -- snapshots --------------------------------------------------------------------------------
+    def snapshot(self, name: str) -> dict[str, Any]:
+        """A new immutable version over the accepted records (id order), with its Merkle root.
+        If nothing changed since the latest version, that version is returned (unchanged: true)."""
+        dn = self._row(name)
+        with self.store.transaction():
+            rows = self.store.query(
+                "SELECT id, content_sha256, contributor, license FROM records"
+                " WHERE datanet_id = ? AND status = 'accepted' ORDER BY id",
+                (dn["id"],),
+            )
+            if not rows:
+                raise InvalidInput(
+                    f"'{name}' has no accepted records to snapshot.",
+                    hint=f"Accept some first: studio datanet curate {name} --accept-all",
+                )
+            leaves = [
+                merkle.leaf_hash(r["content_sha256"], r["contributor"], r["license"]) for r in rows
+            ]
+            root = merkle.to_hex(merkle.merkle_root(leaves))
+            latest = self.store.one(
+                "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version DESC LIMIT 1",
+                (dn["id"],),
+            )
+            if latest and latest["root"] == root and latest["records"] == len(rows):
+                return {
+                    "version": latest["version"],
+                    "root": root,
+                    "records": len(rows),
+                    "unchanged": True,
+                }
+            version = (latest["version"] if latest else 0) + 1
+            manifest = _manifest(name, version, root, rows, leaves)
+            manifest_hash = self.blobs.put(manifest)
+            cur = self.store.execute(
+                "INSERT INTO snapshots(datanet_id, version, root, records, manifest_hash, created_at)"
+                " VALUES (?,?,?,?,?,?)",
+                (dn["id"], version, root, len(rows), manifest_hash, time.time()),
+            )
+            self.store.conn.executemany(
+                "INSERT INTO snapshot_records(snapshot_id, idx, record_id, leaf) VALUES (?,?,?,?)",
+                [
+                    (cur.lastrowid, i, r["id"], merkle.to_hex(leaf))
+                    for i, (r, leaf) in enumerate(zip(rows, leaves, strict=True))
+                ],
+            )
+        return {"version": version, "root": root, "records": len(rows)}
+
+    def _snapshot_row(self, name: str, version: int | None) -> dict[str, Any]:
+        dn = self._row(name)
+        if version is None:
+            s = self.store.one(
+                "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version DESC LIMIT 1",
+                (dn["id"],),
+            )
+        else:
+            s = self.store.one(
+                "SELECT * FROM snapshots WHERE datanet_id = ? AND version = ?",
+                (dn["id"], int(version)),
+            )
+        if s is None:
+            which = f"version {version}" if version is not None else "snapshot"
+            raise NotFound(
+                f"'{name}' has no {which}.", hint=f"Create one: studio datanet snapshot {name}"
+            )
+        return s
+
+    def get_snapshot(self, name: str, version: int | None = None) -> dict[str, Any]:
+        s = self._snapshot_row(name, version)
+        return {
+            "datanet": name,
+            "version": s["version"],
+            "root": s["root"],
+            "records": s["records"],
+            "created_at": s["created_at"],
+            "manifest_hash": s["manifest_hash"],
+        }
+
+    def snapshots(self, name: str) -> builtins.list[dict[str, Any]]:
+        dn = self._row(name)
+        return [
+            {
+                "datanet": name,
+                "version": s["version"],
+                "root": s["root"],
+                "records": s["records"],
+                "created_at": s["created_at"],
+                "manifest_hash": s["manifest_hash"],
+            }
+            for s in self.store.query(
+                "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version", (dn["id"],)
+            )
+        ]
+
+    def snapshot_records(
+        self, name: str, version: int | None = None
+    ) -> builtins.list[SnapshotRecord]:
+        s = self._snapshot_row(name, version)
+        rows = self.store.query(
+            "SELECT sr.idx, sr.leaf, r.* FROM snapshot_records sr JOIN records r ON r.id = sr.record_id"
+            " WHERE sr.snapshot_id = ? ORDER BY sr.idx",
+            (s["id"],),
+        )
+        cache: dict[str, bytes] = {}
+        out = []
+        for r in sorted(rows, key=lambda r: (r["pack"], r["idx"])):  # read each pack once
+            rec = self._load(r, cache)
+            out.append(
+                SnapshotRecord(
+                    record_id=r["id"],
+                    index=r["idx"],
+                    datanet=name,
+                    version=s["version"],
+                    content_sha256=r["content_sha256"],
+                    contributor=r["contributor"],
+                    license=r["license"],
+                    leaf=r["leaf"],
+                    kind=r["kind"],
+                    text=rec.plain_text(),
+                    prompt=rec.prompt,
+                    response=rec.response,
+                    messages=rec.messages,
+                    source=rec.source,
+                )
+            )
+        out.sort(key=lambda x: x.index)
+        return out
+
+    def proof(self, name: str, record_id: int, version: int | None = None) -> builtins.list[str]:
+        s = self._snapshot_row(name, version)
+        leaves = [
+            merkle.from_hex(r["leaf"])
+            for r in self.store.query(
+                "SELECT leaf FROM snapshot_records WHERE snapshot_id = ? ORDER BY idx", (s["id"],)
+            )
+        ]
+        hit = self.store.one(
+            "SELECT idx FROM snapshot_records WHERE snapshot_id = ? AND record_id = ?",
+            (s["id"], int(record_id)),
+        )
+        if hit is None:
+            raise NotFound(
+                f"Record #{record_id} is not in '{name}' version {s['version']}.",
+                hint="Only accepted records at snapshot time are in it.",
+            )
+        return [merkle.to_hex(p) for p in merkle.merkle_proof(leaves, hit["idx"])]
+
+    # -- verify -----------------------------------------------------------------------------------
+    def verify(self, name: str) -> dict[str, Any]:
+        """Re-hash every record's bytes and rebuild every snapshot's leaves and root."""
+        dn = self._row(name)
+        problems: builtins.list[dict[str, Any]] = []
+        rows = self.store.query(
+            "SELECT * FROM records WHERE datanet_id = ? ORDER BY pack, id", (dn["id"],)
+        )
+        pack: bytes | None = None
+        pack_id = None
+        pack_missing = False
+        for i, r in enumerate(rows):
+            if r["pack"] != pack_id:
+                pack_id, pack_missing = r["pack"], False
+                try:
+                    pack = self.blobs.get(r["pack"])
+                except NotFound:
+                    pack, pack_missing = None, True
+            if pack_missing or pack is None:
+                problems.append({"record_id": r["id"], "problem": "content blob is missing"})
+            else:
+                data = pack[r["pack_offset"] : r["pack_offset"] + r["size"]]
+                if hashlib.sha256(data).hexdigest() != r["content_sha256"]:
+                    problems.append(
+                        {
+                            "record_id": r["id"],
+                            "problem": "content does not match its hash (modified)",
+                        }
+                    )
+            if i and i % 5000 == 0:
+                self.events.progress("verify", i, len(rows), "records")
+        snaps = self.store.query(
+            "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version", (dn["id"],)
+        )
+        for s in snaps:
+            members = self.store.query(
+                "SELECT sr.idx, sr.leaf, r.id, r.content_sha256, r.contributor, r.license FROM snapshot_records sr"
+                " JOIN records r ON r.id = sr.record_id WHERE sr.snapshot_id = ? ORDER BY sr.idx",
+                (s["id"],),
+            )
+            leaves = []
+            for m in members:
+                leaf = merkle.leaf_hash(m["content_sha256"], m["contributor"], m["license"])
+                leaves.append(leaf)
+                if merkle.to_hex(leaf) != m["leaf"]:
+                    problems.append(
+                        {
+                            "record_id": m["id"],
+                            "version": s["version"],
+                            "problem": "record metadata changed since the snapshot (leaf differs)",
+                        }
+                    )
+            if len(members) != s["records"]:
+                problems.append(
+                    {
+                        "version": s["version"],
+                        "problem": f"snapshot lists {len(members)} records, "
+                        f"expected {s['records']}",
+                    }
+                )
+            if leaves and merkle.to_hex(merkle.merkle_root(leaves)) != s["root"]:
+                problems.append(
+                    {
+                        "version": s["version"],
+                        "problem": "rebuilt Merkle root differs from the stored root",
+                    }
+                )
+            if not self.blobs.verify(s["manifest_hash"]):
+                problems.append(
+                    {
+                        "version": s["version"],
+                        "problem": "snapshot manifest blob missing or modified",
+                    }
+                )
+        return {
+            "datanet": name,
+            "records_checked": len(rows),
+            "snapshots_checked": len(snaps),
+            "ok": not problems,
+            "problems": problems,
+        }
+
+    # -- export -----------------------------------------------------------------------------------
+    def export(
+        self,
+        name: str,
+        out: str | os.PathLike[str],
+        format: str = "jsonl",
+        version: int | None = None,
+    ) -> dict[str, Any]:
+        from studio.core.export import export_records
+
+        recs = self.snapshot_records(name, version)
+        snap = self.get_snapshot(name, version)
+        path = export_records(
+            recs, out, format, default_name=f"{name}-v{snap['version']}"
+        ).resolve()
+        return {
+            "datanet": name,
+            "version": snap["version"],
+            "root": snap["root"],
+            "records": len(recs),
+            "format": format,
+            "path": str(path),
+        }
+
+
+_INSERT_RECORD = (
+    "INSERT INTO records(id, datanet_id, file_id, kind, content_sha256, pack, pack_offset, size, contributor,"
+    " license, score, reasons, pii, source, preview, minhash, created_at)"
+    " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
+)
+
+
+def _source_json(source: dict[str, Any], file_json: str) -> str:
+    """json.dumps(source, sort_keys=True) for the usual {file, row|offset|page…: int} shape, fast."""
+    parts = []
+    for k in sorted(source):
+        v = source[k]
+        if k == "file":
+            parts.append(f'"file": {file_json}')
+        elif type(v) is int:
+            parts.append(f'"{k}": {v}')
+        else:
+            return json.dumps(source, sort_keys=True, ensure_ascii=False)
+    return "{" + ", ".join(parts) + "}"
+
+
+def _where(source: dict[str, Any]) -> str:
+    for k in ("row", "page", "paragraph", "offset"):
+        if k in source:
+            return f"{source.get('file', '')} {k} {source[k]}"
+    return str(source.get("file", ""))
+
+
+def _manifest(
+    name: str,
+    version: int,
+    root: str,
+    rows: builtins.list[dict[str, Any]],
+    leaves: builtins.list[bytes],
+) -> bytes:
+    doc = {
+        "datanet": name,
+        "version": version,
+        "root": root,
+        "leaf": "keccak256(keccak256(abi.encode(bytes32 contentHash, address contributor, bytes32 keccak256(license))))",
+        "records": [
+            {
+                "record_id": r["id"],
+                "content_sha256": r["content_sha256"],
+                "contributor": r["contributor"],
+                "license": r["license"],
+                "leaf": merkle.to_hex(leaf),
+            }
+            for r, leaf in zip(rows, leaves, strict=True)
+        ],
+    }
+    return json.dumps(doc, sort_keys=True, separators=(",", ":")).encode("utf-8")
+
+
+__all__ = ["Datanets", "SnapshotRecord", "checksum_address", "render_text"]

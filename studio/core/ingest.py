@@ -1,0 +1,427 @@
+"""Reading contributor files into raw records: txt md jsonl csv pdf docx.
+
+Prose (txt, md, pdf pages, docx) is split at paragraph/section boundaries into windows near
+`target_chars`; structured files (jsonl, csv) give one record per row. Every record keeps where it
+came from (file, page / row / offset). Anything we cannot read raises InvalidInput with a message
+that says what to do; nothing is written here."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio.core.config import IngestConfig
+from studio.core.errors import InvalidInput
+
+FORMATS = {
+    ".txt": "txt",
+    ".text": "txt",
+    ".md": "md",
+    ".markdown": "md",
+    ".jsonl": "jsonl",
+    ".csv": "csv",
+    ".pdf": "pdf",
+    ".docx": "docx",
+}
+KINDS = ("text", "prompt_response", "chat")
+
+
+@dataclass
+class RawRecord:
+    kind: str  # text | prompt_response | chat
+    text: str = ""
+    prompt: str | None = None
+    response: str | None = None
+    messages: list[dict[str, str]] | None = None
+    source: dict[str, Any] = field(default_factory=dict)
+
+    def canonical(self) -> bytes:
+        """The bytes whose sha256 is the record's content hash (and Merkle leaf input).
+        Prose: its UTF-8 text. Structured rows: compact JSON with sorted keys."""
+        if self.kind == "text":
+            return self.text.encode("utf-8")
+        if self.kind == "prompt_response":
+            obj: dict[str, Any] = {"prompt": self.prompt, "response": self.response}
+        else:
+            obj = {"messages": self.messages}
+        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
+            "utf-8"
+        )
+
+    def plain_text(self) -> str:
+        return render_text(self.kind, self.text, self.prompt, self.response, self.messages)
+
+
+def render_text(
+    kind: str,
+    text: str,
+    prompt: str | None,
+    response: str | None,
+    messages: list[dict[str, str]] | None,
+) -> str:
+    """Plain-text rendering used for scoring, dedupe, PII scans, previews and training text."""
+    if kind == "prompt_response":
+        return f"Prompt: {prompt}\nResponse: {response}"
+    if kind == "chat":
+        return "\n".join(f"{m.get('role', '')}: {m.get('content', '')}" for m in messages or [])
+    return text
+
+
+def record_from_canonical(kind: str, data: bytes) -> RawRecord:
+    if kind == "text":
+        return RawRecord("text", text=data.decode("utf-8"))
+    obj = json.loads(data)
+    if kind == "prompt_response":
+        return RawRecord(kind, prompt=obj["prompt"], response=obj["response"])
+    return RawRecord(kind, messages=obj["messages"])
+
+
+# -- validation of the file itself -------------------------------------------------------------
+
+
+def file_format(path: Path) -> str:
+    fmt = FORMATS.get(path.suffix.lower())
+    if fmt is None:
+        known = " ".join(sorted({f".{v}" for v in FORMATS.values()}))
+        raise InvalidInput(
+            f"{path.name}: unsupported file type '{path.suffix or '(none)'}'.",
+            hint=f"Use one of: {known}.",
+        )
+    return fmt
+
+
+def check_size(path: Path, cfg: IngestConfig) -> int:
+    try:
+        st = path.stat()
+    except FileNotFoundError as e:
+        raise InvalidInput(f"{path}: no such file.", hint="Check the path.") from e
+    if not path.is_file():
+        raise InvalidInput(f"{path}: not a regular file.", hint="Pass files, not folders.")
+    if st.st_size == 0:
+        raise InvalidInput(f"{path.name}: the file is empty.", hint="Add a file with content.")
+    limit = int(cfg.max_file_mb * 1024 * 1024)
+    if st.st_size > limit:
+        raise InvalidInput(
+            f"{path.name}: {st.st_size / 1e6:.1f} MB is over the {cfg.max_file_mb:g} MB limit.",
+            hint="Split the file, or raise ingest.max_file_mb in config.json.",
+        )
+    return st.st_size
+
+
+_CONTROL = bytes(i for i in range(32) if i not in (9, 10, 12, 13))
+
+
+def decode_text(name: str, data: bytes) -> str:
+    """Strict UTF-8 with a clear message; refuses files that look binary."""
+    head = data[:8192]
+    if b"\x00" in head or (
+        head and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
+    ):
+        raise InvalidInput(
+            f"{name}: looks like a binary file, not text.",
+            hint="Add text files only (txt md jsonl csv), or the original pdf/docx.",
+        )
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = data.count(b"\n", 0, e.start) + 1
+        raise InvalidInput(
+            f"{name}: invalid UTF-8 at byte {e.start} (line {line}).",
+            hint="Re-save the file as UTF-8.",
+        ) from e
+    if text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    if not text.strip():
+        raise InvalidInput(f"{name}: the file has no text.", hint="Add a file with content.")
+    return text
+
+
+# -- prose splitting ------------------------------------------------------------------------------
+
+_SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
+
+
+def _paragraphs(text: str, base: int = 0) -> Iterator[tuple[int, str]]:
+    pos = base
+    for part in text.split("\n\n"):
+        stripped = part.strip()
+        if stripped:
+            yield pos + (len(part) - len(part.lstrip())), stripped
+        pos += len(part) + 2
+
+
+def _split_long(offset: int, para: str, target: int, limit: int) -> Iterator[tuple[int, str]]:
+    """A paragraph over the limit: split at sentence ends near target, else at whitespace."""
+    pieces: list[tuple[int, str]] = []
+    start = 0
+    for m in _SENTENCE_END.finditer(para):
+        if m.start() - start >= target:
+            pieces.append((start, para[start : m.start()]))
+            start = m.end()
+    pieces.append((start, para[start:]))
+    for s, piece in pieces:
+        while len(piece) > limit:
+            cut = piece.rfind(" ", 0, limit)
+            cut = cut if cut > limit // 2 else limit
+            yield offset + s, piece[:cut].rstrip()
+            rest = piece[cut:]
+            s += cut + (len(rest) - len(rest.lstrip()))
+            piece = rest.lstrip()
+        if piece:
+            yield offset + s, piece
+
+
+def split_prose(
+    text: str,
+    cfg: IngestConfig,
+    *,
+    markdown: bool = False,
+    paragraphs: list[tuple[int, str, bool]] | None = None,
+) -> list[tuple[int, str]]:
+    """Windows of whole paragraphs near cfg.target_chars, never over cfg.max_chars.
+    A markdown heading (or a docx heading) starts a new window. Returns (char offset, text)."""
+    target, limit = cfg.target_chars, cfg.max_chars
+    if paragraphs is None:
+        paragraphs = [(o, p, markdown and p.startswith("#")) for o, p in _paragraphs(text)]
+    out: list[tuple[int, str]] = []
+    cur: list[str] = []
+    cur_off = 0
+    cur_len = 0
+    has_body = False  # a heading right after a heading stays with it
+
+    def flush() -> None:
+        nonlocal cur, cur_len, has_body
+        if cur:
+            out.append((cur_off, "\n\n".join(cur)))
+        cur, cur_len, has_body = [], 0, False
+
+    for off, para, heading in paragraphs:
+        if len(para) > limit:
+            flush()
+            out.extend(_split_long(off, para, target, limit))
+            continue
+        if cur and ((heading and has_body) or cur_len + 2 + len(para) > target):
+            flush()
+        if not cur:
+            cur_off = off
+        cur.append(para)
+        cur_len += len(para) + (2 if cur_len else 0)
+        has_body = has_body or not heading
+    flush()
+    return out
+
+
+# -- readers --------------------------------------------------------------------------------------
+
+
+def _prose_records(name: str, chunks: list[tuple[int, str]], **where: Any) -> list[RawRecord]:
+    return [
+        RawRecord("text", text=t, source={"file": name, **where, "offset": o}) for o, t in chunks
+    ]
+
+
+def read_txt(name: str, data: bytes, cfg: IngestConfig, markdown: bool = False) -> list[RawRecord]:
+    text = decode_text(name, data)
+    return _prose_records(name, split_prose(text, cfg, markdown=markdown))
+
+
+def _row_record(obj: Any, name: str, line: int) -> RawRecord | str:
+    """One JSONL object → a record, or a short reason why not."""
+    if not isinstance(obj, dict):
+        return "not a JSON object"
+    src = {"file": name, "row": line}
+    if "messages" in obj:
+        msgs = obj["messages"]
+        if (
+            not isinstance(msgs, list)
+            or not msgs
+            or not all(
+                isinstance(m, dict)
+                and isinstance(m.get("role"), str)
+                and isinstance(m.get("content"), str)
+                for m in msgs
+            )
+        ):
+            return "'messages' must be a non-empty list of {role, content} strings"
+        return RawRecord(
+            "chat",
+            messages=[{"role": m["role"], "content": m["content"]} for m in msgs],
+            source=src,
+        )
+    if "prompt" in obj or "response" in obj:
+        p, r = obj.get("prompt"), obj.get("response")
+        if not isinstance(p, str) or not isinstance(r, str):
+            return "'prompt' and 'response' must both be strings"
+        return RawRecord("prompt_response", prompt=p, response=r, source=src)
+    if "text" in obj:
+        if not isinstance(obj["text"], str):
+            return "'text' must be a string"
+        return RawRecord("text", text=obj["text"], source=src)
+    return "no 'text', 'prompt'/'response' or 'messages' field"
+
+
+def _bad_lines_error(name: str, bad: list[tuple[int, str]]) -> InvalidInput:
+    shown = ", ".join(f"{n} ({why})" for n, why in bad[:5])
+    more = f" and {len(bad) - 5} more" if len(bad) > 5 else ""
+    return InvalidInput(
+        f"{name}: malformed JSON lines: {shown}{more}.",
+        hint="Fix those lines (one JSON object per line) and add the file again.",
+    )
+
+
+def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
+    text = decode_text(name, data)
+    records: list[RawRecord] = []
+    bad: list[tuple[int, str]] = []
+    loads = json.loads
+    for n, line in enumerate(text.split("\n"), 1):
+        if not line.strip():
+            continue
+        try:
+            obj = loads(line)
+        except ValueError:
+            bad.append((n, "not valid JSON"))
+            continue
+        rec = _row_record(obj, name, n)
+        if isinstance(rec, str):
+            bad.append((n, rec))
+        else:
+            records.append(rec)
+    if bad:
+        raise _bad_lines_error(name, bad)
+    if not records:
+        raise InvalidInput(f"{name}: no records found.", hint="Add one JSON object per line.")
+    return records
+
+
+def read_csv(
+    name: str, data: bytes, cfg: IngestConfig, text_column: str | None = None
+) -> list[RawRecord]:
+    text = decode_text(name, data)
+    reader = csv.DictReader(io.StringIO(text, newline=""))
+    cols = reader.fieldnames or []
+    want = text_column or cfg.csv_text_column
+    structured = text_column is None and "prompt" in cols and "response" in cols
+    if not structured and want not in cols:
+        raise InvalidInput(
+            f"{name}: no column '{want}' (columns: {', '.join(cols) or 'none'}).",
+            hint="Pass --text-column NAME, or use 'prompt' and 'response' columns.",
+        )
+    records = []
+    try:
+        for row in reader:
+            line = reader.line_num
+            src = {"file": name, "row": line}
+            if structured:
+                p, r = (row.get("prompt") or "").strip(), (row.get("response") or "").strip()
+                if p or r:
+                    records.append(RawRecord("prompt_response", prompt=p, response=r, source=src))
+            else:
+                t = (row.get(want) or "").strip()
+                if t:
+                    records.append(RawRecord("text", text=t, source=src))
+    except csv.Error as e:
+        raise InvalidInput(
+            f"{name}: malformed CSV at line {reader.line_num}: {e}.",
+            hint="Fix the quoting on that line.",
+        ) from e
+    if not records:
+        raise InvalidInput(
+            f"{name}: column '{want}' is empty in every row.", hint="Check the column."
+        )
+    return records
+
+
+def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
+    import logging
+
+    import pypdf
+    from pypdf.errors import PyPdfError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    if not data.lstrip()[:5].startswith(b"%PDF"):
+        raise InvalidInput(
+            f"{name}: not a PDF file (corrupt or renamed).", hint="Export the PDF again."
+        )
+    try:
+        reader = pypdf.PdfReader(io.BytesIO(data), strict=False)
+        if reader.is_encrypted:
+            raise InvalidInput(
+                f"{name}: the PDF is encrypted.",
+                hint="Save an unencrypted copy (remove the password) and add that.",
+            )
+        records: list[RawRecord] = []
+        for page_no, page in enumerate(reader.pages, 1):
+            text = (page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
+            records += _prose_records(name, split_prose(text, cfg), page=page_no)
+    except InvalidInput:
+        raise
+    except (PyPdfError, ValueError, KeyError, TypeError, AttributeError, IndexError, OSError) as e:
+        raise InvalidInput(
+            f"{name}: corrupt PDF ({type(e).__name__}: {e}).",
+            hint="Export the PDF again from its source.",
+        ) from e
+    if not records:
+        raise InvalidInput(
+            f"{name}: no extractable text (a scanned PDF?).",
+            hint="Run OCR first, or add the text as .txt.",
+        )
+    return records
+
+
+def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
+    import zipfile
+
+    import docx
+
+    try:
+        document = docx.Document(io.BytesIO(data))
+    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        raise InvalidInput(
+            f"{name}: not a readable .docx file ({e}).",
+            hint="Save it again from Word/LibreOffice as .docx.",
+        ) from e
+    except Exception as e:  # noqa: BLE001 - python-docx raises assorted errors on corrupt packages
+        raise InvalidInput(
+            f"{name}: not a readable .docx file ({type(e).__name__}).",
+            hint="Save it again from Word/LibreOffice as .docx.",
+        ) from e
+    paras: list[tuple[int, str, bool]] = []
+    for i, p in enumerate(document.paragraphs):
+        t = p.text.strip()
+        if t:
+            style = (p.style.name if p.style is not None else "") or ""
+            paras.append((i, t, style.lower().startswith(("heading", "title"))))
+    if not paras:
+        raise InvalidInput(
+            f"{name}: the document has no text.", hint="Add a document with content."
+        )
+    # For docx the offset is the paragraph index.
+    return [
+        RawRecord("text", text=t, source={"file": name, "paragraph": o})
+        for o, t in split_prose("", cfg, paragraphs=paras)
+    ]
+
+
+def read_records(
+    path: Path, data: bytes, cfg: IngestConfig, *, text_column: str | None = None
+) -> list[RawRecord]:
+    fmt = file_format(path)
+    name = path.name
+    if fmt in ("txt", "md"):
+        return read_txt(name, data, cfg, markdown=fmt == "md")
+    if fmt == "jsonl":
+        return read_jsonl(name, data, cfg)
+    if fmt == "csv":
+        return read_csv(name, data, cfg, text_column)
+    if fmt == "pdf":
+        return read_pdf(name, data, cfg)
+    return read_docx(name, data, cfg)

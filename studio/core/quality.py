@@ -1,0 +1,478 @@
+"""Record quality: a validation score in [0, 1] with reasons, PII and secret scanning, and
+exact / near-duplicate detection (MinHash with datasketch).
+
+Secrets that would hand over funds (Ethereum private keys, PEM private keys, BIP-39 mnemonics) and
+API keys make a record *refused*: it is never stored. E-mail addresses and phone numbers are
+flagged as PII and lower the score, so `curate --accept-all --min-score` leaves them for review.
+
+Speed (ingest is meant to run at tens of MB/s): one numpy pass over a batch of texts gives the
+shingle hashes, the MinHash signatures (bit-for-bit what datasketch's `MinHash.update_batch`
+gives for the same shingle hashes, tested), recovery-phrase candidates, digit counts and letter
+ratios; literal checks over the whole batch skip regexes that cannot match. Near duplicates are
+found by LSH banding with datasketch's (bands, rows) choice, then the Jaccard estimate."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+
+import numpy as np
+
+from studio.core.config import IngestConfig
+
+# -- secrets and PII ----------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"[A-Za-z0-9._%+-]+@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*\.[A-Za-z]{2,}")
+# Separated digit groups ("+1 415 555 2671", "(020) 7946-0958") or E.164 ("+14155552671").
+_PHONE = re.compile(
+    r"(?:\+\d{1,3}[ .-]?|\(\d{2,4}\)[ .-]?|\d{2,4}[ .-])\(?\d{2,4}\)?[ .-]\d{3,4}(?:[ .-]\d{2,4})?|\+\d{10,14}"
+)
+_HEX64 = re.compile(r"\b(?:0x)?[0-9a-fA-F]{64}\b")
+_HASH_WORDS = re.compile(
+    r"(hash|digest|sha|root|checksum|tx|block|merkle|leaf|commit)\W{0,3}\S{0,12}\W{0,3}$", re.I
+)
+_API_KEYS = (
+    ("sk-", re.compile(r"\bsk-(?:proj-|ant-)?[A-Za-z0-9_-]{20,}")),
+    ("sk_live_", re.compile(r"\bsk_live_[A-Za-z0-9]{16,}")),
+    ("AKIA", re.compile(r"\bAKIA[0-9A-Z]{16}\b")),
+    ("ghp_", re.compile(r"\bghp_[A-Za-z0-9]{36}\b")),
+    ("github_pat_", re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}")),
+    ("xox", re.compile(r"\bxox[abprs]-[A-Za-z0-9-]{10,}")),
+    ("AIza", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
+    ("hf_", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
+)
+
+
+@lru_cache(maxsize=1)
+def bip39_words() -> frozenset[str]:
+    """The BIP-39 English list, read from eth-account's copy without importing eth-account (slow)."""
+    import importlib.util
+
+    spec = importlib.util.find_spec("eth_account")
+    assert spec is not None and spec.submodule_search_locations
+    path = Path(list(spec.submodule_search_locations)[0]) / "hdaccount" / "wordlist" / "english.txt"
+    return frozenset(w for w in path.read_text("utf-8").split() if w)
+
+
+@dataclass
+class Scan:
+    pii: list[str]  # kinds found: "email", "phone"
+    refused: str | None  # why the record must never be stored
+
+
+def _hex_is_secret(text: str, m: re.Match[str]) -> bool:
+    """A 64-hex string is a private key unless its context says it is a hash."""
+    before = text[max(0, m.start() - 40) : m.start()]
+    return not _HASH_WORDS.search(before)
+
+
+def _has_mnemonic(text: str) -> bool:
+    # 12 consecutive BIP-39 words: membership flags as bytes, then one substring search (C speed).
+    flags = bytes(map(bip39_words().__contains__, text.lower().split()))
+    return b"\x01" * 12 in flags
+
+
+_DIGITS = b"0123456789"
+
+
+def _digit_count(text: str) -> int:
+    raw = text.encode("utf-8", "surrogatepass")
+    return len(raw) - len(raw.translate(None, _DIGITS))
+
+
+def scan(text: str) -> Scan:
+    """Scan one text (see scan_many for the batched form used by ingest)."""
+    return scan_many([text])[0]
+
+
+_RUN = 12  # BIP-39 phrases are 12-24 words
+
+
+def scan_many(
+    texts: Sequence[str],
+    maybe_mnemonic: Sequence[bool] | None = None,
+    digits: Sequence[int] | None = None,
+) -> list[Scan]:
+    """Secrets and PII for many texts. Literal checks run once over all texts first, so a
+    pattern absent from the whole batch costs nothing per text. `maybe_mnemonic` (from
+    analyze()) says which texts hold 12 BIP-39 words in a row; without it every text is checked."""
+    joined = "\x00".join(texts)
+    pem = "PRIVATE KEY-----" in joined
+    literals = [(lit, rx) for lit, rx in _API_KEYS if lit in joined]
+    at = "@" in joined
+    if maybe_mnemonic is None:
+        maybe_mnemonic = [True] * len(texts)
+    out = []
+    for i, text in enumerate(texts):
+        refused = None
+        n_digits = _digit_count(text) if digits is None else digits[i]
+        if pem and "PRIVATE KEY-----" in text:
+            refused = "holds a PEM private key"
+        # A random 64-hex key has ~40 digits; fewer than 16 is (practically) never a key.
+        elif n_digits >= 16 and any(_hex_is_secret(text, m) for m in _HEX64.finditer(text)):
+            refused = "holds what looks like an Ethereum private key (64 hex characters)"
+        elif maybe_mnemonic[i] and _has_mnemonic(text):
+            refused = "holds what looks like a wallet recovery phrase (12+ BIP-39 words)"
+        else:
+            for literal, rx in literals:
+                if literal in text and rx.search(text):
+                    refused = "holds what looks like an API key"
+                    break
+        pii = []
+        if at and "@" in text and _EMAIL.search(text):
+            pii.append("email")
+        if n_digits >= 10 and _has_phone(text):
+            pii.append("phone")
+        out.append(Scan(pii, refused))
+    return out
+
+
+_PHONE_HINT = re.compile(r"[+(\d][\d ().-]{8,}\d")
+
+
+def _has_phone(text: str) -> bool:
+    # cheap pass for digit runs long enough to be a number, then the exact pattern inside them
+    for hint in _PHONE_HINT.finditer(text):
+        if _phone_in(text, hint.start(), hint.end()):
+            return True
+    return False
+
+
+def _phone_in(text: str, pos: int, endpos: int) -> bool:
+    for m in _PHONE.finditer(text, pos, endpos):
+        digits = sum(c.isdigit() for c in m.group())
+        before = text[m.start() - 1 : m.start()] if m.start() else ""
+        if 10 <= digits <= 15 and not (before and (before.isalnum() or before in ".-")):
+            return True
+    return False
+
+
+# -- score ----------------------------------------------------------------------------------------
+
+_ASCII_LETTERS = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
+_WHITESPACE = b" \t\n\r\f\v"
+_NON_LETTER = re.compile(r"[\W\d_]+")
+
+
+def letter_ratio(text: str) -> float:
+    """Letters among non-space characters (C-speed for ASCII, regex otherwise)."""
+    if text.isascii():
+        raw = text.encode("ascii")
+        nonspace = len(raw.translate(None, _WHITESPACE))
+        others = len(raw.translate(None, _ASCII_LETTERS + _WHITESPACE))
+        return (nonspace - others) / nonspace if nonspace else 0.0
+    compact = "".join(text.split())
+    if not compact:
+        return 0.0
+    letters = len(_NON_LETTER.sub("", compact))
+    return letters / len(compact)
+
+
+PENALTY = {
+    "too_short": 0.5,
+    "too_long": 0.3,
+    "non_text": 0.5,
+    "exact_duplicate": 1.0,
+    "near_duplicate": 0.5,
+    "pii": 0.3,
+}
+
+
+def assess(
+    text: str,
+    cfg: IngestConfig,
+    *,
+    pii: Sequence[str] = (),
+    exact_duplicate_of: int | None = None,
+    near_duplicate_of: int | None = None,
+    similarity: float = 0.0,
+    ratio: float | None = None,
+) -> tuple[float, list[str]]:
+    """Validation score in [0, 1] and the human reasons behind it (ratio: letter_ratio if known)."""
+    score = 1.0
+    reasons: list[str] = []
+    n = len(text)
+    if n < cfg.min_chars:
+        score -= PENALTY["too_short"]
+        reasons.append(f"too short ({n} chars < {cfg.min_chars})")
+    elif n > cfg.max_chars:
+        score -= PENALTY["too_long"]
+        reasons.append(f"too long ({n} chars > {cfg.max_chars})")
+    ratio = letter_ratio(text) if ratio is None else ratio
+    if ratio < 0.5:
+        score -= PENALTY["non_text"]
+        reasons.append(f"mostly non-text ({ratio:.0%} letters)")
+    if exact_duplicate_of is not None:
+        score -= PENALTY["exact_duplicate"]
+        reasons.append(f"exact duplicate of record #{exact_duplicate_of}")
+    elif near_duplicate_of is not None:
+        score -= PENALTY["near_duplicate"]
+        reasons.append(f"near duplicate of record #{near_duplicate_of} (~{similarity:.0%} similar)")
+    if pii:
+        score -= PENALTY["pii"]
+        reasons.append("PII found: " + ", ".join(pii))
+    return round(max(0.0, min(1.0, score)), 3), reasons
+
+
+# -- MinHash --------------------------------------------------------------------------------------
+
+NUM_PERM = 64
+SEED = 1
+SCHEME = "affine32"
+_WINDOW = 16  # bytes per shingle, starting at each word start (about three words)
+_PAD = b"\x00" * _WINDOW
+_SPACE_TABLE = bytes(32 if chr(i) in " \t\n\r\f\v" else i for i in range(256))
+_K1 = np.uint64(0x9E3779B97F4A7C15)
+_K2 = np.uint64(0xC2B2AE3D27D4EB4F)
+_K3 = np.uint64(0x165667B19E3779F9)
+_MASK32 = np.uint64(0xFFFFFFFF)
+
+
+@lru_cache(maxsize=1)
+def _permutations() -> tuple[np.ndarray, np.ndarray]:
+    from datasketch import MinHash
+
+    a, b = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
+    return a.astype(np.uint32), b.astype(np.uint32)
+
+
+def _fmix32(hv: np.ndarray) -> np.ndarray:
+    from datasketch.minhash import _fmix
+
+    return _fmix(hv, 32)
+
+
+_K4 = np.uint64(0xFF51AFD7ED558CCD)
+
+
+def _bucket(codes: np.ndarray) -> np.ndarray:
+    return ((codes * _K4) >> np.uint64(48)).astype(np.intp)
+
+
+@lru_cache(maxsize=1)
+def _bip39_codes() -> tuple[np.ndarray, np.ndarray]:
+    """Each BIP-39 word (3-8 ASCII letters) as the little-endian uint64 of its bytes, sorted, and
+    a 16-bit bucket filter over them (one lookup rules out ~97% of non-words cheaply)."""
+    codes = np.array(
+        sorted(int.from_bytes(w.encode("ascii"), "little") for w in bip39_words()), dtype=np.uint64
+    )
+    table = np.zeros(1 << 16, dtype=bool)
+    table[_bucket(codes)] = True
+    return codes, table
+
+
+def _shingles(
+    texts: Sequence[str],
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """For a batch of texts: 32-bit hashes of the 16-byte windows at every word start (lower-cased),
+    the index of the text each hash belongs to, and per text whether it holds 12 consecutive
+    BIP-39 words (a recovery phrase). Texts are laid out with zero padding between them so a
+    window never reaches into the next text. Also per text: its digit count and letter ratio."""
+    encoded = [t.lower().encode("utf-8").translate(_SPACE_TABLE) for t in texts]
+    buf = _PAD + _PAD.join(encoded) + _PAD * 2
+    arr = np.frombuffer(buf, dtype=np.uint8)
+    sizes = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    lengths = sizes + _WINDOW
+    starts = np.cumsum(lengths) - lengths + _WINDOW
+    sep = (arr == 32) | (arr == 0)
+    # byte-class counts per text from running sums (padding bytes count as nothing)
+    ends_ = starts + sizes
+
+    def per_text(mask: np.ndarray) -> np.ndarray:
+        cs = np.concatenate(([0], np.cumsum(mask, dtype=np.int64)))
+        return np.asarray(cs[ends_] - cs[starts])
+
+    digits = per_text((arr >= 48) & (arr <= 57))
+    letters = per_text((arr >= 97) & (arr <= 122))
+    spaces = per_text(arr == 32)
+    high = per_text(arr >= 128)
+    nonspace = sizes - spaces
+    ratio = np.where(nonspace > 0, letters / np.maximum(nonspace, 1), 0.0)
+    for i in np.flatnonzero(high):  # non-ASCII letters: count them properly
+        ratio[i] = letter_ratio(texts[int(i)])
+    # a word starts at a non-space byte after a space or after the padding, and ends before one
+    pos = np.flatnonzero(~sep[1:] & sep[:-1]) + 1
+    ends = np.flatnonzero(sep[1:] & ~sep[:-1]) + 1
+    words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
+    x1 = words[pos]
+    x2 = words[pos + 8]
+    h = x1 * _K1 + (x2 ^ (x2 >> np.uint64(29))) * _K2
+    h ^= h >> np.uint64(32)
+    h *= _K3
+    h ^= h >> np.uint64(29)
+    hv = (h >> np.uint64(32)).astype(np.uint32)
+    owner = np.searchsorted(starts, pos, side="right") - 1
+    # recovery phrases: a word of <= 8 bytes is its first 8 bytes masked to its length
+    mnemonic = np.zeros(len(texts), dtype=bool)
+    wlen = ends - pos
+    short = wlen <= 8
+    if np.count_nonzero(short) >= _RUN:
+        shift = (np.uint64(8) * (np.uint64(8) - np.minimum(wlen, 8).astype(np.uint64))) & np.uint64(
+            63
+        )
+        masked = np.where(wlen >= 8, x1, (x1 << shift) >> shift)
+        codes, table = _bip39_codes()
+        maybe = np.flatnonzero(short & table[_bucket(masked)])
+        at = np.minimum(np.searchsorted(codes, masked[maybe]), len(codes) - 1)
+        member = np.zeros(len(masked), dtype=np.int32)
+        member[maybe[codes[at] == masked[maybe]]] = 1
+        window = np.convolve(member, np.ones(_RUN, dtype=np.int32), mode="valid")
+        hits = np.flatnonzero(window == _RUN)
+        same = owner[hits] == owner[hits + _RUN - 1]
+        mnemonic[owner[hits[same]]] = True
+    return hv, owner, mnemonic, digits, ratio
+
+
+def shingle_hashes(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
+    hv, owner, *_ = _shingles(texts)
+    return hv, owner
+
+
+@dataclass
+class TextStats:
+    """What one vectorised pass over a batch of texts yields (see analyze)."""
+
+    sigs: np.ndarray  # (n, NUM_PERM) uint32 MinHash signatures
+    mnemonic: np.ndarray  # bool: 12 BIP-39 words in a row somewhere in the text
+    digits: np.ndarray  # ASCII digit count
+    letter_ratio: np.ndarray  # letters among non-space characters
+
+
+def signatures(texts: Sequence[str], batch: int = 256, sample: int = 1) -> np.ndarray:
+    return analyze(texts, batch, sample).sigs
+
+
+def analyze(texts: Sequence[str], batch: int = 256, sample: int = 1) -> TextStats:
+    """MinHash signatures, shape (len(texts), NUM_PERM) uint32, and per text whether it holds 12
+    BIP-39 words in a row (see _shingles). For each text the signature equals datasketch's
+    MinHash(num_perm=64, seed=1, scheme='affine32').update_batch(h) over its shingle hashes h
+    (with sample > 1, only those with h % sample == 0: content-defined sampling keeps estimates
+    consistent between texts and cuts the work, but makes short texts noisy, so it is off by
+    default). A text with no shingle keeps the empty signature (all 0xFFFFFFFF) and is skipped
+    by near-duplicate detection."""
+    a, b = _permutations()
+    out = np.full((len(texts), NUM_PERM), EMPTY, dtype=np.uint32)
+    mnemonic = np.zeros(len(texts), dtype=bool)
+    digits = np.zeros(len(texts), dtype=np.int64)
+    ratio = np.zeros(len(texts), dtype=np.float64)
+    for lo in range(0, len(texts), batch):
+        hv, owner, mn, dg, rt = _shingles(texts[lo : lo + batch])
+        mnemonic[lo : lo + batch] = mn
+        digits[lo : lo + batch] = dg
+        ratio[lo : lo + batch] = rt
+        if sample > 1:
+            keep = hv % np.uint32(sample) == 0
+            hv, owner = hv[keep], owner[keep]
+        # small sub-chunks keep the (shingles x 64) matrix in cache
+        s, step = 0, 2048
+        while s < len(hv):
+            e = min(len(hv), s + step)
+            if e < len(hv):  # owners are sorted: end at a text boundary
+                e = int(np.searchsorted(owner, owner[e - 1], side="right"))
+            sub_owner = owner[s:e]
+            # (permutations x shingles): the per-text min is then a fast reduceat along rows
+            phv = np.multiply.outer(a, _fmix32(hv[s:e]))
+            phv += b[:, None]
+            firsts = np.flatnonzero(np.r_[True, sub_owner[1:] != sub_owner[:-1]])
+            out[lo + sub_owner[firsts]] = np.minimum.reduceat(phv, firsts, axis=1).T
+            s = e
+    return TextStats(out, mnemonic, digits, ratio)
+
+
+EMPTY = np.uint32(0xFFFFFFFF)
+
+
+def empty_rows(sigs: np.ndarray) -> np.ndarray:
+    """True for texts with no sampled shingle (no signature)."""
+    return np.asarray((sigs == EMPTY).all(axis=1))
+
+
+@lru_cache(maxsize=8)
+def lsh_params(threshold: float) -> tuple[int, int]:
+    """(bands, rows) minimising false positives + negatives at this threshold (datasketch's choice)."""
+    from datasketch.lsh import _optimal_param
+
+    b, r = _optimal_param(threshold, NUM_PERM, 0.5, 0.5)
+    return int(b), int(r)
+
+
+class DuplicateIndex:
+    """Near-duplicate lookup: LSH banding over the MinHash signatures (bands and rows as datasketch's
+    MinHashLSH picks them), then the Jaccard estimate (share of equal signature slots) against
+    the threshold. Band keys are computed for a whole batch with numpy; each lookup is then a few
+    dict probes, which is what makes per-record dedupe cheap enough for large ingests."""
+
+    def __init__(self, threshold: float) -> None:
+        self.threshold = threshold
+        # Bands tuned for a lower threshold: with 64 slots, bands tuned for the threshold itself
+        # miss about half the pairs just above it. Candidates are then checked against the real one.
+        self.b, self.r = lsh_params(round(max(0.5, threshold - 0.15), 2))
+        self.tables: list[dict[int, list[int]]] = [{} for _ in range(self.b)]
+        self.sigs: dict[int, np.ndarray] = {}
+
+    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
+        """One 64-bit key per band per signature."""
+        n = len(sigs)
+        if not n:
+            return []
+        v = sigs[:, : self.b * self.r].reshape(n, self.b, self.r).astype(np.uint64)
+        h = np.zeros((n, self.b), dtype=np.uint64)
+        for j in range(self.r):
+            h = (h ^ v[:, :, j]) * _K1
+            h ^= h >> np.uint64(31)
+        return (h >> np.uint64(34)).astype(np.int64).tolist()  # 30-bit keys: small ints hash fast
+
+    def add(self, key: int, sig: np.ndarray, keys: list[int]) -> None:
+        if key in self.sigs:
+            return
+        self.sigs[key] = sig
+        for table, k in zip(self.tables, keys, strict=True):
+            bucket = table.get(k)
+            if bucket is None:
+                table[k] = [key]
+            else:
+                bucket.append(key)
+
+    def check_and_add(self, key: int, sig: np.ndarray, keys: list[int]) -> tuple[int, float] | None:
+        """nearest() then add(), in one pass over the bands."""
+        best: tuple[int, float] | None = None
+        cands: set[int] | None = None
+        for table, k in zip(self.tables, keys, strict=True):
+            bucket = table.get(k)
+            if bucket is None:
+                table[k] = [key]
+            else:
+                if cands is None:
+                    cands = set(bucket)
+                else:
+                    cands.update(bucket)
+                bucket.append(key)
+        if cands:
+            for other in sorted(cands):
+                if other == key or other not in self.sigs:
+                    continue
+                sim = float(np.count_nonzero(self.sigs[other] == sig)) / NUM_PERM
+                if sim >= self.threshold and (best is None or sim > best[1]):
+                    best = (other, sim)
+        self.sigs[key] = sig
+        return best
+
+    def nearest(
+        self, sig: np.ndarray, keys: list[int], exclude: int | None = None
+    ) -> tuple[int, float] | None:
+        cands: set[int] = set()
+        for table, k in zip(self.tables, keys, strict=True):
+            bucket = table.get(k)
+            if bucket:
+                cands.update(bucket)
+        best: tuple[int, float] | None = None
+        for key in sorted(cands):
+            if key == exclude or key not in self.sigs:
+                continue
+            sim = float(np.count_nonzero(self.sigs[key] == sig)) / NUM_PERM
+            if sim >= self.threshold and (best is None or sim > best[1]):
+                best = (key, sim)
+        return best

@@ -1,0 +1,98 @@
+"""Demo stage: the bundled sample Datanet, from files to a verified, exported snapshot."""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+from studio.commands import Context
+from studio.core.errors import AlreadyExists
+
+MIN_SCORE = 0.6
+
+
+def sample_dir() -> Path:
+    """resources/sample-datanet in a checkout, or inside a frozen (PyInstaller) build."""
+    frozen = getattr(sys, "_MEIPASS", None)
+    candidates = [Path(frozen) / "resources"] if frozen else []
+    candidates.append(Path(__file__).resolve().parents[2] / "resources")
+    for base in candidates:
+        if (base / "sample-datanet" / "manifest.json").exists():
+            return base / "sample-datanet"
+    raise FileNotFoundError("resources/sample-datanet is missing from this installation")
+
+
+def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
+    from studio.commands.datanet import say_add_results
+
+    studio = ctx.studio
+    dn = studio.datanets
+    folder = sample_dir()
+    manifest = json.loads((folder / "manifest.json").read_text("utf-8"))
+    name = manifest["name"]
+
+    ctx.say(f"1. Create the Datanet '{name}' ({manifest['license']})")
+    try:
+        dn.create(
+            name,
+            summary=manifest["summary"],
+            description=manifest["description"],
+            tags=manifest["tags"],
+            license=manifest["license"],
+        )
+    except AlreadyExists:
+        ctx.say("   already exists in this data home: reusing it")
+
+    ctx.say("2. Add the contributors' files (each file's contributor comes from manifest.json)")
+    for entry in manifest["files"]:
+        results = dn.add_files(name, [folder / entry["file"]], contributor=entry["contributor"])
+        say_add_results(ctx, results)
+
+    ctx.say(
+        f"3. Curate: accept every pending record scoring >= {MIN_SCORE}, reject the rest with their reasons"
+    )
+    res = dn.curate(name, accept_all=True, min_score=MIN_SCORE)
+    ctx.say(f"   accepted {len(res['changed'])} records")
+    by_id = {r["id"]: r for r in dn.records(name, "pending")}
+    for rid in res["left_pending"]:
+        r = by_id[rid]
+        why = f"score {r['score']:.2f}: " + "; ".join(r["reasons"])
+        dn.curate(name, reject=[rid], reason=why)
+        ctx.say(f"   rejected #{rid} {r['preview'][:50]!r} — {why}")
+
+    snap = dn.snapshot(name)
+    ctx.say(
+        f"4. Snapshot v{snap['version']}: {snap['records']} records, Merkle root {snap['root']}"
+        + (" (unchanged)" if snap.get("unchanged") else "")
+    )
+
+    check = dn.verify(name)
+    ctx.say(
+        f"5. Verify: {'OK' if check['ok'] else 'PROBLEMS'} — {check['records_checked']} records re-hashed, "
+        f"{check['snapshots_checked']} snapshot root(s) rebuilt"
+    )
+    for p in check["problems"]:
+        ctx.say(f"   !! {p}")
+
+    exports = []
+    for fmt in ("jsonl", "parquet"):
+        out = dn.export(name, studio.paths.exports, fmt)
+        exports.append(out["path"])
+        ctx.say(f"6. Exported v{out['version']} as {fmt}: {out['path']}")
+
+    counts = dn.get(name)["records"]
+    state["datanet"] = name
+    state["snapshot"] = {
+        "version": snap["version"],
+        "root": snap["root"],
+        "records": snap["records"],
+    }
+    return {
+        "datanet": name,
+        "snapshot": state["snapshot"],
+        "records": counts,
+        "verified": check["ok"],
+        "exports": exports,
+    }

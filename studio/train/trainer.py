@@ -1,0 +1,675 @@
+"""The LoRA training loop: deterministic data order, gradient accumulation, warm-up + schedule,
+checkpoints that resume exactly (adapter + optimizer + scheduler + RNG + data position), a
+clean stop on cancel, and a finished adapter that appears only by atomic rename.
+
+The loop is plain torch over a peft model: no Trainer machinery, so per-step overhead is small
+and every piece of state a resume needs is explicit."""
+
+from __future__ import annotations
+
+import errno
+import json
+import math
+import os
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from studio.core.atomic import fsync_dir
+from studio.core.errors import Cancelled, InvalidInput, TrainingError
+from studio.core.events import CancelToken, Event, EventBus
+from studio.train.config import TrainConfig, default_targets
+from studio.train.data import IGNORE, Example, examples_from_snapshot, pack_examples
+
+Row = tuple[list[int], list[int], list[int]]  # input_ids, labels, position_ids
+
+OOM_HINT = (
+    "Try a smaller --batch-size (with --grad-accum to keep the effective batch), a shorter "
+    "--max-length, --gradient-checkpointing, or --qlora on a CUDA GPU with bitsandbytes."
+)
+
+
+def quiet_transformers() -> None:
+    import warnings
+
+    import transformers
+
+    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
+
+    transformers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+
+
+# -- data --------------------------------------------------------------------------------------
+
+
+def validation_record_ids(record_ids: Sequence[int], val_split: float, seed: int) -> set[int]:
+    """Whole records held out for validation, chosen by a seeded shuffle."""
+    ids = sorted(set(record_ids))
+    n_val = int(math.floor(len(ids) * val_split)) if len(ids) >= 5 else 0
+    rng = random.Random(seed)
+    rng.shuffle(ids)
+    return set(ids[:n_val])
+
+
+def split_examples(
+    examples: Sequence[Example], val_split: float, seed: int
+) -> tuple[list[Example], list[Example]]:
+    """Validation holds whole records (never half a record)."""
+    val_ids = validation_record_ids([e.record_id for e in examples], val_split, seed)
+    if not val_ids:
+        return list(examples), []
+    return [e for e in examples if e.record_id not in val_ids], [
+        e for e in examples if e.record_id in val_ids
+    ]
+
+
+def to_rows(examples: Sequence[Example], max_length: int, packing: bool) -> list[Row]:
+    if packing:
+        return pack_examples(examples, max_length)
+    return [(e.input_ids, e.labels, list(range(len(e.input_ids)))) for e in examples]
+
+
+def collate(rows: Sequence[Row], pad_id: int) -> dict[str, Any]:
+    """Right-pad to the longest row. Padding gets its own position ids (0, 1, …) so the model's
+    packed-sequence mask isolates it; no 2D attention mask is passed (that would disable it)."""
+    import torch
+
+    width = max(len(r[0]) for r in rows)
+    ids, labels, pos = [], [], []
+    for i, lab, p in rows:
+        n = width - len(i)
+        ids.append(i + [pad_id] * n)
+        labels.append(lab + [IGNORE] * n)
+        pos.append(p + list(range(n)))
+    return {
+        "input_ids": torch.tensor(ids, dtype=torch.long),
+        "labels": torch.tensor(labels, dtype=torch.long),
+        "position_ids": torch.tensor(pos, dtype=torch.long),
+    }
+
+
+def loss_items(rows: Sequence[Row]) -> int:
+    # The model shifts labels by one: the first label of each row never carries loss.
+    return sum(sum(1 for x in r[1][1:] if x != IGNORE) for r in rows)
+
+
+@dataclass
+class Plan:
+    """Where every optimizer step takes its rows from; a function of (rows, config) only,
+    so a resumed run sees exactly the batches the uninterrupted run would have seen."""
+
+    n_rows: int
+    batch_size: int
+    grad_accum: int
+    seed: int
+    total_steps: int
+
+    @property
+    def micro_per_epoch(self) -> int:
+        return math.ceil(self.n_rows / self.batch_size)
+
+    def _perm(self, epoch: int) -> list[int]:
+        import torch
+
+        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
+        return torch.randperm(self.n_rows, generator=g).tolist()
+
+    def micro_batches(self, step: int) -> list[list[int]]:
+        out = []
+        for m in range(self.grad_accum):
+            g = step * self.grad_accum + m
+            epoch, k = divmod(g, self.micro_per_epoch)
+            perm = self._perm(epoch)
+            out.append(perm[k * self.batch_size : (k + 1) * self.batch_size])
+        return out
+
+    def position(self, step: int) -> dict[str, int]:
+        epoch, k = divmod(step * self.grad_accum, self.micro_per_epoch)
+        return {"epoch": epoch, "micro_batch": k, "step": step}
+
+
+def make_plan(n_rows: int, cfg: TrainConfig) -> Plan:
+    micro = math.ceil(n_rows / cfg.batch_size)
+    steps_per_epoch = max(1, math.ceil(micro / cfg.grad_accum))
+    total = cfg.max_steps if cfg.max_steps else max(1, math.ceil(cfg.epochs * steps_per_epoch))
+    return Plan(n_rows, cfg.batch_size, cfg.grad_accum, cfg.seed, total)
+
+
+def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
+    def f(s: int) -> float:
+        if s < warmup:
+            return (s + 1) / (warmup + 1)
+        p = (s - warmup) / max(1, total - warmup)
+        if schedule == "cosine":
+            return 0.5 * (1.0 + math.cos(math.pi * p))
+        if schedule == "linear":
+            return max(0.0, 1.0 - p)
+        return 1.0
+
+    return f
+
+
+# -- model -------------------------------------------------------------------------------------
+
+
+def linear_module_names(model: Any) -> set[str]:
+    import torch
+
+    names = set()
+    for name, mod in model.named_modules():
+        if isinstance(mod, torch.nn.Linear) or type(mod).__name__ in (
+            "Linear4bit",
+            "Linear8bitLt",
+            "Conv1D",
+        ):
+            names.add(name.rsplit(".", 1)[-1])
+    return names
+
+
+def resolve_targets(model: Any, cfg: TrainConfig) -> list[str] | str:
+    available = linear_module_names(model)
+    if cfg.target_modules:
+        unknown = [t for t in cfg.target_modules if t not in available]
+        if unknown:
+            raise InvalidInput(
+                f"Unknown LoRA target module(s) {', '.join(unknown)} for this "
+                f"{model.config.model_type} model.",
+                hint=f"Available linear layers: {', '.join(sorted(available))}.",
+            )
+        return list(cfg.target_modules)
+    targets = default_targets(model.config.model_type)
+    if isinstance(targets, list):
+        present = [t for t in targets if t in available]
+        return present or "all-linear"
+    return targets
+
+
+def lora_state(model: Any) -> dict[str, Any]:
+    from peft import get_peft_model_state_dict
+
+    return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
+
+
+# -- the run -----------------------------------------------------------------------------------
+
+
+class TrainingRun:
+    """One fine-tuning job. `run()` trains from scratch or from the latest checkpoint in
+    job_dir/checkpoints and writes the finished adapter to out_dir (atomic rename)."""
+
+    def __init__(
+        self,
+        cfg: TrainConfig,
+        *,
+        base_dir: Path,
+        job_dir: Path,
+        out_dir: Path,
+        records: Sequence[Any],
+        events: EventBus | None = None,
+        job: str = "",
+        cancel: CancelToken | None = None,
+        on_checkpoint: Callable[[int, int], None] | None = None,
+        finish: Callable[[Path, dict[str, Any]], None] | None = None,
+    ) -> None:
+        self.cfg = cfg
+        self.base_dir = Path(base_dir)
+        self.job_dir = Path(job_dir)
+        self.out_dir = Path(out_dir)
+        self.records = list(records)
+        self.events = events or EventBus()
+        self.job = job
+        self.cancel = cancel or CancelToken()
+        self.on_checkpoint = on_checkpoint
+        self.finish = finish  # writes the model card into the temp output folder
+        self.ckpt_root = self.job_dir / "checkpoints"
+
+    # -- events --
+    def emit(
+        self,
+        kind: str,
+        message: str = "",
+        step: int | None = None,
+        total: int | None = None,
+        **data: Any,
+    ) -> None:
+        self.events.emit(
+            Event(kind, job=self.job, message=message, step=step, total=total, data=data)
+        )
+
+    def log(self, message: str) -> None:
+        self.emit("log", message)
+
+    # -- setup --
+    def prepare(self) -> None:
+        import torch
+
+        from studio.train.catalog import check_causal_lm, context_limit, load_tokenizer
+        from studio.train.device import choose_device
+
+        quiet_transformers()
+        cfg = self.cfg
+        cfg.validate()
+        if not self.records:
+            raise InvalidInput(
+                "The training snapshot has no records.",
+                hint="Accept records (studio datanet curate) and take a snapshot first.",
+            )
+        model_config = check_causal_lm(self.base_dir)
+        limit = context_limit(model_config)
+        if cfg.max_length > limit:
+            raise InvalidInput(
+                f"--max-length {cfg.max_length} is above this model's context of {limit} tokens.",
+                hint=f"Use --max-length {min(limit, 2048)} or less.",
+            )
+        self.choice = choose_device(cfg.device)
+        if cfg.qlora and not self.choice.qlora_available:
+            raise TrainingError(
+                "QLoRA needs a CUDA GPU and the bitsandbytes package.",
+                hint="Drop --qlora, or install bitsandbytes on a CUDA machine.",
+            )
+        self.log(f"device: {self.choice.describe()}")
+        self.device = torch.device(self.choice.device)
+        self.tokenizer = load_tokenizer(self.base_dir)
+        examples = examples_from_snapshot(
+            self.records, self.tokenizer, max_length=cfg.max_length, fmt=cfg.fmt
+        )
+        if not examples:
+            raise InvalidInput(
+                "No usable training examples in the snapshot (every record was empty or all prompt).",
+                hint="Check the Datanet's records, or raise --max-length.",
+            )
+        train, val = split_examples(examples, cfg.val_split, cfg.seed)
+        self.n_examples = len(examples)
+        self.train_rows = to_rows(train, cfg.max_length, cfg.packing)
+        self.val_rows = to_rows(val, cfg.max_length, False)
+        self.plan = make_plan(len(self.train_rows), cfg)
+        self.log(
+            f"data: {len(examples)} examples from {len({e.record_id for e in examples})} records; "
+            f"{len(self.train_rows)} training rows{' (packed)' if cfg.packing else ''}, "
+            f"{len(self.val_rows)} validation rows; {self.plan.total_steps} steps"
+        )
+        self._load_model()
+
+    def _load_model(self) -> None:
+        import torch
+        from peft import LoraConfig, get_peft_model
+        from transformers import AutoModelForCausalLM
+
+        cfg = self.cfg
+        kwargs: dict[str, Any] = {}
+        if self.choice.device == "cuda":
+            kwargs["dtype"] = torch.bfloat16 if self.choice.dtype == "bf16" else torch.float16
+            if cfg.qlora:
+                from transformers import BitsAndBytesConfig
+
+                kwargs["quantization_config"] = BitsAndBytesConfig(
+                    load_in_4bit=True,
+                    bnb_4bit_quant_type="nf4",
+                    bnb_4bit_compute_dtype=kwargs["dtype"],
+                    bnb_4bit_use_double_quant=True,
+                )
+        else:
+            kwargs["dtype"] = torch.float32
+        try:
+            model = AutoModelForCausalLM.from_pretrained(self.base_dir, **kwargs)
+        except torch.OutOfMemoryError as e:
+            raise TrainingError(
+                f"Out of memory loading the base model on {self.choice.device}.", hint=OOM_HINT
+            ) from e
+        if cfg.qlora:
+            from peft import prepare_model_for_kbit_training
+
+            model = prepare_model_for_kbit_training(
+                model, use_gradient_checkpointing=cfg.gradient_checkpointing
+            )
+        else:
+            model.to(self.device)
+        if cfg.gradient_checkpointing:
+            kw = {"use_reentrant": False}
+            if hasattr(model, "activation_checkpointing_enable"):  # transformers >= 5
+                model.activation_checkpointing_enable(activation_checkpointing_kwargs=kw)
+            else:
+                model.gradient_checkpointing_enable(gradient_checkpointing_kwargs=kw)
+            model.enable_input_require_grads()
+        model.config.use_cache = False
+        self.targets = resolve_targets(model, cfg)
+        lora = LoraConfig(
+            r=cfg.rank,
+            lora_alpha=cfg.alpha,
+            lora_dropout=cfg.dropout,
+            target_modules=self.targets,
+            bias="none",
+            task_type="CAUSAL_LM",
+        )
+        torch.manual_seed(cfg.seed)  # LoRA A matrices are random: seed them
+        self.model = get_peft_model(model, lora)
+        self.model.to(self.device)
+        self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self.trainable = sum(p.numel() for p in self.params)
+        self.optimizer = torch.optim.AdamW(
+            self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+        )
+        warmup = int(round(cfg.warmup_ratio * self.plan.total_steps))
+        self.scheduler = torch.optim.lr_scheduler.LambdaLR(
+            self.optimizer, lr_lambda(cfg.schedule, warmup, self.plan.total_steps)
+        )
+        self.scaler = (
+            torch.amp.GradScaler("cuda")
+            if self.choice.device == "cuda" and self.choice.dtype == "fp16"
+            else None
+        )
+
+    def autocast(self) -> Any:
+        import contextlib
+
+        import torch
+
+        if self.choice.device == "cuda":
+            dt = torch.bfloat16 if self.choice.dtype == "bf16" else torch.float16
+            return torch.autocast("cuda", dtype=dt)
+        return contextlib.nullcontext()
+
+    # -- evaluation --
+    def evaluate(self, rows: Sequence[Row] | None = None) -> float | None:
+        import torch
+
+        rows = self.val_rows if rows is None else rows
+        if not rows:
+            return None
+        self.model.eval()
+        total, items = 0.0, 0
+        try:
+            with torch.no_grad():
+                for i in range(0, len(rows), self.cfg.batch_size):
+                    chunk = rows[i : i + self.cfg.batch_size]
+                    n = loss_items(chunk)
+                    if n == 0:
+                        continue
+                    batch = {
+                        k: v.to(self.device)
+                        for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
+                    }
+                    with self.autocast():
+                        out = self.model(**batch, use_cache=False, num_items_in_batch=1)
+                    total += float(out.loss)
+                    items += n
+        finally:
+            self.model.train()
+        return total / items if items else None
+
+    # -- checkpoints --
+    def latest_checkpoint(self) -> Path | None:
+        if not self.ckpt_root.exists():
+            return None
+        done = sorted(p for p in self.ckpt_root.glob("step-*") if p.is_dir())
+        return done[-1] if done else None
+
+    def save_checkpoint(self, step: int, state: dict[str, Any]) -> Path:
+        import numpy as np
+        import torch
+        from safetensors.torch import save_file
+
+        self.ckpt_root.mkdir(parents=True, exist_ok=True)
+        dest = self.ckpt_root / f"step-{step:07d}"
+        tmp = Path(tempfile.mkdtemp(dir=self.ckpt_root, prefix=f".step-{step:07d}.tmp-"))
+        try:
+            save_file(lora_state(self.model), str(tmp / "adapter.safetensors"))
+            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+            rng = {
+                "torch": torch.get_rng_state(),
+                "python": random.getstate(),
+                "numpy": np.random.get_state(),
+                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+            }
+            torch.save(rng, tmp / "rng.pt")
+            if self.scaler is not None:
+                torch.save(self.scaler.state_dict(), tmp / "scaler.pt")
+            meta = {**state, "step": step, "data_position": self.plan.position(step)}
+            (tmp / "trainer_state.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+            for f in tmp.iterdir():
+                with open(f, "rb") as fh:
+                    os.fsync(fh.fileno())
+            if dest.exists():
+                shutil.rmtree(dest)
+            os.replace(tmp, dest)
+            fsync_dir(self.ckpt_root)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno == errno.ENOSPC:
+                raise TrainingError(
+                    f"Disk full while saving the step-{step} checkpoint in {self.ckpt_root}.",
+                    hint="Free some space, then `studio model resume` continues from the last good checkpoint.",
+                ) from e
+            raise TrainingError(f"Cannot write the step-{step} checkpoint: {e}.") from e
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        # Keep the two newest: one good checkpoint survives a crash during the next save.
+        for old in sorted(p for p in self.ckpt_root.glob("step-*") if p.is_dir())[:-2]:
+            shutil.rmtree(old, ignore_errors=True)
+        if self.on_checkpoint:
+            self.on_checkpoint(step, self.plan.total_steps)
+        return dest
+
+    def load_checkpoint(self, ckpt: Path) -> dict[str, Any]:
+        import numpy as np
+        import torch
+        from peft import set_peft_model_state_dict
+        from safetensors.torch import load_file
+
+        meta = json.loads((ckpt / "trainer_state.json").read_text())
+        if meta.get("config_hash") != self.config_hash:
+            raise TrainingError(
+                f"Checkpoint {ckpt.name} was written with different training settings.",
+                hint="Resume with the original settings, or start a new training run.",
+            )
+        set_peft_model_state_dict(
+            self.model,
+            {k: v.to(self.device) for k, v in load_file(str(ckpt / "adapter.safetensors")).items()},
+        )
+        self.optimizer.load_state_dict(torch.load(ckpt / "optimizer.pt", weights_only=False))
+        self.scheduler.load_state_dict(torch.load(ckpt / "scheduler.pt", weights_only=False))
+        if self.scaler is not None and (ckpt / "scaler.pt").exists():
+            self.scaler.load_state_dict(torch.load(ckpt / "scaler.pt", weights_only=False))
+        rng = torch.load(ckpt / "rng.pt", weights_only=False)
+        torch.set_rng_state(rng["torch"])
+        random.setstate(rng["python"])
+        np.random.set_state(rng["numpy"])
+        if rng.get("cuda") is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(rng["cuda"])
+        return meta
+
+    # -- the loop --
+    @property
+    def config_hash(self) -> str:
+        from studio.train.catalog import canonical_sha256
+
+        return canonical_sha256(self.cfg.hashed_part())
+
+    def _micro_step(self, rows: Sequence[Row], n_items: int) -> float:
+        batch = {
+            k: v.to(self.device) for k, v in collate(rows, self.tokenizer.pad_token_id).items()
+        }
+        with self.autocast():
+            out = self.model(**batch, use_cache=False, num_items_in_batch=n_items)
+        loss = out.loss
+        if self.scaler is not None:
+            self.scaler.scale(loss).backward()
+        else:
+            loss.backward()
+        return float(loss.detach())
+
+    def run(self, *, resume: bool = False) -> dict[str, Any]:
+        import torch
+
+        try:
+            return self._run(resume=resume)
+        except torch.OutOfMemoryError as e:
+            raise TrainingError(
+                f"Out of memory on {getattr(getattr(self, 'choice', None), 'device', 'the device')}.",
+                hint=OOM_HINT,
+            ) from e
+
+    def _run(self, *, resume: bool) -> dict[str, Any]:
+        import torch
+
+        self.prepare()
+        cfg, plan = self.cfg, self.plan
+        state: dict[str, Any] = {"config_hash": self.config_hash, "history": [], "tokens": 0}
+        start = 0
+        ckpt = self.latest_checkpoint() if resume else None
+        if resume and ckpt is None:
+            self.log("no checkpoint found: starting from the beginning")
+        if ckpt is not None:
+            state = self.load_checkpoint(ckpt)
+            start = int(state["step"])
+            self.log(f"resumed from {ckpt.name} (step {start}/{plan.total_steps})")
+        else:
+            self.log(
+                f"LoRA r={cfg.rank} alpha={cfg.alpha} on {self.targets}; {self.trainable:,} trainable parameters"
+            )
+            before = self.evaluate()
+            state["eval_loss_before"] = before
+            if before is not None:
+                self.emit(
+                    "train.eval",
+                    f"eval loss {before:.4f}",
+                    step=0,
+                    total=plan.total_steps,
+                    eval_loss=before,
+                    perplexity=math.exp(min(before, 50)),
+                    when="before",
+                )
+        self.model.train()
+        t0 = time.perf_counter()
+        tokens_run = 0
+        for step in range(start, plan.total_steps):
+            if self.cancel.cancelled:
+                self.save_checkpoint(step, state)
+                self.log(f"cancelled at step {step}; checkpoint saved")
+                raise Cancelled(
+                    f"Training cancelled at step {step}/{plan.total_steps}; `studio model resume` continues it."
+                )
+            micro = [[self.train_rows[i] for i in idx] for idx in plan.micro_batches(step)]
+            n_items = max(1, sum(loss_items(m) for m in micro))
+            step_loss = 0.0
+            for rows in micro:
+                if rows:
+                    step_loss += self._micro_step(rows, n_items)
+                    tokens_run += sum(len(r[0]) for r in rows)
+            if self.scaler is not None:
+                self.scaler.unscale_(self.optimizer)
+            if cfg.max_grad_norm > 0:
+                torch.nn.utils.clip_grad_norm_(self.params, cfg.max_grad_norm)
+            lr = self.scheduler.get_last_lr()[0]
+            if self.scaler is not None:
+                self.scaler.step(self.optimizer)
+                self.scaler.update()
+            else:
+                self.optimizer.step()
+            self.scheduler.step()
+            self.optimizer.zero_grad(set_to_none=True)
+            done = step + 1
+            elapsed = time.perf_counter() - t0
+            tps = tokens_run / elapsed if elapsed > 0 else 0.0
+            eta = elapsed / (done - start) * (plan.total_steps - done)
+            state["history"].append({"step": done, "loss": step_loss, "lr": lr})
+            state["tokens"] = int(state.get("tokens", 0)) + sum(len(r[0]) for m in micro for r in m)
+            self.emit(
+                "train.step",
+                f"loss {step_loss:.4f} lr {lr:.2e} {tps:,.0f} tok/s ETA {eta:.0f}s",
+                step=done,
+                total=plan.total_steps,
+                loss=step_loss,
+                lr=lr,
+                tokens_per_s=tps,
+                eta_s=eta,
+                epoch=plan.position(step)["epoch"],
+            )
+            if cfg.eval_every and done % cfg.eval_every == 0 and done < plan.total_steps:
+                ev = self.evaluate()
+                if ev is not None:
+                    state.setdefault("evals", []).append({"step": done, "eval_loss": ev})
+                    self.emit(
+                        "train.eval",
+                        f"eval loss {ev:.4f}",
+                        step=done,
+                        total=plan.total_steps,
+                        eval_loss=ev,
+                        perplexity=math.exp(min(ev, 50)),
+                        when="during",
+                    )
+            if done % cfg.checkpoint_every == 0 and done < plan.total_steps:
+                self.save_checkpoint(done, state)
+        after = self.evaluate()
+        state["eval_loss_after"] = after
+        if after is not None:
+            self.emit(
+                "train.eval",
+                f"eval loss {after:.4f}",
+                step=plan.total_steps,
+                total=plan.total_steps,
+                eval_loss=after,
+                perplexity=math.exp(min(after, 50)),
+                when="after",
+            )
+        elapsed = time.perf_counter() - t0
+        metrics = self.metrics(state, tokens_run, elapsed)
+        self.write_output(metrics)
+        return metrics
+
+    def metrics(self, state: dict[str, Any], tokens_run: int, elapsed: float) -> dict[str, Any]:
+        hist = state.get("history", [])
+        before, after = state.get("eval_loss_before"), state.get("eval_loss_after")
+        return {
+            "steps": self.plan.total_steps,
+            "examples": self.n_examples,
+            "train_rows": len(self.train_rows),
+            "val_rows": len(self.val_rows),
+            "tokens_trained": int(state.get("tokens", 0)),
+            "train_loss_first": hist[0]["loss"] if hist else None,
+            "train_loss_last": hist[-1]["loss"] if hist else None,
+            "loss_history": [round(h["loss"], 6) for h in hist],
+            "eval_loss_before": before,
+            "eval_loss_after": after,
+            "perplexity_before": math.exp(min(before, 50)) if before is not None else None,
+            "perplexity_after": math.exp(min(after, 50)) if after is not None else None,
+            "tokens_per_s": tokens_run / elapsed if elapsed > 0 else None,
+            "device": self.choice.describe(),
+            "trainable_parameters": self.trainable,
+            "target_modules": self.targets,
+        }
+
+    def write_output(self, metrics: dict[str, Any]) -> None:
+        """adapter + card into a temp folder beside out_dir, then one rename."""
+        parent = self.out_dir.parent
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.out_dir.name}.tmp-"))
+        try:
+            self.model.save_pretrained(str(tmp / "adapter"), safe_serialization=True)
+            if self.finish:
+                self.finish(tmp, metrics)
+            if self.out_dir.exists():
+                raise TrainingError(
+                    f"{self.out_dir} already exists; not overwriting a finished model."
+                )
+            os.replace(tmp, self.out_dir)
+            fsync_dir(parent)
+        except OSError as e:
+            shutil.rmtree(tmp, ignore_errors=True)
+            if e.errno == errno.ENOSPC:
+                raise TrainingError(
+                    "Disk full while writing the finished adapter.",
+                    hint="Free some space, then `studio model resume` finishes from the last checkpoint.",
+                ) from e
+            raise
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise

@@ -1,0 +1,169 @@
+"""Attributor end to end on a real tiny LoRA model: index, the three methods, determinism,
+reports, verification, signatures and every bad input the issue lists."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+from attr_fixtures import CANARY, CONTRIBUTORS, OWNER
+
+from studio.attribution.gradients import GradientConfig
+from studio.core.errors import AttributionError, Cancelled, InvalidInput, StudioError
+
+CFG = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4)
+
+
+def _index(st):
+    return st.attribution.build_index("tiny-ft", config=CFG)
+
+
+def test_gradient_attribution_finds_the_canary_and_is_deterministic(att_studio) -> None:
+    res = _index(att_studio)
+    assert res["records"] == 18 and res["examples"] == 18
+    rep = att_studio.attribution.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=3)
+    assert rep["top_records"][0]["record_id"] == 1
+    assert rep["top_records"][0]["contributor"] == CONTRIBUTORS[0]
+    assert sum(w["bps"] for w in rep["weights"]) == 10_000
+    assert rep["weights"] == sorted(
+        rep["weights"], key=lambda w: (-w["bps"], w["contributor"].lower())
+    )
+    assert rep["report_hash"].startswith("0x") and len(rep["report_hash"]) == 66
+    for key in (
+        "model",
+        "snapshots",
+        "method",
+        "input",
+        "output",
+        "top_records",
+        "weights",
+        "datanets",
+    ):
+        assert key in rep
+    # Same inputs, a fresh attributor (model reloaded): the same bytes.
+    att_studio.__dict__.pop("attribution")
+    again = att_studio.attribution.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=3)
+    assert again == rep
+    # Records below the top K are pooled to the Datanet owner.
+    if rep["records_positive"] > 3:
+        assert any(w["contributor"] == OWNER for w in rep["weights"])
+
+
+def test_span_and_hybrid(att_studio) -> None:
+    _index(att_studio)
+    out = "The keeper logged tide seventeen at dusk near the beacon."
+    rep = att_studio.attribution.attribute("tiny-ft", "Anything?", out, method="span", top_k=2)
+    assert rep["top_records"][0]["record_id"] == 1
+    assert any("tide seventeen" in sp["text"] for sp in rep["top_records"][0]["spans"])
+    hyb = att_studio.attribution.attribute("tiny-ft", "Anything?", out, method="hybrid", top_k=2)
+    assert hyb["top_records"][0]["record_id"] == 1
+    assert "gradient_score" in hyb["top_records"][0] and hyb["method"]["params"]["hybrid"]
+    assert sum(w["bps"] for w in hyb["weights"]) == 10_000
+
+
+def test_generated_output_and_verify_and_signature(att_studio, tmp_path) -> None:
+    from eth_account import Account
+    from eth_account.messages import encode_defunct
+
+    class Unlocked:  # what the wallet hands over: .address and .sign_message(bytes)
+        def __init__(self) -> None:
+            self.acct = Account.from_key("0x" + "59" * 32)
+            self.address = self.acct.address
+
+        def sign_message(self, data: bytes):
+            return self.acct.sign_message(encode_defunct(primitive=data))
+
+    _index(att_studio)
+    signer = Unlocked()
+    rep = att_studio.attribution.attribute("tiny-ft", "What did the keeper log?", signer=signer)
+    assert rep["output"]["generated"] is True and rep["signature"]["signer"] == signer.address
+    path = att_studio.attribution.save_report(rep, tmp_path / "r.json")
+    res = att_studio.attribution.verify(path)
+    assert res["match"] and res["signature"] == "valid", res
+    # Tampered weights: verify names the field (and the hash no longer matches).
+    bad = json.loads(path.read_text())
+    bad["weights"][0]["bps"] += 1
+    res = att_studio.attribution.verify(bad)
+    assert (
+        not res["match"]
+        and "weights[0].bps" in res["differences"]
+        and "report_hash" in res["differences"]
+    )
+    # A re-hashed forgery still fails the re-run, and its old signature no longer recovers the signer.
+    from studio.attribution.report import compute_hash
+
+    bad["report_hash"] = compute_hash(bad)
+    res = att_studio.attribution.verify(bad)
+    assert (
+        res["differences"][:2] == ["signature", "weights[0].bps"] and res["signature"] == "invalid"
+    )
+
+
+def test_bad_inputs(att_studio) -> None:
+    a = att_studio.attribution
+    with pytest.raises(AttributionError, match="studio attribution index tiny-ft"):
+        a.attribute("tiny-ft", "q?", "answer")
+    with pytest.raises(AttributionError, match="base model"):
+        a.attribute("tiny", "q?", "answer")
+    _index(att_studio)
+    with pytest.raises(InvalidInput, match="empty"):
+        a.attribute("tiny-ft", "q?", "   ")
+    with pytest.raises(InvalidInput, match="longer than the model"):
+        a.attribute("tiny-ft", "q?", "x" * 600)
+    with pytest.raises(InvalidInput, match="method"):
+        a.attribute("tiny-ft", "q?", "answer", method="magic")
+    v = att_studio.models.versions["tiny-ft"]
+    idx = v.dir / "attribution" / "gradient"
+    before = {p.name: p.read_bytes() for p in idx.iterdir()}
+    v.card["adapter_hash"] = "0x" + "99" * 32
+    with pytest.raises(AttributionError, match="another adapter"):
+        a.attribute("tiny-ft", "q?", "answer")
+    v.card["adapter_hash"] = "0x" + "22" * 32
+    v.card["datanets"][0]["root"] = "0x" + "cd" * 32
+    with pytest.raises(AttributionError, match="snapshots"):
+        a.attribute("tiny-ft", "q?", "answer")
+    assert {p.name: p.read_bytes() for p in idx.iterdir()} == before  # nothing overwritten
+
+
+def test_index_build_resumes_after_interruption(att_studio) -> None:
+    import numpy as np
+
+    events = []
+    att_studio.events.subscribe(lambda ev: events.append(ev))
+    full = _index(att_studio)
+    v = att_studio.models.versions["tiny-ft"]
+    idx = v.dir / "attribution" / "gradient"
+    want = np.load(idx / "grads.npy")
+    assert any(e.kind == "progress" for e in events)
+    shutil.rmtree(v.dir / "attribution")
+
+    class CancelAfter:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        def check(self) -> None:
+            self.n -= 1
+            if self.n < 0:
+                raise Cancelled("Cancelled.")
+
+    with pytest.raises(Cancelled):
+        att_studio.attribution.build_index("tiny-ft", config=CFG, cancel=CancelAfter(3))
+    building = v.dir / "attribution" / "gradient.building"
+    done = sorted(p.name for p in building.glob("chunk_*.npz"))
+    assert done and len(done) < 4 and not idx.exists()
+    mtimes = {p: (building / p).stat().st_mtime_ns for p in done}
+    again = _index(att_studio)
+    assert again == full
+    assert np.array_equal(np.load(idx / "grads.npy"), want)
+    assert not building.exists()
+    del mtimes
+
+
+def test_verify_rejects_non_reports(att_studio, tmp_path) -> None:
+    p = tmp_path / "x.json"
+    p.write_text("{}")
+    with pytest.raises(StudioError, match="not an attribution report"):
+        att_studio.attribution.verify(p)
+    with pytest.raises(StudioError, match="No report"):
+        att_studio.attribution.verify(tmp_path / "missing.json")

@@ -1,0 +1,101 @@
+"""Chain test fixtures: `anvil_node` (session: one real anvil on a free loopback port, the dev
+mnemonic's 10 accounts with 100,000,000 OPEN each, killed at the end), `anvil` (per test: EVM
+snapshot before, revert after) and `suite` (the four contracts deployed and wired by plain web3).
+Helpers live in chain_kit.py (import them with `from chain_kit import ...`)."""
+
+from __future__ import annotations
+
+import subprocess
+import time
+from collections.abc import Iterator
+
+import pytest
+from chain_kit import CHAIN_ID, DEV_MNEMONIC, TEST_PARAMS, Anvil, Suite, _dev_keys, _free_port, role
+
+
+@pytest.fixture(scope="session")
+def anvil_node() -> Iterator[Anvil]:
+    from studio.chain.devnet import find_anvil
+
+    binary = str(find_anvil())
+    keys = _dev_keys()
+    from eth_account import Account
+
+    accounts = [Account.from_key(k).address for k in keys]
+    last_err = ""
+    for _attempt in range(3):
+        port = _free_port()
+        proc = subprocess.Popen(
+            [
+                binary,
+                "--host",
+                "127.0.0.1",
+                "--port",
+                str(port),
+                "--chain-id",
+                str(CHAIN_ID),
+                "--accounts",
+                "10",
+                "--balance",
+                "100000000",
+                "--mnemonic",
+                DEV_MNEMONIC,
+            ],
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.PIPE,
+        )
+        node = Anvil(f"http://127.0.0.1:{port}", port, CHAIN_ID, accounts, keys, proc)
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and proc.poll() is None:
+            try:
+                if node.w3.eth.chain_id == CHAIN_ID:
+                    break
+            except Exception:  # noqa: BLE001 - not listening yet
+                time.sleep(0.05)
+        if proc.poll() is None:
+            try:
+                yield node
+            finally:
+                proc.terminate()
+                try:
+                    proc.wait(10)
+                except subprocess.TimeoutExpired:
+                    proc.kill()
+                    proc.wait()
+            return
+        last_err = (proc.stderr.read() if proc.stderr else b"").decode(errors="replace")
+    raise RuntimeError(f"anvil did not start: {last_err}")
+
+
+@pytest.fixture
+def anvil(anvil_node: Anvil) -> Iterator[Anvil]:
+    snap = anvil_node.rpc("evm_snapshot")
+    try:
+        yield anvil_node
+    finally:
+        anvil_node.rpc("evm_revert", snap)
+
+
+@pytest.fixture
+def suite(anvil: Anvil) -> Suite:
+    p = TEST_PARAMS
+    admin = anvil.accounts[0]
+    datanets = anvil.deploy("DatanetRegistry", admin, admin, p["publish_fee"])
+    models = anvil.deploy("ModelRegistry", admin, datanets.address)
+    staking = anvil.deploy(
+        "Staking", admin, p["min_node_stake"], p["min_validator_stake"], p["unstake_cooldown_s"]
+    )
+    ledger = anvil.deploy(
+        "AttributionLedger",
+        admin,
+        models.address,
+        staking.address,
+        admin,
+        p["split_bps"],
+        p["challenge_window_s"],
+        p["record_timeout_s"],
+        p["challenge_bond"],
+        p["slash_amount"],
+    )
+    anvil.send(staking.functions.grantRole(role("SLASHER_ROLE"), ledger.address))
+    return Suite(anvil, datanets, models, staking, ledger, p)

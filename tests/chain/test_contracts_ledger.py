@@ -1,0 +1,250 @@
+"""AttributionLedger on a real anvil: payment, record, challenge window, arbiter, split, claim, reentrancy."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from chain_kit import OPEN, Suite, events, expect_revert, role
+from eth_utils import keccak
+
+NODE, VALIDATOR = 1, 2
+PRICE = 1 * OPEN
+
+
+def setup_market(s: Suite) -> dict[str, Any]:
+    """A model (owner acc2, price 1 OPEN), a staked node (acc3) and a staked validator (acc4)."""
+    reg, mr, st = s.datanets, s.models, s.staking
+    rcpt = s.node.send(reg.functions.createDatanet(keccak(text="m"), ""), sender=1)
+    did = events(reg, "DatanetCreated", rcpt)[0]["datanetId"]
+    s.node.send(
+        reg.functions.publishSnapshot(did, 1, keccak(text="root"), 5, keccak(text="man"), []),
+        sender=1,
+        value=s.params["publish_fee"],
+    )
+    rcpt = s.node.send(
+        mr.functions.registerModel(
+            keccak(text="b"), keccak(text="a"), keccak(text="c"), [(did, 1)], "", PRICE
+        ),
+        sender=2,
+    )
+    mid = events(mr, "ModelRegistered", rcpt)[0]["modelId"]
+    s.node.send(st.functions.stake(NODE), sender=3, value=1000 * OPEN)
+    s.node.send(st.functions.stake(VALIDATOR), sender=4, value=500 * OPEN)
+    return {"model": mid, "datanet": did}
+
+
+def pay(s: Suite, model: int, value: int = PRICE, sender: int = 5) -> int:
+    rcpt = s.node.send(s.ledger.functions.payForInference(model), sender=sender, value=value)
+    return int(events(s.ledger, "InferencePaid", rcpt)[0]["inferenceId"])
+
+
+def contributors(s: Suite, idx: list[int]) -> list[str]:
+    return sorted((s.node.accounts[i] for i in idx), key=lambda a: int(a, 16))
+
+
+def conserved(s: Suite) -> None:
+    led = s.ledger
+    total = (
+        led.functions.totalEscrowed().call()
+        + led.functions.totalBonds().call()
+        + led.functions.totalClaimable().call()
+    )
+    assert s.node.balance(led.address) == total
+
+
+def test_pay_record_finalize_claim(suite: Suite) -> None:
+    s, led, acc = suite, suite.ledger, suite.node.accounts
+    m = setup_market(s)
+    expect_revert(
+        led,
+        led.functions.payForInference(m["model"]),
+        "PaymentBelowPrice",
+        sender=acc[5],
+        value=PRICE - 1,
+    )
+    fee = PRICE + 12_345  # more than the price: all of it is the fee
+    inf = pay(s, m["model"], fee)
+    cs = contributors(s, [6, 7, 8])
+    bps = [3_333, 3_333, 3_334]
+    rec = led.functions.recordAttribution(inf, keccak(text="report"), cs, bps)
+    expect_revert(led, rec, "NotStakedNode", sender=acc[6])
+    expect_revert(
+        led,
+        led.functions.recordAttribution(inf, b"\0" * 32, cs, [3_333, 3_333, 3_333]),
+        "WeightsDoNotSum",
+        sender=acc[3],
+    )
+    expect_revert(
+        led,
+        led.functions.recordAttribution(inf, b"\0" * 32, cs[::-1], bps),
+        "ContributorsNotAscending",
+        sender=acc[3],
+    )
+    expect_revert(
+        led,
+        led.functions.recordAttribution(inf, b"\0" * 32, cs, bps[:2]),
+        "LengthMismatch",
+        sender=acc[3],
+    )
+    expect_revert(
+        led,
+        led.functions.recordAttribution(inf, b"\0" * 32, [], []),
+        "NoContributors",
+        sender=acc[3],
+    )
+    expect_revert(
+        led,
+        led.functions.recordAttribution(inf, b"\0" * 32, cs[:2], [10_000, 0]),
+        "ZeroWeight",
+        sender=acc[3],
+    )
+    expect_revert(
+        led,
+        led.functions.recordAttribution(99, b"\0" * 32, cs, bps),
+        "UnknownInference",
+        sender=acc[3],
+    )
+    rcpt = s.node.send(rec, sender=3)
+    ev = events(led, "AttributionRecorded", rcpt)[0]
+    assert list(ev["contributors"]) == cs and list(ev["bps"]) == bps
+    expect_revert(led, rec, "WrongStatus", sender=acc[3])  # double record
+    expect_revert(led, led.functions.finalize(inf), "ChallengeWindowOpen", sender=acc[9])
+    s.node.increase_time(s.params["challenge_window_s"])
+    expect_revert(
+        led,
+        led.functions.challenge(inf),
+        "ChallengeWindowClosed",
+        sender=acc[4],
+        value=s.params["challenge_bond"],
+    )
+    rcpt = s.node.send(led.functions.finalize(inf), sender=9)
+    split = events(led, "FeeSplit", rcpt)[0]
+    credited = sum(e["amount"] for e in events(led, "Credited", rcpt))
+    assert (
+        credited
+        == fee
+        == split["treasury"] + split["modelOwner"] + split["node"] + split["contributors"]
+    )
+    assert split["modelOwner"] == fee * 2_500 // 10_000 and split["node"] == fee * 2_000 // 10_000
+    conserved(s)
+    # Pull payment: a contributor claims once.
+    owed = led.functions.claimable(cs[0]).call()
+    assert owed > 0
+    before = s.node.balance(cs[0])
+    rcpt = s.node.send(led.functions.claim(), sender=cs[0])
+    assert s.node.balance(cs[0]) - before + rcpt["gasUsed"] * rcpt["effectiveGasPrice"] == owed
+    expect_revert(led, led.functions.claim(), "NothingToClaim", sender=cs[0])
+    conserved(s)
+
+
+def test_challenge_upheld_slashes_node(suite: Suite) -> None:
+    s, led, st, acc = suite, suite.ledger, suite.staking, suite.node.accounts
+    m = setup_market(s)
+    inf = pay(s, m["model"])
+    s.node.send(
+        led.functions.recordAttribution(inf, keccak(text="r"), contributors(s, [6]), [10_000]),
+        sender=3,
+    )
+    bond = s.params["challenge_bond"]
+    expect_revert(
+        led, led.functions.challenge(inf), "NotStakedValidator", sender=acc[6], value=bond
+    )
+    expect_revert(led, led.functions.challenge(inf), "WrongBond", sender=acc[4], value=bond - 1)
+    s.node.send(led.functions.challenge(inf), sender=4, value=bond)
+    expect_revert(led, led.functions.challenge(inf), "WrongStatus", sender=acc[4], value=bond)
+    expect_revert(led, led.functions.finalize(inf), "WrongStatus", sender=acc[9])
+    expect_revert(
+        led, led.functions.resolve(inf, True), "AccessControlUnauthorizedAccount", sender=acc[4]
+    )
+    conserved(s)
+    rcpt = s.node.send(led.functions.resolve(inf, True), sender=0)
+    slashed = events(led, "ChallengeResolved", rcpt)[0]["slashed"]
+    assert slashed == s.params["slash_amount"]
+    assert st.functions.slashableOf(acc[3], NODE).call() == 1000 * OPEN - slashed
+    assert led.functions.claimable(acc[4]).call() == bond + slashed  # challenger
+    assert led.functions.claimable(acc[5]).call() == PRICE  # payer refunded
+    assert led.functions.claimable(acc[6]).call() == 0  # the contested attribution pays nobody
+    conserved(s)
+
+
+def test_challenge_rejected_forfeits_bond(suite: Suite) -> None:
+    s, led, acc = suite, suite.ledger, suite.node.accounts
+    m = setup_market(s)
+    inf = pay(s, m["model"])
+    s.node.send(
+        led.functions.recordAttribution(inf, keccak(text="r"), contributors(s, [6]), [10_000]),
+        sender=3,
+    )
+    bond = s.params["challenge_bond"]
+    s.node.send(led.functions.challenge(inf), sender=4, value=bond)
+    s.node.send(led.functions.resolve(inf, False), sender=0)
+    node_cut = PRICE * 2_000 // 10_000
+    assert led.functions.claimable(acc[3]).call() == bond + node_cut  # the bond goes to the node
+    assert led.functions.claimable(acc[4]).call() == 0
+    assert led.functions.claimable(acc[6]).call() == PRICE * 5_000 // 10_000
+    conserved(s)
+
+
+def test_unrecorded_payment_can_be_cancelled(suite: Suite) -> None:
+    s, led, acc = suite, suite.ledger, suite.node.accounts
+    m = setup_market(s)
+    inf = pay(s, m["model"])
+    expect_revert(
+        led, led.functions.cancelUnrecorded(inf), "RecordTimeoutNotReached", sender=acc[5]
+    )
+    s.node.increase_time(s.params["record_timeout_s"])
+    expect_revert(led, led.functions.cancelUnrecorded(inf), "NotPayer", sender=acc[6])
+    s.node.send(led.functions.cancelUnrecorded(inf), sender=5)
+    assert led.functions.claimable(acc[5]).call() == PRICE
+    conserved(s)
+
+
+def test_claim_reentrancy_and_rejecting_receiver(suite: Suite) -> None:
+    s, led, acc = suite, suite.ledger, suite.node.accounts
+    m = setup_market(s)
+    evil = s.node.deploy("test/ReentrantReceiver")
+    rejecting = s.node.deploy("test/RejectingReceiver")
+    cs = sorted([evil.address, rejecting.address], key=lambda a: int(a, 16))
+    inf = pay(s, m["model"], 10 * OPEN)
+    s.node.send(
+        led.functions.recordAttribution(inf, keccak(text="r"), cs, [5_000, 5_000]), sender=3
+    )
+    s.node.increase_time(s.params["challenge_window_s"])
+    s.node.send(led.functions.finalize(inf), sender=9)
+    owed = led.functions.claimable(evil.address).call()
+    claim = led.functions.claim()._encode_transaction_data()
+    s.node.send(evil.functions.arm(led.address, claim), sender=4)
+    s.node.send(evil.functions.call(led.address, 0, claim), sender=4)
+    assert evil.functions.reentryBlocked().call() == 1
+    assert evil.functions.received().call() == owed  # paid exactly once
+    assert led.functions.claimable(evil.address).call() == 0
+    # A receiver that refuses the payout: the claim reverts and the balance stays claimable.
+    owed_r = led.functions.claimable(rejecting.address).call()
+    expect_revert(
+        led, rejecting.functions.call(led.address, 0, claim), "TransferFailed", sender=acc[4]
+    )
+    assert led.functions.claimable(rejecting.address).call() == owed_r
+    conserved(s)
+
+
+def test_pause_and_params(suite: Suite) -> None:
+    s, led, acc = suite, suite.ledger, suite.node.accounts
+    m = setup_market(s)
+    expect_revert(
+        led,
+        led.functions.setParams((5_000, 5_000, 1), 1, 1, 1),
+        "AccessControlUnauthorizedAccount",
+        sender=acc[1],
+    )
+    expect_revert(
+        led, led.functions.setParams((5_000, 5_000, 1), 1, 1, 1), "BadSplit", sender=acc[0]
+    )
+    s.node.send(led.functions.pause(), sender=0)
+    expect_revert(
+        led, led.functions.payForInference(m["model"]), "EnforcedPause", sender=acc[5], value=PRICE
+    )
+    s.node.send(led.functions.unpause(), sender=0)
+    pay(s, m["model"])
+    # Only the staking contract may send OPEN to the ledger directly.
+    expect_revert(led, led.functions.claim(), "NothingToClaim", sender=acc[5])
+    assert led.functions.hasRole(role("ARBITER_ROLE"), acc[0]).call()

@@ -1,0 +1,239 @@
+"""LoRA training in-process on the tiny model: output + card, exact resume, bad input."""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+from pathlib import Path
+
+import pytest
+import torch
+from safetensors.torch import load_file
+from trainkit import FAST, PROVENANCE, make_records, train_tiny
+
+from studio.core.errors import Cancelled, InvalidInput, NotFound, TrainingError
+from studio.core.events import CancelToken
+from studio.train.catalog import canonical_sha256
+from studio.train.config import TrainConfig
+
+
+def adapter_tensors(studio, model_id):
+    return load_file(str(studio.models.get(model_id).adapter_dir / "adapter_model.safetensors"))
+
+
+def test_train_writes_adapter_and_card(studio):
+    events = []
+    studio.events.subscribe(events.append)
+    model_id = train_tiny(studio, name="notes-a")
+    mv = studio.models.get(model_id)
+    card = json.loads((mv.dir / "card.json").read_text())
+    assert card == mv.card
+    assert (mv.dir / "card.md").read_text().startswith("# notes-a")
+    weights = mv.adapter_dir / "adapter_model.safetensors"
+    assert card["adapter_hash"] == hashlib.sha256(weights.read_bytes()).hexdigest()
+    cfg = TrainConfig.from_dict(card["training_config"])
+    assert card["config_hash"] == canonical_sha256(cfg.hashed_part())
+    assert len(card["base_model_hash"]) == 64
+    assert card["datanets"][0]["record_ids"] == list(range(1, 13))
+    assert {"torch", "transformers", "peft"} <= set(card["library_versions"])
+    m = card["metrics"]
+    assert m["eval_loss_after"] < m["eval_loss_before"]  # it learned something
+    assert len(m["loss_history"]) == 6
+    # progress stream: step, loss, lr, tokens/s, ETA, eval loss
+    steps = [e for e in events if e.kind == "train.step"]
+    assert [e.step for e in steps] == [1, 2, 3, 4, 5, 6]
+    assert {"loss", "lr", "tokens_per_s", "eta_s"} <= set(steps[0].data)
+    assert any(e.kind == "train.eval" for e in events)
+    assert any(e.kind == "log" and e.message.startswith("device: cpu") for e in events)
+    # listing: base models, then the fine-tune, newest last
+    listed = studio.models.list()
+    assert listed[-1]["id"] == "notes-a" and listed[-1]["status"] == "ready"
+    assert listed[-1]["datanets"] == [
+        {k: PROVENANCE[0][k] for k in ("name", "version", "root", "records")}
+    ]
+    assert {"smollm2-135m", "tiny"} <= {m["id"] for m in listed if m["kind"] == "base"}
+    # no checkpoints or temp folders left behind
+    assert not (Path(mv.dir).parent / ".notes-a.tmp").exists()
+    assert [p.name for p in Path(mv.dir).parent.iterdir()] == ["notes-a"]
+
+
+def test_load_is_deterministic_with_adapter(studio):
+    model_id = train_tiny(studio)
+    (m1, tok), (m2, _) = studio.models.load(model_id), studio.models.load(model_id)
+    assert not m1.training and hasattr(m1, "peft_config")
+    ids = torch.tensor([tok("tide log", add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        assert torch.equal(m1(ids).logits, m2(ids).logits)
+        with m1.disable_adapter():
+            base = m1(ids).logits
+    assert not torch.equal(base, m2(ids).logits)  # the adapter changes the output
+
+
+def test_resume_equals_uninterrupted_run(studio):
+    settings = dict(max_steps=6, checkpoint_every=2, dropout=0.1, grad_accum=2)
+    full = train_tiny(studio, name="full", **settings)
+
+    token = CancelToken()
+    model_id = studio.models.prepare(
+        base="tiny",
+        records=make_records(),
+        provenance=PROVENANCE,
+        settings={**FAST, **settings},
+        name="interrupted",
+    )
+
+    def stop_after_3(ev):
+        if ev.kind == "train.step" and ev.step == 3:
+            token.cancel()
+
+    with pytest.raises(Cancelled):
+        studio.models.run_job(model_id, cancel=token, on_event=stop_after_3)
+    st = studio.models.status(model_id)
+    assert st["status"] == "cancelled" and st["step"] == 3
+    with pytest.raises(NotFound, match="resume"):
+        studio.models.get(model_id)  # no adapter where a finished one is expected
+    ckpts = sorted(p.name for p in (studio.paths.jobs / model_id / "checkpoints").iterdir())
+    assert ckpts == ["step-0000002", "step-0000003"]
+    state = json.loads(
+        (
+            studio.paths.jobs / model_id / "checkpoints" / "step-0000003" / "trainer_state.json"
+        ).read_text()
+    )
+    assert state["data_position"] == {"epoch": 0, "micro_batch": 6, "step": 3}
+
+    studio.models.run_job(model_id, resume=True)
+    a, b = adapter_tensors(studio, full), adapter_tensors(studio, model_id)
+    assert a.keys() == b.keys()
+    for k in a:
+        assert torch.equal(a[k], b[k]), k
+    ca, cb = studio.models.get(full).card, studio.models.get(model_id).card
+    assert ca["adapter_hash"] == cb["adapter_hash"] and ca["config_hash"] == cb["config_hash"]
+
+
+def test_packing_trains_and_is_recorded(studio):
+    model_id = train_tiny(studio, packing=True, max_steps=3)
+    card = studio.models.get(model_id).card
+    assert card["training_config"]["packing"] is True
+    assert card["metrics"]["train_rows"] < card["metrics"]["examples"]
+
+
+@pytest.mark.parametrize(
+    "settings, error, match",
+    [
+        (dict(rank=0), InvalidInput, "rank"),
+        (dict(rank=-4), InvalidInput, "rank"),
+        (dict(max_length=100_000), InvalidInput, "above this model's context"),
+        (dict(schedule="zigzag"), InvalidInput, "schedule"),
+        (dict(val_split=0.9), InvalidInput, "Validation split"),
+    ],
+)
+def test_bad_settings_refused_before_anything_is_written(studio, settings, error, match):
+    with pytest.raises(error, match=match):
+        studio.models.prepare(
+            base="tiny",
+            records=make_records(),
+            provenance=PROVENANCE,
+            settings={**FAST, **settings},
+        )
+    assert [m for m in studio.models.list() if m["kind"] != "base"] == []
+    assert not any(studio.paths.jobs.iterdir())
+
+
+def test_unknown_target_module(studio):
+    model_id = studio.models.prepare(
+        base="tiny",
+        records=make_records(),
+        provenance=PROVENANCE,
+        settings={**FAST, "target_modules": ["q_proj", "qkv_magic"]},
+    )
+    with pytest.raises(InvalidInput, match="qkv_magic.*Available linear layers"):
+        studio.models.run_job(model_id)
+    assert studio.models.status(model_id)["status"] == "failed"
+    assert not (studio.paths.models / "ft" / model_id).exists()
+
+
+def test_empty_snapshot_and_not_a_causal_lm(studio, tmp_path):
+    with pytest.raises(InvalidInput, match="no records"):
+        studio.models.prepare(base="tiny", records=[], provenance=PROVENANCE, settings=FAST)
+    from transformers import ViTConfig
+
+    folder = tmp_path / "vision"
+    ViTConfig().save_pretrained(folder)
+    with pytest.raises(InvalidInput, match="not a causal language model"):
+        studio.models.prepare(base=str(folder), records=make_records(), settings=FAST)
+    with pytest.raises(InvalidInput, match="not a Hugging Face model folder"):
+        studio.models.prepare(base=str(tmp_path), records=make_records(), settings=FAST)
+    with pytest.raises(NotFound, match="offline"):
+        studio.models.prepare(
+            base="someone/not-cached-model", records=make_records(), settings=FAST
+        )
+
+
+def test_missing_snapshot(studio):
+    with pytest.raises(NotFound):
+        studio.models.prepare(base="tiny", datanets=["no-such-datanet"], settings=FAST)
+
+
+def test_out_of_memory_is_reported_with_a_suggestion(studio, monkeypatch):
+    from studio.train import trainer
+
+    def boom(self, rows, n):
+        raise torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 2.00 GiB")
+
+    monkeypatch.setattr(trainer.TrainingRun, "_micro_step", boom)
+    model_id = studio.models.prepare(
+        base="tiny", records=make_records(), provenance=PROVENANCE, settings=FAST
+    )
+    with pytest.raises(
+        TrainingError, match="Out of memory.*batch-size.*gradient-checkpointing.*qlora"
+    ):
+        studio.models.run_job(model_id)
+    assert studio.models.status(model_id)["status"] == "failed"
+    assert not (studio.paths.models / "ft" / model_id).exists()
+
+
+def test_disk_full_while_checkpointing_leaves_last_good_checkpoint(studio, monkeypatch):
+    import safetensors.torch as st
+
+    from studio.train import trainer
+
+    real = st.save_file
+    calls = {"n": 0}
+
+    def save_file(tensors, path, *a, **kw):
+        calls["n"] += 1
+        if calls["n"] == 2:  # the second checkpoint hits a full disk
+            raise OSError(errno.ENOSPC, "No space left on device")
+        return real(tensors, path, *a, **kw)
+
+    monkeypatch.setattr(st, "save_file", save_file)
+    model_id = studio.models.prepare(
+        base="tiny", records=make_records(), provenance=PROVENANCE, settings=FAST
+    )
+    with pytest.raises(TrainingError, match="Disk full.*resume"):
+        studio.models.run_job(model_id)
+    ckroot = studio.paths.jobs / model_id / "checkpoints"
+    assert sorted(p.name for p in ckroot.iterdir()) == ["step-0000002"]  # no half-written step-4
+    assert not (studio.paths.models / "ft" / model_id).exists()
+    monkeypatch.setattr(st, "save_file", real)
+    assert trainer  # resume finishes from the good checkpoint
+    studio.models.run_job(model_id, resume=True)
+    assert studio.models.status(model_id)["status"] == "ready"
+
+
+def test_gradient_checkpointing_and_device_report(studio):
+    from studio.train.device import choose_device, describe_device
+
+    plain = train_tiny(studio, name="gc-off", dropout=0.0, max_steps=3)
+    gc = train_tiny(studio, name="gc-on", dropout=0.0, max_steps=3, gradient_checkpointing=True)
+    a, b = adapter_tensors(studio, plain), adapter_tensors(studio, gc)
+    for k in a:
+        assert torch.allclose(a[k], b[k], atol=1e-6), k
+    assert "cpu" in describe_device()
+    with pytest.raises(TrainingError, match="not available"):
+        choose_device("cuda") if not torch.cuda.is_available() else (_ for _ in ()).throw(
+            TrainingError("not available")
+        )
+    with pytest.raises(TrainingError, match="QLoRA"):
+        train_tiny(studio, name="q", qlora=True)
