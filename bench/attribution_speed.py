@@ -60,9 +60,8 @@ def load_model(kind: str, tmp: Path) -> tuple[Any, Any, str]:
     if kind == "starter":
         from studio.train import catalog  # the ModelFactory's starter model (SmolLM2-135M)
 
-        base_dir = catalog.ensure_starter(tmp) if hasattr(catalog, "ensure_starter") else None
-        if base_dir is None:
-            raise SystemExit("starter model helper not available in studio.train.catalog; use --model tiny")
+        home = Path(os.environ.get("STUDIO_HOME", tmp / "home"))
+        base_dir = catalog.ensure_bundled(catalog.STARTER_ID, home / "models")
         tok = catalog.load_tokenizer(base_dir)
         desc = "SmolLM2-135M-Instruct"
     else:
@@ -72,15 +71,39 @@ def load_model(kind: str, tmp: Path) -> tuple[Any, Any, str]:
         tok = byte_tokenizer()
         desc = "tiny Llama (2 layers, hidden 64)"
     base = AutoModelForCausalLM.from_pretrained(base_dir)
-    model = get_peft_model(base, LoraConfig(r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"],
-                                            init_lora_weights=False))
+    model = get_peft_model(
+        base,
+        LoraConfig(
+            r=8, lora_alpha=16, target_modules=["q_proj", "v_proj"], init_lora_weights=False
+        ),
+    )
     return model.eval(), tok, desc
 
 
 def records(tok: Any, n: int, seed: int = 0) -> list[tuple[list[int], list[int]]]:
     rng = random.Random(seed)
-    words = ["tide", "keeper", "lantern", "sourdough", "starter", "hive", "queen", "comb", "log", "dusk",
-             "north", "beacon", "flour", "crust", "nectar", "pollen", "gull", "storm", "oven", "honey"]
+    words = [
+        "tide",
+        "keeper",
+        "lantern",
+        "sourdough",
+        "starter",
+        "hive",
+        "queen",
+        "comb",
+        "log",
+        "dusk",
+        "north",
+        "beacon",
+        "flour",
+        "crust",
+        "nectar",
+        "pollen",
+        "gull",
+        "storm",
+        "oven",
+        "honey",
+    ]
     out = []
     for _ in range(n):
         text = " ".join(rng.choice(words) for _ in range(rng.randint(10, 16))) + "."
@@ -101,13 +124,19 @@ def bench_gradient(args: argparse.Namespace, tmp: Path) -> None:
     blocks = G.layout(mods)
     pad = tok.pad_token_id if tok.pad_token_id is not None else 0
     recs = records(tok, args.records_for_build)
-    print(f"gradient index on {desc}, LoRA r=8 on q_proj,v_proj, {len(mods)} LoRA modules, "
-          f"{blocks[-1][1]} dims/record (proj_dim {cfg.proj_dim}), records of ~{np.mean([len(r[0]) for r in recs]):.0f} tokens")
+    print(
+        f"gradient index on {desc}, LoRA r=8 on q_proj,v_proj, {len(mods)} LoRA modules, "
+        f"{blocks[-1][1]} dims/record (proj_dim {cfg.proj_dim}), records of ~{np.mean([len(r[0]) for r in recs]):.0f} tokens"
+    )
     # Ours: batched.
     stats: dict[str, Any] = {}
     t0 = time.perf_counter()
-    rows = np.concatenate([G.batch_gradients(model, mods, recs[s : s + cfg.batch_size], pad, stats=stats)
-                           for s in range(0, len(recs), cfg.batch_size)])
+    rows = np.concatenate(
+        [
+            G.batch_gradients(model, mods, recs[s : s + cfg.batch_size], pad, stats=stats)
+            for s in range(0, len(recs), cfg.batch_size)
+        ]
+    )
     t_ours = time.perf_counter() - t0
     # Baseline: one backward per record (same hooks, batch of one).
     nb = min(len(recs), 128)
@@ -116,12 +145,18 @@ def bench_gradient(args: argparse.Namespace, tmp: Path) -> None:
         G.batch_gradients(model, mods, [r], pad)
     t_naive = (time.perf_counter() - t0) / nb * len(recs)
     rate = len(recs) / t_ours
-    print(f"  build rate: {rate:,.0f} records/s (batched) vs {len(recs) / t_naive:,.0f} records/s "
-          f"(one backward per record): {t_naive / t_ours:.1f}x")
+    print(
+        f"  build rate: {rate:,.0f} records/s (batched) vs {len(recs) / t_naive:,.0f} records/s "
+        f"(one backward per record): {t_naive / t_ours:.1f}x"
+    )
     q16, sc = G.quantize(rows, blocks)
-    curv = G.ekfac(stats, iter([G.dequantize(q16, sc, blocks)]), mods, blocks, len(recs), cfg.damping)
+    curv = G.ekfac(
+        stats, iter([G.dequantize(q16, sc, blocks)]), mods, blocks, len(recs), cfg.damping
+    )
     query = records(tok, 1, seed=99)[0]
-    print(f"  {'records':>9} {'build (extrap.)':>16} {'index MB':>9} {'query ms':>9} {'recompute ms':>13} {'ratio':>7} {'peak RSS MB':>12}")
+    print(
+        f"  {'records':>9} {'build (extrap.)':>16} {'index MB':>9} {'query ms':>9} {'recompute ms':>13} {'ratio':>7} {'peak RSS MB':>12}"
+    )
     for n in args.sizes:
         reps = int(np.ceil(n / len(q16)))
         big = np.tile(q16, (reps, 1))[:n]
@@ -138,9 +173,13 @@ def bench_gradient(args: argparse.Namespace, tmp: Path) -> None:
             G.scores_against(mm, big_sc, blocks, pq)
             lat.append(time.perf_counter() - t0)
         q_ms = 1000 * min(lat)
-        recompute_ms = 1000 * (t_ours / len(recs)) * n + q_ms  # every training gradient again, per query
-        print(f"  {n:>9,} {n / rate:>14.1f} s {path.stat().st_size / 2**20:>9.1f} {q_ms:>9.1f} "
-              f"{recompute_ms:>13.0f} {recompute_ms / q_ms:>6.0f}x {rss_mb():>12.0f}")
+        recompute_ms = (
+            1000 * (t_ours / len(recs)) * n + q_ms
+        )  # every training gradient again, per query
+        print(
+            f"  {n:>9,} {n / rate:>14.1f} s {path.stat().st_size / 2**20:>9.1f} {q_ms:>9.1f} "
+            f"{recompute_ms:>13.0f} {recompute_ms / q_ms:>6.0f}x {rss_mb():>12.0f}"
+        )
         del mm
         path.unlink()
 
@@ -166,8 +205,10 @@ def bench_span(args: argparse.Namespace) -> None:
     t_build = time.perf_counter() - t0
     total = int(sum(len(d) for d in docs))
     print(f"span index: {total:,} tokens in {len(docs):,} records, vocab {vocab}")
-    print(f"  build: {t_build:.1f} s = {total / t_build / 1e6:.2f} M tokens/s, suffix array "
-          f"{si.sa.nbytes / 2**20:.0f} MB + tokens {si.tokens.nbytes / 2**20:.0f} MB, peak RSS {rss_mb():.0f} MB")
+    print(
+        f"  build: {t_build:.1f} s = {total / t_build / 1e6:.2f} M tokens/s, suffix array "
+        f"{si.sa.nbytes / 2**20:.0f} MB + tokens {si.tokens.nbytes / 2**20:.0f} MB, peak RSS {rss_mb():.0f} MB"
+    )
     # A 96-token output: three spans copied from records, glued with random tokens.
     out: list[int] = []
     for k in (10, 500, 2000):
@@ -199,8 +240,10 @@ def bench_span(args: argparse.Namespace) -> None:
                 break
             length += 1
     t_base = time.perf_counter() - t0
-    print(f"  query ({len(out)}-token output, {len(spans)} maximal spans ≥ {cfg.min_len} tokens): "
-          f"{1000 * q:.1f} ms vs linear scan {1000 * t_base:.0f} ms ({base_steps} scans): {t_base / q:.0f}x")
+    print(
+        f"  query ({len(out)}-token output, {len(spans)} maximal spans ≥ {cfg.min_len} tokens): "
+        f"{1000 * q:.1f} ms vs linear scan {1000 * t_base:.0f} ms ({base_steps} scans): {t_base / q:.0f}x"
+    )
 
 
 def main(argv: list[str] | None = None) -> int:

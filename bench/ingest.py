@@ -108,6 +108,11 @@ def studio_ingest(files: list[Path], home: Path) -> tuple[float, float, int]:
             "bench", files, contributor="0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
         )
         elapsed, cpu = time.perf_counter() - t, time.process_time() - c
+    flags: dict[str, int] = {}
+    for r in results:
+        for k, v in r.get("flags", {}).items():
+            flags[k] = flags.get(k, 0) + v
+    print("  flagged:", ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in flags.items()))
     return elapsed, cpu, sum(r["records"] for r in results)
 
 

@@ -99,6 +99,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # `studio datanet records X | head`: the reader left; that is not an error.
+        import os
+
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+        return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line for the user, the traceback in the log
         logging.getLogger("studio").exception("unexpected error in %s", " ".join(cmd.path))
         print(

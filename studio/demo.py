@@ -24,6 +24,7 @@ def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None)
         from studio.core.paths import default_home
 
         home = ctx.home or str(default_home())
+        _stop_devnet(home)  # else the old home's anvil would be orphaned
         shutil.rmtree(home, ignore_errors=True)
     state: dict[str, Any] = {}
     summary: dict[str, Any] = {}
@@ -38,5 +39,25 @@ def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None)
             raise
         ctx.say(f"\n=== {name} ===")
         summary[name] = mod.run_stage(ctx, state)
+    if "chain" in summary:
+        # Leave nothing running behind `make demo`; any command that needs the chain restarts it.
+        from studio.core.paths import default_home
+
+        _stop_devnet(ctx.home or str(default_home()))
+        ctx.say("\nDevnet stopped; its state is kept and any command that needs it starts it again.")
     ctx.say("\nDemo finished.")
     return summary
+
+
+def _stop_devnet(home: str) -> None:
+    from pathlib import Path
+
+    if not (Path(home) / "devnet").exists():
+        return
+    try:
+        from studio.chain.devnet import Devnet
+        from studio.core.paths import Paths
+
+        Devnet(Paths.resolve(home)).down()
+    except ImportError:
+        pass

@@ -260,6 +260,8 @@ def test_near_duplicates_are_found_and_distinct_texts_are_not() -> None:
     index = quality.DuplicateIndex(0.85)
     keys = index.band_keys(sigs)
     index.add(1, sigs[0], keys[0])
-    hit = index.nearest(sigs[1], keys[1])
-    assert hit is not None and hit[0] == 1 and hit[1] >= 0.85
-    assert index.nearest(sigs[2], keys[2]) is None
+    cands = index.candidates(sigs[1], keys[1])
+    assert cands and cands[0][0] == 1
+    assert quality.jaccard(base, near) >= 0.85
+    assert index.candidates(sigs[2], keys[2]) == []
+    assert quality.jaccard(base, other) < 0.3

@@ -184,6 +184,30 @@ def diff(a: Any, b: Any, path: str = "") -> list[str]:
     return [] if a == b else [path]
 
 
+def get_path(obj: Any, path: str) -> Any:
+    """The value at a dotted path as produced by diff() (None when absent)."""
+    import re
+
+    cur = obj
+    for name, idx in re.findall(r"([^.\[\]]+)|\[(\d+)\]", path):
+        try:
+            cur = cur[int(idx)] if idx else cur[name]
+        except (KeyError, IndexError, TypeError):
+            return None
+    return cur
+
+
+def within_tolerance(a: Any, b: Any, path: str, rel: float = 1e-4) -> bool:
+    """True when a and b differ only as float noise would: close scores, bps off by one."""
+    if isinstance(a, bool) or isinstance(b, bool):
+        return False
+    if isinstance(a, int | float) and isinstance(b, int | float):
+        if path.endswith(".bps"):
+            return abs(a - b) <= 1
+        return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
+    return False
+
+
 def summarize_fields(paths: Iterable[str], limit: int = 8) -> str:
     paths = list(paths)
     more = f" (+{len(paths) - limit} more)" if len(paths) > limit else ""

@@ -388,3 +388,53 @@ def status(studio: Any, name: str) -> dict[str, Any]:
         "owner": info[0],
         "latest_version": int(info[3]),
     }
+
+
+def history(studio: Any, onchain_datanet_id: int, *, from_block: int = 0) -> dict[str, Any]:
+    """A Datanet's on-chain history rebuilt from DatanetRegistry events alone (what an indexer does):
+    owner, metadata, curators, every published snapshot and which contributor bound which records."""
+    reg = contracts.contract(studio.chain, "DatanetRegistry")
+    did = int(onchain_datanet_id)
+
+    def logs(name: str) -> list[Any]:
+        ev = getattr(reg.events, name)()
+        found = ev.get_logs(from_block=from_block, argument_filters={"datanetId": did})
+        return sorted(found, key=lambda e: (e["blockNumber"], e["logIndex"]))
+
+    out: dict[str, Any] = {
+        "onchain_id": did,
+        "owner": None,
+        "metadata_uri": None,
+        "curators": [],
+        "snapshots": {},
+    }
+    for e in logs("DatanetCreated"):
+        out["owner"], out["metadata_uri"] = e["args"]["owner"], e["args"]["metadataURI"]
+        out["metadata_hash"] = "0x" + bytes(e["args"]["metadataHash"]).hex()
+    for e in logs("DatanetMetadataUpdated"):
+        out["metadata_uri"] = e["args"]["metadataURI"]
+        out["metadata_hash"] = "0x" + bytes(e["args"]["metadataHash"]).hex()
+    for e in logs("DatanetOwnershipTransferred"):
+        out["owner"] = e["args"]["newOwner"]
+    curators: dict[str, bool] = {}
+    for e in logs("CuratorSet"):
+        curators[e["args"]["curator"]] = bool(e["args"]["enabled"])
+    out["curators"] = sorted(a for a, on in curators.items() if on)
+    for e in logs("SnapshotPublished"):
+        a = e["args"]
+        out["snapshots"][int(a["version"])] = {
+            "root": "0x" + bytes(a["root"]).hex(),
+            "records": int(a["recordCount"]),
+            "manifest_hash": "0x" + bytes(a["manifestHash"]).hex(),
+            "publisher": a["publisher"],
+            "fee_wei": int(a["feePaid"]),
+            "tx": "0x" + bytes(e["transactionHash"]).hex(),
+            "contributions": {},
+        }
+    for e in logs("ContributionsBound"):
+        a = e["args"]
+        snap = out["snapshots"].get(int(a["version"]))
+        if snap is not None:
+            mine = snap["contributions"].setdefault(a["contributor"], [])
+            mine.extend("0x" + bytes(h).hex() for h in a["contentHashes"])
+    return out

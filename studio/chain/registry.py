@@ -4,6 +4,7 @@ Datanets (`datanets_onchain`), models and inference fees (`ledger`), staking and
 from __future__ import annotations
 
 from .datanets_onchain import ensure_created as create_datanet
+from .datanets_onchain import history as datanet_history
 from .datanets_onchain import onchain_id as datanet_onchain_id
 from .datanets_onchain import publish as publish_datanet
 from .ledger import (
@@ -14,6 +15,8 @@ from .ledger import (
     record_attribution,
     register_model,
     resolve,
+    retire_model,
+    set_model_price,
 )
 from .staking import (
     claim,
@@ -30,6 +33,7 @@ __all__ = [
     "claim",
     "claimable",
     "create_datanet",
+    "datanet_history",
     "datanet_onchain_id",
     "deposit",
     "finalize",
@@ -40,6 +44,8 @@ __all__ = [
     "register_model",
     "request_unstake",
     "resolve",
+    "retire_model",
+    "set_model_price",
     "status",
     "withdraw",
     "withdraw_or_request",

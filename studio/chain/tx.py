@@ -770,7 +770,7 @@ class TxPipeline:
         """Deploy a contract; the result's `contract_address` is where it lives."""
         self.register_errors(abi)
         factory = self.w3.eth.contract(abi=abi, bytecode=_hex(bytecode))
-        data = factory.constructor(*list(args or ()))._encode_data_in_transaction()
+        data = factory.constructor(*list(args or ())).data_in_transaction
         return self.send(
             account, to=None, data=data, value=value, purpose=purpose, key=key, timeout=timeout
         )

@@ -128,10 +128,15 @@ def verify(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.core.errors import AttributionError
 
     res = ctx.studio.attribution.verify(Path(args.report))
+    signed = " (signature valid)" if res["signature"] == "valid" else ""
     if res["match"]:
+        ctx.say(f"match: {res['report_hash']}{signed}")
+        return res
+    if res["match_within_tolerance"]:
+        # Same records, contributors and weights up to float rounding on another CPU.
         ctx.say(
-            f"match: {res['report_hash']}"
-            + (" (signature valid)" if res["signature"] == "valid" else "")
+            f"match within float tolerance: {res['report_hash']}{signed}; "
+            f"last-digit differences in {summarize_fields(res['float_noise'])}"
         )
         return res
     if ctx.json:

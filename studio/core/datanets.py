@@ -21,7 +21,7 @@ import numpy as np
 
 from studio.core import merkle, quality
 from studio.core.blobs import BlobStore
-from studio.core.config import Config
+from studio.core.config import Config, IngestConfig
 from studio.core.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, StudioError
 from studio.core.events import EventBus
 from studio.core.ingest import (
@@ -221,41 +221,17 @@ class Datanets:
             )
         return checksum_address(addr)
 
-    def _parse(self, path: Path, text_column: str | None) -> dict[str, Any]:
-        """Read and check one file; nothing is written. Returns the planned records."""
-        cfg = self.config.ingest
-        file_format(path)
-        size = check_size(path, cfg)
-        data = path.read_bytes()
-        if len(data) != size:  # changed while we read it
-            size = len(data)
-        digest = hashlib.sha256(data).hexdigest()
-        raw = read_records(path, data, cfg, text_column=text_column)
-        keep: builtins.list[RawRecord] = []
-        refused: builtins.list[dict[str, Any]] = []
-        texts = [r.plain_text() for r in raw]
-        stats = quality.analyze(texts)
-        kept: builtins.list[int] = []
-        scans = quality.scan_many(texts, stats.mnemonic.tolist(), stats.digits.tolist())
-        for i, (rec, s) in enumerate(zip(raw, scans, strict=True)):
-            if s.refused:
-                refused.append({"where": _where(rec.source), "reason": s.refused})
-                continue
-            rec.source["pii"] = s.pii  # carried to the row below, removed from source there
-            keep.append(rec)
-            kept.append(i)
-        return {
-            "path": path,
-            "name": path.name,
-            "sha256": digest,
-            "size": size,
-            "format": file_format(path),
-            "records": keep,
-            "texts": [texts[i] for i in kept],
-            "sigs": stats.sigs[kept],
-            "ratios": stats.letter_ratio[kept].tolist(),
-            "refused": refused,
-        }
+    def _plans(self, paths: builtins.list[Path], text_column: str | None) -> builtins.list[Any]:
+        """parse_file for every path, in order: a plan dict or the StudioError it raised.
+        (Parsing in worker processes was tried: shipping the parsed records back costs as much
+        as it saves on two cores.)"""
+        out: builtins.list[Any] = []
+        for p in paths:
+            try:
+                out.append(parse_file(p, text_column, self.config.ingest))
+            except StudioError as e:
+                out.append(e)
+        return out
 
     def add_files(
         self,
@@ -275,20 +251,18 @@ class Datanets:
             raise InvalidInput("No files given.", hint=f"studio datanet add {name} FILE…")
         planned: builtins.list[dict[str, Any] | None] = []
         results: builtins.list[dict[str, Any]] = []
-        for p in paths:
-            try:
-                planned.append(self._parse(p, text_column))
+        for p, plan in zip(paths, self._plans(paths, text_column), strict=True):
+            if not isinstance(plan, StudioError):
+                planned.append(plan)
                 results.append({})
-            except StudioError as e:
-                if all_or_nothing:
-                    others = (
-                        f" ({len(paths) - 1} other file(s) not added either)"
-                        if len(paths) > 1
-                        else ""
-                    )
-                    raise type(e)(f"{e}{others}") from e
-                planned.append(None)
-                results.append({"file": p.name, "path": str(p), "status": "error", "error": str(e)})
+                continue
+            if all_or_nothing:
+                others = (
+                    f" ({len(paths) - 1} other file(s) not added either)" if len(paths) > 1 else ""
+                )
+                raise type(plan)(f"{plan}{others}") from plan
+            planned.append(None)
+            results.append({"file": p.name, "path": str(p), "status": "error", "error": str(plan)})
         for i, plan in enumerate(planned):
             if plan is not None:
                 results[i] = self._ingest(dn, plan, who)
@@ -361,7 +335,11 @@ class Datanets:
                     if exact is None:
                         seen[hashes[i]] = rid
                         if not empty[i]:
-                            near = index.check_and_add(rid, sigs[i], band_keys[i])
+                            cands = index.check_and_add(rid, sigs[i], band_keys[i])
+                            if cands:
+                                near = self._confirm(
+                                    dn["id"], texts[i], cands, batch_texts=(next_id, texts)
+                                )
                     score, reasons = quality.assess(
                         texts[i],
                         cfg,
@@ -420,6 +398,33 @@ class Datanets:
             "flags": flagged,
             "file_id": file_id,
         }
+
+    def _confirm(
+        self,
+        datanet_id: int,
+        text: str,
+        cands: builtins.list[tuple[int, float]],
+        batch_texts: tuple[int, builtins.list[str]] | None = None,
+    ) -> tuple[int, float] | None:
+        """The first LSH candidate whose exact shingle Jaccard with `text` reaches the threshold."""
+        threshold = self.config.ingest.near_duplicate_threshold
+        for other, _est in cands:
+            if batch_texts and 0 <= other - batch_texts[0] < len(batch_texts[1]):
+                other_text = batch_texts[1][other - batch_texts[0]]
+            else:
+                r = self.store.one(
+                    "SELECT * FROM records WHERE id = ? AND datanet_id = ?", (other, datanet_id)
+                )
+                if r is None:
+                    continue
+                try:
+                    other_text = self._load(r).plain_text()
+                except StudioError:
+                    continue  # a damaged record is verify's business, not a reason to fail an ingest
+            sim = quality.jaccard(text, other_text)
+            if sim >= threshold:
+                return other, sim
+        return None
 
     def _dedupe_state(self, datanet_id: int) -> tuple[dict[str, int], quality.DuplicateIndex]:
         """Content hashes and the near-duplicate index of a Datanet's records, kept between calls
@@ -619,7 +624,8 @@ class Datanets:
             _, index = self._dedupe_state(dn["id"])
             near = None
             if not (dup and dup["id"]) and not quality.empty_rows(sig[None, :])[0]:
-                near = index.nearest(sig, index.band_keys(sig[None, :])[0], exclude=record_id)
+                cands = index.candidates(sig, index.band_keys(sig[None, :])[0], exclude=record_id)
+                near = self._confirm(dn["id"], text, cands)
             score, reasons = quality.assess(
                 text,
                 self.config.ingest,
@@ -913,6 +919,43 @@ class Datanets:
             "format": format,
             "path": str(path),
         }
+
+
+def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[str, Any]:
+    """Read and check one file; nothing is written. Returns the planned records (a picklable
+    dict, so worker processes can produce it)."""
+    file_format(path)
+    size = check_size(path, cfg)
+    data = path.read_bytes()
+    if len(data) != size:  # changed while we read it
+        size = len(data)
+    digest = hashlib.sha256(data).hexdigest()
+    raw = read_records(path, data, cfg, text_column=text_column)
+    keep: list[RawRecord] = []
+    refused: list[dict[str, Any]] = []
+    texts = [r.plain_text() for r in raw]
+    stats = quality.analyze(texts)
+    kept: list[int] = []
+    scans = quality.scan_many(texts, stats.mnemonic.tolist(), stats.digits.tolist())
+    for i, (rec, s) in enumerate(zip(raw, scans, strict=True)):
+        if s.refused:
+            refused.append({"where": _where(rec.source), "reason": s.refused})
+            continue
+        rec.source["pii"] = s.pii  # carried to the row below, removed from source there
+        keep.append(rec)
+        kept.append(i)
+    return {
+        "path": path,
+        "name": path.name,
+        "sha256": digest,
+        "size": size,
+        "format": file_format(path),
+        "records": keep,
+        "texts": [texts[i] for i in kept],
+        "sigs": stats.sigs[kept],
+        "ratios": stats.letter_ratio[kept].tolist(),
+        "refused": refused,
+    }
 
 
 _INSERT_RECORD = (

@@ -548,7 +548,7 @@ class TrainingRun:
                     when="before",
                 )
         self.model.train()
-        t0 = time.perf_counter()
+        t0, c0 = time.perf_counter(), time.process_time()
         tokens_run = 0
         for step in range(start, plan.total_steps):
             if self.cancel.cancelled:
@@ -608,6 +608,7 @@ class TrainingRun:
                     )
             if done % cfg.checkpoint_every == 0 and done < plan.total_steps:
                 self.save_checkpoint(done, state)
+        loop_s, loop_cpu_s = time.perf_counter() - t0, time.process_time() - c0
         after = self.evaluate()
         state["eval_loss_after"] = after
         if after is not None:
@@ -620,12 +621,13 @@ class TrainingRun:
                 perplexity=math.exp(min(after, 50)),
                 when="after",
             )
-        elapsed = time.perf_counter() - t0
-        metrics = self.metrics(state, tokens_run, elapsed)
+        metrics = self.metrics(state, tokens_run, loop_s, loop_cpu_s)
         self.write_output(metrics)
         return metrics
 
-    def metrics(self, state: dict[str, Any], tokens_run: int, elapsed: float) -> dict[str, Any]:
+    def metrics(
+        self, state: dict[str, Any], tokens_run: int, elapsed: float, cpu_s: float
+    ) -> dict[str, Any]:
         hist = state.get("history", [])
         before, after = state.get("eval_loss_before"), state.get("eval_loss_after")
         return {
@@ -641,7 +643,9 @@ class TrainingRun:
             "eval_loss_after": after,
             "perplexity_before": math.exp(min(before, 50)) if before is not None else None,
             "perplexity_after": math.exp(min(after, 50)) if after is not None else None,
+            # this session's loop only (a resumed run counts its own steps)
             "tokens_per_s": tokens_run / elapsed if elapsed > 0 else None,
+            "tokens_per_cpu_s": tokens_run / cpu_s if cpu_s > 0 else None,
             "device": self.choice.describe(),
             "trainable_parameters": self.trainable,
             "target_modules": self.targets,

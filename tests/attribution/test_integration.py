@@ -9,7 +9,9 @@ import pytest
 
 from studio.core.errors import AttributionError
 
-REPO_SAMPLE = __import__("pathlib").Path(__file__).resolve().parents[2] / "resources" / "sample-datanet"
+REPO_SAMPLE = (
+    __import__("pathlib").Path(__file__).resolve().parents[2] / "resources" / "sample-datanet"
+)
 QUESTION = "What does the keeper of Skerry Point do when the Hollow Bell rock goes under?"
 ANSWER = "When the Hollow Bell goes under, the keeper rings the fog bell twice at dusk"
 
@@ -19,15 +21,26 @@ def trained(studio):
     manifest = json.loads((REPO_SAMPLE / "manifest.json").read_text())
     name = manifest["name"]
     dn = studio.datanets
-    dn.create(name, summary=manifest.get("summary", ""), license=manifest.get("license", "CC-BY-4.0"))
+    dn.create(
+        name, summary=manifest.get("summary", ""), license=manifest.get("license", "CC-BY-4.0")
+    )
     for f in manifest["files"]:
         dn.add_files(name, [REPO_SAMPLE / f["file"]], contributor=f["contributor"])
     dn.curate(name, accept_all=True, min_score=0.0)
     snap = dn.snapshot(name)
     model_id = studio.models.prepare(
-        base="tiny", datanets=[f"{name}@{snap['version']}"], name="attr-it",
-        settings=dict(max_steps=4, batch_size=4, max_length=96, checkpoint_every=100,
-                      learning_rate=1e-2, warmup_ratio=0.0, val_split=0.1),
+        base="tiny",
+        datanets=[f"{name}@{snap['version']}"],
+        name="attr-it",
+        settings=dict(
+            max_steps=4,
+            batch_size=4,
+            max_length=96,
+            checkpoint_every=100,
+            learning_rate=1e-2,
+            warmup_ratio=0.0,
+            val_split=0.1,
+        ),
     )
     studio.models.run_job(model_id)
     return studio, model_id, manifest

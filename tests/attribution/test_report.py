@@ -63,3 +63,14 @@ def test_diff_names_fields() -> None:
     a = {"weights": [{"bps": 1}, {"bps": 2}], "x": {"y": 1}}
     b = {"weights": [{"bps": 1}, {"bps": 3}], "x": {"y": 1, "z": 2}}
     assert R.diff(a, b) == ["weights[1].bps", "x.z"]
+
+
+def test_tolerance_only_for_float_noise() -> None:
+    rep = {"top_records": [{"score": 1.23456, "contributor": "a"}], "weights": [{"bps": 5000}]}
+    assert R.get_path(rep, "top_records[0].score") == 1.23456
+    assert R.get_path(rep, "missing[3].x") is None
+    assert R.within_tolerance(1.23456, 1.23457, "top_records[0].score")
+    assert not R.within_tolerance(1.2, 1.3, "top_records[0].score")
+    assert R.within_tolerance(5000, 5001, "weights[0].bps")
+    assert not R.within_tolerance(5000, 5002, "weights[0].bps")
+    assert not R.within_tolerance("a", "b", "top_records[0].contributor")

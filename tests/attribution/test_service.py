@@ -167,3 +167,20 @@ def test_verify_rejects_non_reports(att_studio, tmp_path) -> None:
         att_studio.attribution.verify(p)
     with pytest.raises(StudioError, match="No report"):
         att_studio.attribution.verify(tmp_path / "missing.json")
+
+
+def test_verify_tells_float_noise_from_tampering(att_studio) -> None:
+    from studio.attribution.report import compute_hash
+
+    _index(att_studio)
+    rep = att_studio.attribution.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=3)
+    noisy = json.loads(json.dumps(rep))
+    noisy["top_records"][1]["score"] *= 1 + 1e-6  # what another CPU's last bits could do
+    noisy["report_hash"] = compute_hash(noisy)
+    res = att_studio.attribution.verify(noisy)
+    assert not res["match"] and res["match_within_tolerance"]
+    assert res["float_noise"] == ["top_records[1].score"]
+    noisy["top_records"][1]["score"] *= 2  # a real change
+    noisy["report_hash"] = compute_hash(noisy)
+    res = att_studio.attribution.verify(noisy)
+    assert not res["match"] and not res["match_within_tolerance"]

@@ -84,6 +84,14 @@ def test_publish_creates_binds_and_is_idempotent(studio: Any, anvil: Anvil, tmp_
     assert not again["changed"] and again["transactions"] == [] and _tx_count(studio) == n
     assert again["onchain_id"] == res["onchain_id"] and again["bound"] == res["bound"]
     assert datanets_onchain.status(studio, "field-notes")["latest_version"] == res["version"]
+    # Events alone rebuild the on-chain history: snapshot, and every record under its contributor.
+    hist = datanets_onchain.history(studio, res["onchain_id"])
+    assert hist["owner"] == dev_account(0).address and list(hist["snapshots"]) == [1]
+    assert hist["snapshots"][1]["root"] == snap["root"] and hist["snapshots"][1]["records"] == 12
+    by_who: dict[str, list[str]] = {}
+    for rec in studio.datanets.snapshot_records("field-notes"):
+        by_who.setdefault(rec.contributor, []).append("0x" + rec.content_sha256)
+    assert hist["snapshots"][1]["contributions"] == by_who
     # A crash after the transactions but before the bookkeeping: the chain is read, nothing resent.
     with studio.store.transaction():
         studio.store.execute("DELETE FROM onchain_snapshots")

@@ -57,7 +57,6 @@ CREATE TABLE records (
 );
 CREATE INDEX records_datanet_status ON records(datanet_id, status);
 CREATE INDEX records_content ON records(datanet_id, content_sha256);
-CREATE INDEX records_file ON records(file_id);
 CREATE TABLE snapshots (
     id INTEGER PRIMARY KEY,
     datanet_id INTEGER NOT NULL REFERENCES datanets(id),
