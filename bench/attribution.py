@@ -188,15 +188,22 @@ def query_losses(model: Any, queries: list[Example], pad_id: int) -> np.ndarray:
 
 
 def run_ours(
-    model: Any, fx: Fixture, queries: list[Example], tmp: Path, proj_dim: int = 32
+    model: Any,
+    fx: Fixture,
+    queries: list[Example],
+    tmp: Path,
+    proj_dim: int = 32,
+    compress_dim: int = 16384,
 ) -> dict[str, Any]:
     from studio.attribution import gradients as G
     from studio.attribution.index import build_gradient_index
 
-    cfg = G.GradientConfig(proj_dim=proj_dim, batch_size=8, chunk_size=256)
+    cfg = G.GradientConfig(
+        proj_dim=proj_dim, batch_size=8, chunk_size=256, compress_dim=compress_dim
+    )
     t0 = time.perf_counter()
     gi = build_gradient_index(
-        tmp / f"ours-{proj_dim}",
+        tmp / f"ours-{proj_dim}-{compress_dim}",
         model,
         fx.train,
         {"config": cfg.to_dict()},
@@ -484,6 +491,8 @@ def run_seed(seed: int, subsets: int, methods: list[str], tmp: Path, epochs: int
     runners = {
         "ours": lambda: run_ours(model, fx, queries, tmp),
         "ours-exact": lambda: run_ours(model, fx, queries, tmp, proj_dim=10**6),
+        # Whitened + count-sketched to a quarter of the width (what wide models get by default).
+        "ours-sketch512": lambda: run_ours(model, fx, queries, tmp, compress_dim=512),
         "kronfluence-ekfac": lambda: run_kronfluence(model, fx, queries, tmp),
         "trak-dattri": lambda: run_trak(model, fx, queries, tmp),
     }
@@ -519,7 +528,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--subsets", type=int, default=50)
     ap.add_argument("--epochs", type=int, default=6)
     ap.add_argument(
-        "--methods", nargs="+", default=["ours", "ours-exact", "kronfluence-ekfac", "trak-dattri"]
+        "--methods",
+        nargs="+",
+        default=["ours", "ours-exact", "ours-sketch512", "kronfluence-ekfac", "trak-dattri"],
     )
     ap.add_argument("--json", default=None, help="also write the results here")
     args = ap.parse_args(argv)

@@ -44,7 +44,9 @@ def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None)
         from studio.core.paths import default_home
 
         _stop_devnet(ctx.home or str(default_home()))
-        ctx.say("\nDevnet stopped; its state is kept and any command that needs it starts it again.")
+        ctx.say(
+            "\nDevnet stopped; its state is kept and any command that needs it starts it again."
+        )
     ctx.say("\nDemo finished.")
     return summary
 

@@ -58,6 +58,9 @@ class GradientConfig:
     damping: float = 0.1  # lambda = damping * mean eigenvalue of each module's curvature
     batch_size: int = 8
     chunk_size: int = 256  # records per resumable chunk of the index build
+    # Wider gradients (big models, many LoRA layers) are stored whitened and count-sketched to
+    # this many columns (EK-FAC only); 0 keeps every projected dimension.
+    compress_dim: int = 16384
     max_length: int = 512
 
     def to_dict(self) -> dict[str, Any]:
@@ -400,18 +403,32 @@ def precondition_ekfac(
     curv: Sequence[EKFACBlock],
     mods: Sequence[LoraModule | ModuleShape],
     blocks: Sequence[tuple[int, int]],
+    power: float = 1.0,
 ) -> np.ndarray:
-    """Apply the inverse EK-FAC blocks to gradient row(s) g (D,) or (Q, D)."""
+    """Apply the inverse EK-FAC blocks (power=1) or their inverse square root (power=0.5, which
+    whitens: g_q . H^-1 g_i = (H^-1/2 g_q) . (H^-1/2 g_i)) to gradient row(s) g (D,) or (Q, D)."""
     g2 = np.atleast_2d(np.asarray(g, dtype=np.float64))
     out = np.empty_like(g2)
     for c, m, (a, b) in zip(curv, mods, blocks, strict=True):
         ga, gb = _split(g2[:, a:b], m)
-        ra = (c.qa_out.T @ ga @ c.qa_in) / c.lam_a
-        rb = (c.qb_out.T @ gb @ c.qb_in) / c.lam_b
+        ra = (c.qa_out.T @ ga @ c.qa_in) / c.lam_a**power
+        rb = (c.qb_out.T @ gb @ c.qb_in) / c.lam_b**power
         pa = c.qa_out @ ra @ c.qa_in.T
         pb = c.qb_out @ rb @ c.qb_in.T
         out[:, a:b] = np.concatenate([pa.reshape(len(g2), -1), pb.reshape(len(g2), -1)], 1)
     return out[0] if np.ndim(g) == 1 else out
+
+
+def sketch_matrix(dim: int, k: int, seed: int) -> Any:
+    """A seeded count sketch (dim x k, one +-1 per row): inner products of sketched vectors are
+    unbiased estimates of the originals' (variance ~ |a|^2 |b|^2 / k), and applying it costs one
+    pass over the vector, so whitened gradients of any width fit in k columns."""
+    from scipy.sparse import csr_matrix
+
+    rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(b"count-sketch")]))
+    cols = rng.integers(0, k, size=dim)
+    signs = rng.choice(np.array([-1.0, 1.0]), size=dim)
+    return csr_matrix((signs, (np.arange(dim), cols)), shape=(dim, k))
 
 
 def precondition(

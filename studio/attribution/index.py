@@ -41,7 +41,7 @@ ProgressFn = Callable[[int, int, str], None]
 def _save_npy_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
     tmp = path.with_name(f".{path.name}.tmp")
     with open(tmp, "wb") as f:
-        np.savez(f, **arrays)
+        np.savez(f, **arrays)  # type: ignore[arg-type]
         f.flush()
         os.fsync(f.fileno())
     os.replace(tmp, path)
@@ -88,7 +88,7 @@ class GradientIndex:
                 f"The gradient index at {path} is unreadable ({e}).",
                 hint="Rebuild it: studio attribution index MODEL.",
             ) from e
-        if meta.get("format") != FORMAT or grads.shape != (len(records), meta["dim"]):
+        if meta.get("format") != FORMAT or grads.shape != (len(records), meta.get("stored_dim")):
             raise AttributionError(
                 f"The gradient index at {path} is from another version or damaged.",
                 hint="Rebuild it: studio attribution index MODEL.",
@@ -146,7 +146,22 @@ class GradientIndex:
 
     def scores(self, query_grad: np.ndarray) -> np.ndarray:
         """Influence of every indexed example on the query (positive: it lowered the query loss)."""
+        if self.meta.get("sketch"):
+            k = self.meta["stored_dim"]
+            w = G.precondition_ekfac(
+                query_grad, self.curvature, self.module_shapes, self.blocks, 0.5
+            )
+            z = np.asarray(self.sketch.T @ w.T).T
+            return G.scores_against(self.grads, self.scales, [(0, k)], z)
         return G.scores_against(self.grads, self.scales, self.blocks, self.precondition(query_grad))
+
+    @property
+    def sketch(self) -> Any:
+        if "_sketch" not in self.__dict__:
+            self.__dict__["_sketch"] = G.sketch_matrix(
+                self.meta["dim"], self.meta["stored_dim"], self.config.seed
+            )
+        return self.__dict__["_sketch"]
 
 
 def build_gradient_index(
@@ -207,24 +222,28 @@ def build_gradient_index(
             progress(done, n, "records")
 
     # Assemble: one memory-mapped matrix, the scales, and the curvature from the stored values.
+    sketch = cfg.curvature == "ekfac" and 0 < cfg.compress_dim < dim
+    stored = [(0, cfg.compress_dim)] if sketch else blocks
+    stored_dim = stored[-1][1]
     out_mm = {
         "g": np.lib.format.open_memmap(
-            building / "grads.npy", mode="w+", dtype=np.float16, shape=(n, dim)
+            building / "grads.npy", mode="w+", dtype=np.float16, shape=(n, stored_dim)
         )
     }
-    scales = np.empty((n, len(blocks)), dtype=np.float32)
+    scales = np.empty((n, len(stored)), dtype=np.float32)
 
-    def chunk_rows() -> Any:
+    def chunk_rows(copy: bool = not sketch) -> Any:
         for c in range(n_chunks):
             with np.load(building / f"chunk_{c:06d}.npz") as z:
                 q, sc = z["q"], z["s"]
             lo = c * cfg.chunk_size
-            out_mm["g"][lo : lo + len(q)] = q
-            scales[lo : lo + len(q)] = sc
-            yield G.dequantize(q, sc, blocks)
+            if copy:
+                out_mm["g"][lo : lo + len(q)] = q
+                scales[lo : lo + len(q)] = sc
+            yield lo, G.dequantize(q, sc, blocks)
 
     if cfg.curvature == "fisher":
-        invs = G.fisher_inverses(chunk_rows(), blocks, n, cfg.damping)
+        invs = G.fisher_inverses((r for _, r in chunk_rows()), blocks, n, cfg.damping)
         curv = {f"b{i}": inv for i, inv in enumerate(invs)}
     else:
         # Kronecker factors: summed over chunks in order (float64), then EK-FAC.
@@ -234,8 +253,16 @@ def build_gradient_index(
                 for j, m in enumerate(mods):
                     for k in FACTORS:
                         stats[m.name][k] = stats[m.name][k] + z[f"{j}.{k}"]
-        blocks_ek = G.ekfac(stats, chunk_rows(), mods, blocks, n, cfg.damping)
+        blocks_ek = G.ekfac(stats, (r for _, r in chunk_rows()), mods, blocks, n, cfg.damping)
         curv = {k: v for i, b in enumerate(blocks_ek) for k, v in b.arrays(f"b{i}").items()}
+        if sketch:
+            # Second pass: whiten with H^-1/2, count-sketch, store (scores stay g_q . H^-1 g_i).
+            sk = G.sketch_matrix(dim, stored_dim, cfg.seed)
+            for lo, rows in chunk_rows(copy=False):
+                w = G.precondition_ekfac(rows, blocks_ek, mods, blocks, 0.5)
+                q, sc = G.quantize(np.asarray(sk.T @ w.T).T, stored)
+                out_mm["g"][lo : lo + len(q)] = q
+                scales[lo : lo + len(q)] = sc
     out_mm.pop("g").flush()  # and close the map before the folder is renamed
     np.save(building / "scales.npy", scales)
     _save_npy_atomic(building / "curvature.npz", curv)
@@ -255,6 +282,8 @@ def build_gradient_index(
         "identity": identity,
         "n": n,
         "dim": dim,
+        "stored_dim": stored_dim,
+        "sketch": sketch,
         "blocks": blocks,
         "modules": [[m.name, m.dim, m.rank, m.k_in, m.k_out] for m in mods],
     }

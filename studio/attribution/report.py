@@ -81,9 +81,8 @@ def largest_remainder(weights: dict[str, Fraction], total: int = TOTAL_BPS) -> l
     rema.sort(key=lambda t: (-t[0], t[1].lower()))
     for _, k in rema[:left]:
         base[k] += 1
-    out = [{"contributor": k, "bps": v} for k, v in base.items() if v > 0]
-    out.sort(key=lambda d: (-d["bps"], d["contributor"].lower()))
-    return out
+    pairs = sorted(((k, v) for k, v in base.items() if v > 0), key=lambda t: (-t[1], t[0].lower()))
+    return [{"contributor": k, "bps": v} for k, v in pairs]
 
 
 def rank_records(

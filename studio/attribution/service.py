@@ -185,16 +185,36 @@ class Attributor:
         return info.attribution_dir / "span"
 
     def build_index(
-        self, model_id: str, *, config: GradientConfig | None = None, cancel: Any = None
+        self,
+        model_id: str,
+        *,
+        config: GradientConfig | None = None,
+        cancel: Any = None,
+        force: bool = False,
     ) -> dict[str, Any]:
-        """Build (or resume) the gradient index and the span index for a fine-tuned model."""
-        from studio.attribution.index import build_gradient_index
+        """Build (or resume) the gradient index and the span index for a fine-tuned model. An
+        index that already matches this model, its snapshots and the settings is kept unless
+        `force` (re-running is cheap and safe)."""
+        from studio.attribution.index import GradientIndex, build_gradient_index
 
         info = self.model_info(model_id)
-        model, tok = self.load(model_id)
         cfg = config or GradientConfig()
-        exs = self._examples(info, tok)
         ident = self.identity(info, cfg)
+        path = self.gradient_dir(info)
+        if (
+            not force
+            and (path / "meta.json").exists()
+            and (self.span_dir(info) / "meta.json").exists()
+        ):
+            try:
+                gi = GradientIndex.open(path)
+                gi.check_identity(ident)
+                si = SpanIndex.open(self.span_dir(info))
+                return self._index_summary(info, gi, si, reused=True)
+            except AttributionError:
+                pass  # stale or damaged: rebuild below
+        model, tok = self.load(model_id)
+        exs = self._examples(info, tok)
         events = self.studio.events
         events.progress(JOB, 0, len(exs), f"gradient index over {len(exs)} training examples")
 
@@ -211,6 +231,11 @@ class Attributor:
             cancel=cancel,
         )
         si = self._build_span(info, tok, exs)
+        return self._index_summary(info, gi, si, reused=False)
+
+    def _index_summary(
+        self, info: ModelInfo, gi: Any, si: SpanIndex, *, reused: bool
+    ) -> dict[str, Any]:
         return {
             "model": info.id,
             "records": len({(r["datanet"], r["record_id"]) for r in gi.records}),
@@ -218,6 +243,7 @@ class Attributor:
             "dim": gi.meta["dim"],
             "span_tokens": si.meta["tokens"],
             "path": str(info.attribution_dir),
+            "reused": reused,
         }
 
     def _build_span(self, info: ModelInfo, tok: Any, exs: Sequence[Any]) -> SpanIndex:
@@ -346,15 +372,15 @@ class Attributor:
         if method in ("span", "hybrid"):
             by_row = si.record_scores(spans, scfg)
             span_scores = np.zeros(len(si.records))
-            for r, s in by_row.items():
-                span_scores[r] = s
+            for row_i, value in by_row.items():
+                span_scores[row_i] = value
             rows = rows or si.records
             params["span"] = {
                 **scfg.to_dict(),
                 "weight": "sum of -log unigram p over span tokens / occurrences",
             }
-            if gi is not None and [(r["datanet"], r["record_id"]) for r in gi.records] != [
-                (r["datanet"], r["record_id"]) for r in si.records
+            if gi is not None and [(x["datanet"], x["record_id"]) for x in gi.records] != [
+                (x["datanet"], x["record_id"]) for x in si.records
             ]:
                 raise AttributionError(
                     "The gradient and span indexes cover different records.",
@@ -364,42 +390,42 @@ class Attributor:
             params["hybrid"] = HYBRID_RULE
 
         # Rows (examples) -> records: a long text record may have several windows.
-        keys = sorted({(r["datanet"], r["version"], r["record_id"]) for r in rows})
+        keys = sorted({(x["datanet"], x["version"], x["record_id"]) for x in rows})
         pos = {k: i for i, k in enumerate(keys)}
         first_row: dict[tuple[str, int, int], dict[str, Any]] = {}
-        for r in rows:
-            first_row.setdefault((r["datanet"], r["version"], r["record_id"]), r)
+        for x in rows:
+            first_row.setdefault((x["datanet"], x["version"], x["record_id"]), x)
         recs = [first_row[k] for k in keys]
 
         def per_record(vals: np.ndarray | None) -> np.ndarray | None:
             if vals is None:
                 return None
             acc = np.zeros(len(keys))
-            for r, v in zip(rows, vals, strict=True):
-                acc[pos[(r["datanet"], r["version"], r["record_id"])]] += v
+            for x, v in zip(rows, vals, strict=True):
+                acc[pos[(x["datanet"], x["version"], x["record_id"])]] += v
             return np.array([R.rounded(x) for x in acc])
 
         g = per_record(grad_scores)
-        s = per_record(span_scores)
+        sp_rec = per_record(span_scores)
         if method == "gradient":
             final = g
         elif method == "span":
-            final = s
+            final = sp_rec
         else:
-            final = _hybrid(g, s)
+            final = _hybrid(g, sp_rec)
         assert final is not None
         ranked = R.rank_records(recs, list(final))
 
         # Which output spans each record contains (shown with the record, whatever the method).
-        row_to_rec = {}
-        for i, r in enumerate(si.records):
-            row_to_rec[i] = pos.get((r["datanet"], r["version"], r["record_id"]))
+        row_to_rec: dict[int, int] = {}
+        for i, x in enumerate(si.records):
+            key = (x["datanet"], x["version"], x["record_id"])
+            if key in pos:
+                row_to_rec[i] = pos[key]
         rec_spans: dict[int, list[dict[str, Any]]] = {}
         for sp in spans:
             text = tok.decode(out_ids[sp.start : sp.end], skip_special_tokens=True)
-            for rec_i in sorted(
-                {row_to_rec[x] for x in sp.records if row_to_rec.get(x) is not None}
-            ):
+            for rec_i in sorted({row_to_rec[x] for x in sp.records if x in row_to_rec}):
                 rec_spans.setdefault(rec_i, []).append(
                     {"text": text, "output_tokens": [sp.start, sp.end], "occurrences": sp.count}
                 )
@@ -412,20 +438,20 @@ class Attributor:
         payees, per_datanet, pool = R.split_weights(recs, ranked, top_k, owners)
         top = []
         for rank, (i, sc) in enumerate(ranked[:top_k], start=1):
-            r = recs[i]
+            rec = recs[i]
             entry = {
                 "rank": rank,
-                "record_id": r["record_id"],
-                "datanet": r["datanet"],
-                "version": r["version"],
-                "contributor": r["contributor"],
-                "leaf": r.get("leaf"),
+                "record_id": rec["record_id"],
+                "datanet": rec["datanet"],
+                "version": rec["version"],
+                "contributor": rec["contributor"],
+                "leaf": rec.get("leaf"),
                 "score": sc,
                 "spans": rec_spans.get(i, [])[:MAX_SPANS_PER_RECORD],
             }
             if method == "hybrid":
                 entry["gradient_score"] = float(max(0.0, g[i])) if g is not None else 0.0
-                entry["span_score"] = float(s[i]) if s is not None else 0.0
+                entry["span_score"] = float(sp_rec[i]) if sp_rec is not None else 0.0
             top.append(entry)
         datanet_w = R.largest_remainder({k: v for k, v in per_datanet.items()})
         snaps = {d["datanet"]: d for d in self.snapshots(info)}

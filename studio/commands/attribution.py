@@ -103,6 +103,7 @@ def attribute(ctx: Context, args: argparse.Namespace) -> Any:
         help="projection size per LoRA matrix side (default 32)",
     ),
     arg("--seed", type=int, default=0, help="projection seed"),
+    arg("--force", action="store_true", help="rebuild even if an up-to-date index exists"),
 )
 def index(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.attribution.gradients import GradientConfig
@@ -110,7 +111,9 @@ def index(ctx: Context, args: argparse.Namespace) -> Any:
     cfg = GradientConfig(seed=args.seed, **({"proj_dim": args.proj_dim} if args.proj_dim else {}))
     if cfg.proj_dim < 1:
         raise InvalidInput("--proj-dim must be at least 1.")
-    res = ctx.studio.attribution.build_index(args.model, config=cfg)
+    res = ctx.studio.attribution.build_index(args.model, config=cfg, force=args.force)
+    if res["reused"]:
+        ctx.say(f"The index of {res['model']} is up to date (use --force to rebuild).")
     ctx.say(
         f"Indexed {res['records']} records ({res['examples']} examples, {res['dim']} gradient dims, "
         f"{res['span_tokens']} tokens for spans) in {res['path']}"

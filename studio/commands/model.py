@@ -77,7 +77,10 @@ def follow(ctx: Context, proc: Any, model_id: str) -> None:
     """Print a job's JSON-lines events as they arrive; Ctrl-C asks the job to stop cleanly."""
 
     def on_event(ev: Any) -> None:
-        ctx.studio.events.emit(ev)  # the GUI/node listeners see the same stream
+        # In-process listeners see the job's stream; progress goes to stderr only in --json mode
+        # (otherwise the step lines below show it).
+        if ev.kind != "progress" or ctx.json:
+            ctx.studio.events.emit(ev)
         if ev.kind == "train.step":
             ctx.say(f"  step {ev.step}/{ev.total}  {ev.message}")
         elif ev.kind == "train.eval":

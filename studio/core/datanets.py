@@ -14,6 +14,7 @@ import os
 import re
 import time
 from dataclasses import dataclass
+from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
 
@@ -90,11 +91,10 @@ def checksum_address(address: str) -> str:
 
 
 def _pack(parts: list[bytes]) -> tuple[bytes, list[int]]:
-    offsets, pos = [], 0
-    for p in parts:
-        offsets.append(pos)
-        pos += len(p)
-    return b"".join(parts), offsets
+    return b"".join(parts), [0, *accumulate(map(len, parts[:-1]))]
+
+
+_PROGRESS_EVERY = 5000  # records inserted between progress events
 
 
 class Datanets:
@@ -287,14 +287,13 @@ class Datanets:
         texts: builtins.list[str] = plan["texts"]
         hashes = [hashlib.sha256(c).hexdigest() for c in canon]
         sigs = plan["sigs"]
-        ratios = plan["ratios"]
+        pii_found: builtins.list[builtins.list[str]] = plan["pii"]
         pack_bytes, offsets = _pack(canon)
         # The pack is written before the transaction: if we die before COMMIT it is an orphan blob
         # (harmless, content-addressed); no row ever points at a blob that is not on disk.
         pack = self.blobs.put(pack_bytes) if pack_bytes else hashlib.sha256(b"").hexdigest()
         slow = float(os.environ.get("STUDIO_TEST_INGEST_DELAY", "0") or 0)  # crash test only
         now = time.time()
-        flagged = {"exact_duplicate": 0, "near_duplicate": 0, "pii": 0, "low_score": 0}
         try:
             with self.store.transaction():
                 # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
@@ -319,72 +318,102 @@ class Datanets:
                 file_id = cur.lastrowid
                 row = self.store.one("SELECT COALESCE(MAX(id), 0) AS m FROM records")
                 next_id = (row["m"] if row else 0) + 1
-                rows = []
                 total = len(recs)
-                band_keys = index.band_keys(sigs)
+                ids = range(next_id, next_id + total)
                 empty = quality.empty_rows(sigs).tolist()
-                sig_bytes = np.ascontiguousarray(sigs).tobytes()
-                width = quality.NUM_PERM * 4
-                license = dn["license"]
-                file_json = json.dumps(plan["name"], ensure_ascii=False)
-                for i, rec in enumerate(recs):
-                    rid = next_id + i
-                    pii = rec.source.pop("pii", [])
-                    exact = seen.get(hashes[i])
-                    near = None
-                    if exact is None:
-                        seen[hashes[i]] = rid
+                # Exact duplicates: the first record with the same content, in an earlier file or
+                # earlier in this one. The others (with a signature) go into the near-duplicate
+                # index in id order, each checked against those before it.
+                exact: builtins.list[int | None] = []
+                indexed: builtins.list[int] = []
+                for i, (digest, rid) in enumerate(zip(hashes, ids, strict=True)):
+                    first = seen.get(digest)
+                    if first is None:
+                        seen[digest] = rid
                         if not empty[i]:
-                            cands = index.check_and_add(rid, sigs[i], band_keys[i])
-                            if cands:
-                                near = self._confirm(
-                                    dn["id"], texts[i], cands, batch_texts=(next_id, texts)
-                                )
+                            indexed.append(i)
+                    exact.append(first)
+                near: dict[int, tuple[int, float]] = {}
+                ranked = index.check_and_add_many([ids[i] for i in indexed], sigs[indexed])
+                for rid, cands in sorted(ranked.items()):
+                    found = self._confirm(
+                        dn["id"], texts[rid - next_id], cands, batch_texts=(next_id, texts)
+                    )
+                    if found:
+                        near[rid] = found
+                clean = quality.unflagged_ok(texts, plan["ratios"], cfg)
+                scores: builtins.list[float] = []
+                reasons_json: builtins.list[str] = []
+                pii_json: builtins.list[str] = []
+                pii_cache: dict[tuple[str, ...], str] = {(): "[]"}
+                for i, rid in enumerate(ids):
+                    pii = pii_found[i]
+                    dup = exact[i]
+                    nd = near.get(rid)
+                    if clean[i] and dup is None and nd is None and not pii:
+                        scores.append(1.0)  # what assess() gives a record with nothing to say
+                        reasons_json.append("[]")
+                        pii_json.append("[]")
+                        continue
                     score, reasons = quality.assess(
                         texts[i],
                         cfg,
                         pii=pii,
-                        exact_duplicate_of=exact,
-                        near_duplicate_of=near[0] if near else None,
-                        similarity=near[1] if near else 0.0,
-                        ratio=ratios[i],
+                        exact_duplicate_of=dup,
+                        near_duplicate_of=nd[0] if nd else None,
+                        similarity=nd[1] if nd else 0.0,
+                        ratio=plan["ratios"][i],
                     )
-                    if exact is not None:
-                        flagged["exact_duplicate"] += 1
-                    if near is not None:
-                        flagged["near_duplicate"] += 1
-                    if pii:
-                        flagged["pii"] += 1
-                    if score < 0.5:
-                        flagged["low_score"] += 1
-                    rows.append(
-                        (
-                            rid,
-                            dn["id"],
-                            file_id,
-                            rec.kind,
-                            hashes[i],
-                            pack,
-                            offsets[i],
-                            len(canon[i]),
-                            who,
-                            license,
-                            score,
-                            json.dumps(reasons) if reasons else "[]",
-                            json.dumps(pii) if pii else "[]",
-                            _source_json(rec.source, file_json),
-                            texts[i][:160],
-                            None if empty[i] else sig_bytes[i * width : (i + 1) * width],
-                            now,
-                        )
+                    scores.append(score)
+                    reasons_json.append(json.dumps(reasons) if reasons else "[]")
+                    key = tuple(pii)
+                    if key not in pii_cache:
+                        pii_cache[key] = json.dumps(pii)
+                    pii_json.append(pii_cache[key])
+                flagged = {
+                    "exact_duplicate": total - exact.count(None),
+                    "near_duplicate": len(near),
+                    "pii": sum(1 for p in pii_found if p),
+                    "low_score": sum(1 for sc in scores if sc < 0.5),
+                }
+                width = quality.NUM_PERM * 4
+                sig_bytes = np.ascontiguousarray(sigs).tobytes()
+                file_json = json.dumps(plan["name"], ensure_ascii=False)
+                rows = list(
+                    zip(
+                        ids,
+                        repeat(dn["id"]),
+                        repeat(file_id),
+                        [r.kind for r in recs],
+                        hashes,
+                        repeat(pack),
+                        offsets,
+                        map(len, canon),
+                        repeat(who),
+                        repeat(dn["license"]),
+                        scores,
+                        reasons_json,
+                        pii_json,
+                        [_source_json(r.source, file_json) for r in recs],
+                        [t[:160] for t in texts],
+                        [
+                            None if e else sig_bytes[j : j + width]
+                            for e, j in zip(empty, range(0, len(sig_bytes), width), strict=True)
+                        ],
+                        repeat(now),
                     )
-                    if slow:
-                        self.store.execute(_INSERT_RECORD, rows.pop())
+                )
+                if slow:
+                    for i, r in enumerate(rows):
+                        self.store.execute(_INSERT_RECORD, r)
                         self.events.progress("ingest", i + 1, total, plan["name"])
                         time.sleep(slow)
-                    elif (i + 1) % 5000 == 0:
-                        self.events.progress("ingest", i + 1, total, plan["name"])
-                self.store.conn.executemany(_INSERT_RECORD, rows)
+                else:
+                    for lo in range(0, total, _PROGRESS_EVERY):
+                        chunk = rows[lo : lo + _PROGRESS_EVERY]
+                        self.store.conn.executemany(_INSERT_RECORD, chunk)
+                        if len(chunk) == _PROGRESS_EVERY:
+                            self.events.progress("ingest", lo + len(chunk), total, plan["name"])
                 self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
@@ -448,8 +477,7 @@ class Datanets:
                 sigs = np.frombuffer(b"".join(r[2] for r in with_sig), dtype=np.uint32).reshape(
                     -1, quality.NUM_PERM
                 )
-                for r, sig, keys in zip(with_sig, sigs, index.band_keys(sigs), strict=True):
-                    index.add(r[0], sig, keys)
+                index.add_many([r[0] for r in with_sig], sigs)
             last = rows[-1][0]
         self._dedupe_cache[datanet_id] = (seen, index, last)
         return seen, index
@@ -941,7 +969,6 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
         if s.refused:
             refused.append({"where": _where(rec.source), "reason": s.refused})
             continue
-        rec.source["pii"] = s.pii  # carried to the row below, removed from source there
         keep.append(rec)
         kept.append(i)
     return {
@@ -954,6 +981,7 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
         "texts": [texts[i] for i in kept],
         "sigs": stats.sigs[kept],
         "ratios": stats.letter_ratio[kept].tolist(),
+        "pii": [scans[i].pii for i in kept],
         "refused": refused,
     }
 
@@ -965,8 +993,16 @@ _INSERT_RECORD = (
 )
 
 
+_INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
+
+
 def _source_json(source: dict[str, Any], file_json: str) -> str:
     """json.dumps(source, sort_keys=True) for the usual {file, row|offset|page…: int} shape, fast."""
+    if len(source) == 2:
+        k, v = source.popitem()  # the reader's second key: row, offset or paragraph
+        source[k] = v
+        if type(v) is int and k > "file" and "file" in source and k in _INT_KEYS:
+            return f'{{"file": {file_json}, "{k}": {v}}}'
     parts = []
     for k in sorted(source):
         v = source[k]

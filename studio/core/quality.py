@@ -45,6 +45,19 @@ _API_KEYS = (
     ("AIza", re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     ("hf_", re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
 )
+# A character each key pattern cannot match without ("xox" needs the '-' after its letter);
+# "" marks the two without one, searched together.
+_GATE = {
+    "sk-": "-",
+    "sk_live_": "_",
+    "AKIA": "",
+    "ghp_": "_",
+    "github_pat_": "_",
+    "xox": "-",
+    "AIza": "",
+    "hf_": "_",
+}
+_AKIA_AIZA = re.compile("AKIA|AIza")
 
 
 @lru_cache(maxsize=1)
@@ -101,8 +114,12 @@ def scan_many(
     pattern absent from the whole batch costs nothing per text. `maybe_mnemonic` (from
     analyze()) says which texts hold 12 BIP-39 words in a row; without it every text is checked."""
     joined = "\x00".join(texts)
-    pem = "PRIVATE KEY-----" in joined
-    literals = [(lit, rx) for lit, rx in _API_KEYS if lit in joined]
+    # One-character gates (memchr speed) rule out whole groups of literals before the slower
+    # substring searches: every literal but AKIA/AIza holds '-' or '_'.
+    dash, under = "-" in joined, "_" in joined
+    pem = dash and "PRIVATE KEY-----" in joined
+    gates = {"-": dash, "_": under, "": _AKIA_AIZA.search(joined) is not None}
+    literals = [(lit, rx) for lit, rx in _API_KEYS if gates[_GATE[lit]] and lit in joined]
     at = "@" in joined
     if maybe_mnemonic is None:
         maybe_mnemonic = [True] * len(texts)
@@ -267,6 +284,23 @@ def _bip39_codes() -> tuple[np.ndarray, np.ndarray]:
     return codes, table
 
 
+# Per-byte class counts packed in one uint64 (21 bits each: letters, digits, spaces), so one
+# gather and one reduceat give all three per text (texts up to 2 MiB; longer ones fall back).
+_FIELD = 21
+_CLASS_COUNTS = np.array(
+    [
+        (1 if 97 <= i <= 122 else 0)
+        | ((1 if 48 <= i <= 57 else 0) << _FIELD)
+        | ((1 if i == 32 else 0) << (2 * _FIELD))
+        for i in range(256)
+    ],
+    dtype=np.uint64,
+)
+_FIELD_MASK = np.uint64((1 << _FIELD) - 1)
+# A word of n <= 8 bytes is its first 8 bytes with the bytes past n zeroed.
+_WORD_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
+
+
 def _shingles(
     texts: Sequence[str],
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
@@ -277,29 +311,36 @@ def _shingles(
     encoded = [t.lower().encode("utf-8").translate(_SPACE_TABLE) for t in texts]
     buf = _PAD + _PAD.join(encoded) + _PAD * 2
     arr = np.frombuffer(buf, dtype=np.uint8)
-    sizes = np.fromiter((len(e) for e in encoded), dtype=np.int64, count=len(encoded))
+    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     lengths = sizes + len(_PAD)
     starts = np.cumsum(lengths) - lengths + len(_PAD)
-    sep = (arr == 32) | (arr == 0)
-    # byte-class counts per text from running sums (padding bytes count as nothing)
+    n = len(texts)
+    # byte-class counts per text: each segment runs from a text's start to the next one's, and
+    # padding bytes count as nothing
+    if n and int(sizes.max()) < (1 << _FIELD):
+        packed = np.add.reduceat(_CLASS_COUNTS[arr], starts)
+        letters = (packed & _FIELD_MASK).astype(np.int64)
+        digits = ((packed >> np.uint64(_FIELD)) & _FIELD_MASK).astype(np.int64)
+        spaces = (packed >> np.uint64(2 * _FIELD)).astype(np.int64)
+    else:
 
-    def per_text(mask: np.ndarray) -> np.ndarray:
-        # each segment runs from a text's start to the next one's; padding bytes never match a mask
-        return (
-            np.asarray(np.add.reduceat(mask, starts, dtype=np.int64))
-            if len(starts)
-            else np.zeros(0, np.int64)
-        )
+        def per_text(mask: np.ndarray) -> np.ndarray:
+            return (
+                np.asarray(np.add.reduceat(mask, starts, dtype=np.int64))
+                if n
+                else np.zeros(0, np.int64)
+            )
 
-    digits = per_text((arr >= 48) & (arr <= 57))
-    letters = per_text((arr >= 97) & (arr <= 122))
-    spaces = per_text(arr == 32)
-    high = per_text(arr >= 128)
+        digits = per_text((arr >= 48) & (arr <= 57))
+        letters = per_text((arr >= 97) & (arr <= 122))
+        spaces = per_text(arr == 32)
     nonspace = sizes - spaces
     ratio = np.where(nonspace > 0, letters / np.maximum(nonspace, 1), 0.0)
-    for i in np.flatnonzero(high):  # non-ASCII letters: count them properly
-        ratio[i] = letter_ratio(texts[int(i)])
+    for i, e in enumerate(encoded):
+        if not e.isascii():  # non-ASCII letters: count them properly
+            ratio[i] = letter_ratio(texts[i])
     # a word starts at a non-space byte after a space or after the padding, and ends before one
+    sep = (arr == 32) | (arr == 0)
     pos = np.flatnonzero(~sep[1:] & sep[:-1]) + 1
     ends = np.flatnonzero(sep[1:] & ~sep[:-1]) + 1
     words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
@@ -310,23 +351,22 @@ def _shingles(
     h *= _K3
     h ^= h >> np.uint64(29)
     hv = (h >> np.uint64(32)).astype(np.uint32)
-    owner = np.searchsorted(starts, pos, side="right") - 1
+    # words per text from where each text's first word is (starts are sorted, so are word starts)
+    first = np.searchsorted(pos, starts)
+    owner = np.repeat(np.arange(n), np.diff(first, append=len(pos)))
     # recovery phrases: a word of <= 8 bytes is its first 8 bytes masked to its length
-    mnemonic = np.zeros(len(texts), dtype=bool)
+    mnemonic = np.zeros(n, dtype=bool)
     wlen = ends - pos
     short = wlen <= 8
     if np.count_nonzero(short) >= _RUN:
-        shift = (np.uint64(8) * (np.uint64(8) - np.minimum(wlen, 8).astype(np.uint64))) & np.uint64(
-            63
-        )
-        masked = np.where(wlen >= 8, x1, (x1 << shift) >> shift)
+        masked = x1 & _WORD_MASKS[np.minimum(wlen, 8)]
         codes, table = _bip39_codes()
         maybe = np.flatnonzero(short & table[_bucket(masked)])
         at = np.minimum(np.searchsorted(codes, masked[maybe]), len(codes) - 1)
-        member = np.zeros(len(masked), dtype=np.int32)
-        member[maybe[codes[at] == masked[maybe]]] = 1
-        window = np.convolve(member, np.ones(_RUN, dtype=np.int32), mode="valid")
-        hits = np.flatnonzero(window == _RUN)
+        member = np.zeros(len(masked) + 1, dtype=np.int32)
+        member[maybe[codes[at] == masked[maybe]] + 1] = 1
+        run = np.cumsum(member)  # run[j + 12] - run[j]: members among words j .. j + 11
+        hits = np.flatnonzero(run[_RUN:] - run[:-_RUN] == _RUN)
         same = owner[hits] == owner[hits + _RUN - 1]
         mnemonic[owner[hits[same]]] = True
     return hv, owner, mnemonic, digits, ratio
@@ -373,7 +413,7 @@ def analyze(texts: Sequence[str], batch: int = 256, sample: int = 1) -> TextStat
             keep = hv % np.uint32(sample) == 0
             hv, owner = hv[keep], owner[keep]
         # small sub-chunks keep the (shingles x 64) matrix in cache
-        s, step = 0, 2048
+        s, step = 0, 4096
         while s < len(hv):
             e = min(len(hv), s + step)
             if e < len(hv):  # owners are sorted: end at a text boundary
@@ -417,7 +457,9 @@ class DuplicateIndex:
     """Near-duplicate lookup: LSH banding over the MinHash signatures gives candidates; those whose MinHash estimate is near the threshold
     are then confirmed with the exact Jaccard of the two texts (see Datanets), because with 64
     slots the estimate alone is +-0.04 and would decide pairs around the threshold by chance.
-    Band keys are computed for a whole batch with numpy; a lookup is then a few dict probes."""
+    Band keys live in one sorted numpy array (with the record id of each), so a whole file's
+    records are looked up and added with a few vector operations; only records that share a
+    band key with an earlier one reach Python."""
 
     MARGIN = 0.15  # candidates down to threshold - MARGIN (estimate) get the exact check
 
@@ -427,27 +469,42 @@ class DuplicateIndex:
         # J = 0.85 the 64-slot agreement can be as low as 0.77, and 12x5 still finds ~98% of such
         # pairs; false candidates are cheap to drop.
         self.b, self.r = lsh_params(round(max(0.3, threshold - 0.3), 2))
-        # one dict for all bands (the band number is in the key's high bits); a bucket holds a
-        # bare id until a second one arrives, which saves a list per record per band
-        self.table: dict[int, int | list[int]] = {}
+        # every band key of every indexed record, sorted, and the record id beside each
+        self._keys = np.zeros(0, dtype=np.int64)
+        self._ids = np.zeros(0, dtype=np.int64)
         self.sigs: dict[int, np.ndarray] = {}
 
-    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
-        """One key per band per signature: 30 bits of band hash, the band number above them."""
+    def band_key_array(self, sigs: np.ndarray) -> np.ndarray:
+        """(n, bands) int64: 30 bits of band hash, the band number above them."""
         n = len(sigs)
-        if not n:
-            return []
         v = sigs[:, : self.b * self.r].reshape(n, self.b, self.r).astype(np.uint64)
         h = np.zeros((n, self.b), dtype=np.uint64)
         for j in range(self.r):
             h = (h ^ v[:, :, j]) * _K1
             h ^= h >> np.uint64(31)
         band = np.arange(self.b, dtype=np.int64) << 30
-        return ((h >> np.uint64(34)).astype(np.int64) | band).tolist()
+        return np.asarray((h >> np.uint64(34)).astype(np.int64) | band)
+
+    def band_keys(self, sigs: np.ndarray) -> list[list[int]]:
+        """One key per band per signature (see band_key_array)."""
+        return self.band_key_array(sigs).tolist() if len(sigs) else []
+
+    def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
+        order = np.argsort(keys, kind="stable")
+        keys, ids = keys[order], ids[order]
+        at = np.searchsorted(self._keys, keys, side="right")
+        self._keys = np.insert(self._keys, at, keys)
+        self._ids = np.insert(self._ids, at, ids)
 
     def add(self, key: int, sig: np.ndarray, keys: list[int]) -> None:
         if key not in self.sigs:
             self.check_and_add(key, sig, keys)
+
+    def add_many(self, ids: Sequence[int], sigs: np.ndarray) -> None:
+        """add() for many records (ids already indexed are skipped)."""
+        keep = [i for i, key in enumerate(ids) if key not in self.sigs]
+        if keep:
+            self.check_and_add_many([ids[i] for i in keep], sigs[keep])
 
     def _rank(
         self, cands: set[int] | None, sig: np.ndarray, exclude: int | None
@@ -462,39 +519,60 @@ class DuplicateIndex:
         out.sort(key=lambda c: (-c[1], c[0]))
         return out[:5]
 
+    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """For each key: where its run of indexed entries starts and ends, and which keys have one."""
+        lo = np.searchsorted(self._keys, keys, side="left")
+        hi = np.searchsorted(self._keys, keys, side="right")
+        return lo, hi, np.flatnonzero(hi > lo)
+
     def check_and_add(self, key: int, sig: np.ndarray, keys: list[int]) -> list[tuple[int, float]]:
-        """candidates() then add(), in one pass over the bands."""
-        table = self.table
-        cands: set[int] | None = None
-        for k in keys:
-            bucket = table.get(k)
-            if bucket is None:
-                table[k] = key
-                continue
-            if isinstance(bucket, int):
-                table[k] = [bucket, key]
-                found: Any = (bucket,)
-            else:
-                found = tuple(bucket)
-                bucket.append(key)
-            if cands is None:
-                cands = set(found)
-            else:
-                cands.update(found)
-        self.sigs[key] = sig
-        return self._rank(cands, sig, key) if cands else []
+        """candidates() then add(), in one step."""
+        return self.check_and_add_many([key], sig[None, :], np.array([keys], dtype=np.int64)).get(
+            key, []
+        )
+
+    def check_and_add_many(
+        self, ids: Sequence[int], sigs: np.ndarray, keys: np.ndarray | None = None
+    ) -> dict[int, list[tuple[int, float]]]:
+        """check_and_add() for records in id order, each against the index and the records
+        before it in the list; returns the ranked candidates of those that have any."""
+        if not len(ids):
+            return {}
+        if keys is None:
+            keys = self.band_key_array(sigs)
+        ids_arr = np.asarray(ids, dtype=np.int64)
+        flat = keys.ravel()
+        row = np.repeat(np.arange(len(ids)), keys.shape[1])
+        cands: dict[int, set[int]] = {}
+        lo, hi, hits = self._lookup(flat)
+        for j in hits.tolist():
+            cands.setdefault(int(row[j]), set()).update(self._ids[lo[j] : hi[j]].tolist())
+        # keys shared within the batch: each record sees the ones before it (stable sort keeps
+        # the record order inside a run of equal keys; a record never repeats a key)
+        order = np.argsort(flat, kind="stable")
+        sk = flat[order]
+        same = np.flatnonzero(sk[1:] == sk[:-1]) + 1
+        if len(same):
+            first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
+            run_start = first[np.searchsorted(first, same, side="right") - 1]
+            rows = row[order]
+            for p, s in zip(same.tolist(), run_start.tolist(), strict=True):
+                cands.setdefault(int(rows[p]), set()).update(ids_arr[rows[s:p]].tolist())
+        self._insert(flat, ids_arr[row])
+        self.sigs.update(zip(ids_arr.tolist(), sigs, strict=True))
+        out = {}
+        for i, found in cands.items():
+            ranked = self._rank(found, sigs[i], int(ids_arr[i]))
+            if ranked:
+                out[int(ids_arr[i])] = ranked
+        return out
 
     def candidates(
         self, sig: np.ndarray, keys: list[int], exclude: int | None = None
     ) -> list[tuple[int, float]]:
         """Up to 5 (key, estimated Jaccard) worth an exact check, best first."""
+        lo, hi, hits = self._lookup(np.asarray(keys, dtype=np.int64))
         cands: set[int] = set()
-        for k in keys:
-            bucket = self.table.get(k)
-            if bucket is None:
-                continue
-            if isinstance(bucket, int):
-                cands.add(bucket)
-            else:
-                cands.update(bucket)
+        for j in hits.tolist():
+            cands.update(self._ids[lo[j] : hi[j]].tolist())
         return self._rank(cands, sig, exclude)

@@ -223,21 +223,35 @@ def examples_from_snapshot(
 def pack_examples(
     examples: Sequence[Example], max_length: int
 ) -> list[tuple[list[int], list[int], list[int]]]:
-    """Greedy sequence packing in order: whole examples concatenated into rows of at most
-    max_length tokens. Returns (input_ids, labels, position_ids) per row; position ids restart
-    at 0 for each example so each keeps its own positions. The first label of every packed
-    example is masked so no loss crosses an example boundary."""
+    """Sequence packing: whole examples placed into rows of at most max_length tokens by
+    best-fit decreasing (rows come out nearly full, so batches carry little padding).
+    Deterministic: ties keep snapshot order. Returns (input_ids, labels, position_ids) per row;
+    position ids restart at 0 for each example, which makes the model attend only within an
+    example, and the first label of every example is masked so no loss crosses a boundary."""
+    import bisect
+
+    order = sorted(range(len(examples)), key=lambda i: (-len(examples[i].input_ids), i))
+    bins: list[list[int]] = []  # example indices per row
+    free: list[tuple[int, int]] = []  # (space left, row number), sorted
+    for i in order:
+        n = len(examples[i].input_ids)
+        k = bisect.bisect_left(free, (n, -1))
+        if k < len(free):
+            space, row = free.pop(k)
+            bins[row].append(i)
+            bisect.insort(free, (space - n, row))
+        else:
+            bins.append([i])
+            bisect.insort(free, (max_length - n, len(bins) - 1))
     rows: list[tuple[list[int], list[int], list[int]]] = []
-    ids: list[int] = []
-    labels: list[int] = []
-    pos: list[int] = []
-    for ex in examples:
-        if ids and len(ids) + len(ex.input_ids) > max_length:
-            rows.append((ids, labels, pos))
-            ids, labels, pos = [], [], []
-        ids = ids + ex.input_ids
-        labels = labels + [IGNORE] + ex.labels[1:]
-        pos = pos + list(range(len(ex.input_ids)))
-    if ids:
+    for members in bins:
+        ids: list[int] = []
+        labels: list[int] = []
+        pos: list[int] = []
+        for i in sorted(members):  # snapshot order inside a row
+            ex = examples[i]
+            ids += ex.input_ids
+            labels += [IGNORE] + ex.labels[1:]
+            pos += list(range(len(ex.input_ids)))
         rows.append((ids, labels, pos))
     return rows

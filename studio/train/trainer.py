@@ -593,6 +593,9 @@ class TrainingRun:
                 eta_s=eta,
                 epoch=plan.position(step)["epoch"],
             )
+            # The generic progress event every long job emits (progress bars); train.step above
+            # carries the numbers for the loss curve.
+            self.events.progress(self.job, done, plan.total_steps, f"loss {step_loss:.4f}")
             if cfg.eval_every and done % cfg.eval_every == 0 and done < plan.total_steps:
                 ev = self.evaluate()
                 if ev is not None:

@@ -106,6 +106,9 @@ def test_bad_inputs(att_studio) -> None:
         a.attribute("tiny-ft", "q?", "answer")
     with pytest.raises(AttributionError, match="base model"):
         a.attribute("tiny", "q?", "answer")
+    # The span method needs no gradient index (its suffix array is built on first use).
+    rep = a.attribute("tiny-ft", "q?", CANARY, method="span", top_k=1)
+    assert rep["top_records"][0]["record_id"] == 1
     _index(att_studio)
     with pytest.raises(InvalidInput, match="empty"):
         a.attribute("tiny-ft", "q?", "   ")
@@ -158,6 +161,10 @@ def test_index_build_resumes_after_interruption(att_studio) -> None:
     assert np.array_equal(np.load(idx / "grads.npy"), want)
     assert not building.exists()
     del mtimes
+    # Re-running is safe and cheap: an up-to-date index is kept, unless forced.
+    assert _index(att_studio) == {**full, "reused": True}
+    forced = att_studio.attribution.build_index("tiny-ft", config=CFG, force=True)
+    assert forced == full
 
 
 def test_verify_rejects_non_reports(att_studio, tmp_path) -> None:
@@ -184,3 +191,23 @@ def test_verify_tells_float_noise_from_tampering(att_studio) -> None:
     noisy["report_hash"] = compute_hash(noisy)
     res = att_studio.attribution.verify(noisy)
     assert not res["match"] and not res["match_within_tolerance"]
+
+
+def test_sketched_index_keeps_the_ranking(att_studio) -> None:
+    """Wide gradients are stored whitened + count-sketched; scores stay close to the exact ones."""
+    import numpy as np
+
+    a = att_studio.attribution
+    _index(att_studio)
+    exact = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=18)
+    small = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, compress_dim=128)
+    res = a.build_index("tiny-ft", config=small)
+    assert res["dim"] == 256
+    gi = a._gradient_index(a.model_info("tiny-ft"))
+    assert gi.meta["sketch"] and gi.grads.shape == (18, 128)
+    sk = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=18)
+    assert sk["top_records"][0]["record_id"] == 1
+    e = {r["record_id"]: r["score"] for r in exact["top_records"]}
+    s = {r["record_id"]: r["score"] for r in sk["top_records"]}
+    common = sorted(set(e) & set(s))
+    assert np.corrcoef([e[i] for i in common], [s[i] for i in common])[0, 1] > 0.8

@@ -104,7 +104,10 @@ def test_packing_restarts_positions_and_masks_boundaries(tok):
     rows = pack_examples(exs, 12)
     assert sum(len(r[0]) for r in rows) == sum(len(e.input_ids) for e in exs)
     assert all(len(r[0]) <= 12 for r in rows)
-    ids, labels, pos = rows[0]
-    starts = [i for i, p in enumerate(pos) if p == 0]
-    assert len(starts) >= 2
-    assert all(labels[s] == IGNORE for s in starts)
+    assert len(rows) == 3  # best-fit decreasing: 11 | 9+3 | 7+5
+    assert sorted(len(r[0]) for r in rows) == [11, 12, 12]
+    for ids, labels, pos in rows:
+        starts = [i for i, p in enumerate(pos) if p == 0]
+        assert all(labels[s] == IGNORE for s in starts)
+    assert max(sum(1 for p in r[2] if p == 0) for r in rows) == 2
+    assert pack_examples(exs, 12) == rows  # deterministic
