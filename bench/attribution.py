@@ -429,7 +429,12 @@ def canary_recall(scores: np.ndarray, fx: Fixture, k: int) -> float:
 # -- main ---------------------------------------------------------------------------------------
 
 
-def run_seed(seed: int, subsets: int, methods: list[str], tmp: Path, epochs: int) -> dict[str, Any]:
+def retrain_losses(
+    seed: int, subsets: int, epochs: int, tmp: Path, cache: Path | None = None
+) -> tuple[Any, Fixture, Any, dict[str, np.ndarray], float, float]:
+    """The fixture, its fine-tuned model, and the LDS ground truth (subset masks + query losses of
+    the retrained models). The ground truth is a pure function of (seed, subsets, epochs), so it
+    can be cached between runs with --cache (the retrains are most of the bench's time)."""
     import torch
 
     from studio.train.tiny import build_tiny_model
@@ -439,10 +444,13 @@ def run_seed(seed: int, subsets: int, methods: list[str], tmp: Path, epochs: int
     base = build_tiny_model(tmp / f"base{seed}", seed=seed)
     pad = fx.tok.pad_token_id
     queries = fx.style_queries + fx.canary_queries
-    nq_style = len(fx.style_queries)
     t0 = time.perf_counter()
     model = train_lora(base, fx.train, seed, epochs=epochs, pad_id=pad)
     t_train = time.perf_counter() - t0
+    path = cache / f"truth-s{seed}-m{subsets}-e{epochs}.npz" if cache else None
+    if path is not None and path.exists():
+        with np.load(path) as z:
+            return model, fx, base, {k: z[k] for k in z.files}, t_train, 0.0
     # Retraining for LDS: record halves and contributor halves, same init and order seed.
     rng = np.random.default_rng(seed)
     n = len(fx.train)
@@ -455,31 +463,52 @@ def run_seed(seed: int, subsets: int, methods: list[str], tmp: Path, epochs: int
         keep = rng.choice(fx.contributors, fx.contributors // 2, replace=False)
         con_masks[m] = np.isin(owner, keep)
     t0 = time.perf_counter()
-    rec_losses = np.array(
-        [
-            query_losses(
-                train_lora(
-                    base, [fx.train[i] for i in np.flatnonzero(mk)], seed, epochs=epochs, pad_id=pad
-                ),
-                queries,
-                pad,
-            )
-            for mk in rec_masks
-        ]
-    )
-    con_losses = np.array(
-        [
-            query_losses(
-                train_lora(
-                    base, [fx.train[i] for i in np.flatnonzero(mk)], seed, epochs=epochs, pad_id=pad
-                ),
-                queries,
-                pad,
-            )
-            for mk in con_masks
-        ]
-    )
+
+    def losses(masks: np.ndarray) -> np.ndarray:
+        return np.array(
+            [
+                query_losses(
+                    train_lora(
+                        base,
+                        [fx.train[i] for i in np.flatnonzero(mk)],
+                        seed,
+                        epochs=epochs,
+                        pad_id=pad,
+                    ),
+                    queries,
+                    pad,
+                )
+                for mk in masks
+            ]
+        )
+
+    truth = {
+        "rec_masks": rec_masks,
+        "rec_losses": losses(rec_masks),
+        "con_masks": con_masks,
+        "con_losses": losses(con_masks),
+    }
     t_retrain = time.perf_counter() - t0
+    if path is not None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        np.savez(path, **truth)
+    return model, fx, base, truth, t_train, t_retrain
+
+
+def run_seed(
+    seed: int,
+    subsets: int,
+    methods: list[str],
+    tmp: Path,
+    epochs: int,
+    cache: Path | None = None,
+) -> dict[str, Any]:
+    model, fx, _base, truth, t_train, t_retrain = retrain_losses(seed, subsets, epochs, tmp, cache)
+    queries = fx.style_queries + fx.canary_queries
+    nq_style = len(fx.style_queries)
+    n = len(fx.train)
+    rec_masks, rec_losses = truth["rec_masks"], truth["rec_losses"]
+    con_masks, con_losses = truth["con_masks"], truth["con_losses"]
     results: dict[str, Any] = {
         "seed": seed,
         "records": n,
@@ -533,13 +562,27 @@ def main(argv: list[str] | None = None) -> int:
         default=["ours", "ours-exact", "ours-sketch512", "kronfluence-ekfac", "trak-dattri"],
     )
     ap.add_argument("--json", default=None, help="also write the results here")
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="keep the retrained-subset losses (the LDS ground truth) here and reuse them",
+    )
     args = ap.parse_args(argv)
     tmp = Path(tempfile.mkdtemp(prefix="attr-bench-"))
     all_res = []
     try:
         for seed in args.seeds:
             print(f"seed {seed}: training + {2 * args.subsets} retrains…", flush=True)
-            all_res.append(run_seed(seed, args.subsets, args.methods, tmp, args.epochs))
+            all_res.append(
+                run_seed(
+                    seed,
+                    args.subsets,
+                    args.methods,
+                    tmp,
+                    args.epochs,
+                    Path(args.cache) if args.cache else None,
+                )
+            )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     keys = [

@@ -160,7 +160,7 @@ def bench_gradient(args: argparse.Namespace, tmp: Path) -> None:
         sketch = G.sketch_matrix(dim, cfg.compress_dim, cfg.seed)
         stored = [(0, cfg.compress_dim)]
         w = G.precondition_ekfac(G.dequantize(q16, sc, blocks), curv, mods, blocks, 0.5)
-        q16, sc = G.quantize(np.asarray(sketch.T @ w.T).T, stored)
+        q16, sc = G.quantize(sketch.apply(w), stored)
         print(f"  stored whitened + count-sketched to {cfg.compress_dim} dims (compress_dim)")
     query = records(tok, 1, seed=99)[0]
     print(
@@ -182,7 +182,7 @@ def bench_gradient(args: argparse.Namespace, tmp: Path) -> None:
                 pq = G.precondition_ekfac(g, curv, mods, blocks)
             else:
                 w = G.precondition_ekfac(g, curv, mods, blocks, 0.5)
-                pq = np.asarray(sketch.T @ w[:, None]).ravel()
+                pq = sketch.apply(w)
             G.scores_against(mm, big_sc, stored, pq)
             lat.append(time.perf_counter() - t0)
         q_ms = 1000 * min(lat)

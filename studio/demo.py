@@ -15,6 +15,7 @@ STAGES = (
     ("chain", "studio.demo_stages.chain"),
     ("train", "studio.demo_stages.train"),
     ("attribution", "studio.demo_stages.attribution"),
+    ("settle", "studio.demo_stages.settle"),
 )
 
 

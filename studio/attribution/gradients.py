@@ -419,16 +419,27 @@ def precondition_ekfac(
     return out[0] if np.ndim(g) == 1 else out
 
 
-def sketch_matrix(dim: int, k: int, seed: int) -> Any:
-    """A seeded count sketch (dim x k, one +-1 per row): inner products of sketched vectors are
-    unbiased estimates of the originals' (variance ~ |a|^2 |b|^2 / k), and applying it costs one
-    pass over the vector, so whitened gradients of any width fit in k columns."""
-    from scipy.sparse import csr_matrix
+@dataclass(frozen=True)
+class CountSketch:
+    """A seeded count sketch (dim -> k): coordinate j goes to column cols[j] with sign signs[j].
+    Inner products of sketched vectors are unbiased estimates of the originals' (variance about
+    |a|^2 |b|^2 / k); applying it is one pass over the vector, in a fixed order (deterministic)."""
 
+    cols: np.ndarray
+    signs: np.ndarray
+    k: int
+
+    def apply(self, rows: np.ndarray) -> np.ndarray:
+        rows2 = np.atleast_2d(np.asarray(rows, dtype=np.float64)) * self.signs
+        out = np.stack([np.bincount(self.cols, weights=r, minlength=self.k) for r in rows2])
+        return out[0] if np.ndim(rows) == 1 else out
+
+
+def sketch_matrix(dim: int, k: int, seed: int) -> CountSketch:
     rng = np.random.default_rng(np.random.SeedSequence([int(seed), zlib.crc32(b"count-sketch")]))
     cols = rng.integers(0, k, size=dim)
     signs = rng.choice(np.array([-1.0, 1.0]), size=dim)
-    return csr_matrix((signs, (np.arange(dim), cols)), shape=(dim, k))
+    return CountSketch(cols, signs, k)
 
 
 def precondition(

@@ -151,7 +151,7 @@ class GradientIndex:
             w = G.precondition_ekfac(
                 query_grad, self.curvature, self.module_shapes, self.blocks, 0.5
             )
-            z = np.asarray(self.sketch.T @ w.T).T
+            z = self.sketch.apply(w)
             return G.scores_against(self.grads, self.scales, [(0, k)], z)
         return G.scores_against(self.grads, self.scales, self.blocks, self.precondition(query_grad))
 
@@ -260,7 +260,7 @@ def build_gradient_index(
             sk = G.sketch_matrix(dim, stored_dim, cfg.seed)
             for lo, rows in chunk_rows(copy=False):
                 w = G.precondition_ekfac(rows, blocks_ek, mods, blocks, 0.5)
-                q, sc = G.quantize(np.asarray(sk.T @ w.T).T, stored)
+                q, sc = G.quantize(sk.apply(w), stored)
                 out_mm["g"][lo : lo + len(q)] = q
                 scales[lo : lo + len(q)] = sc
     out_mm.pop("g").flush()  # and close the map before the folder is renamed

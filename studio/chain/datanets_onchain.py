@@ -119,7 +119,7 @@ def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str
                 raise ChainError(
                     f"{account.address} is neither the owner ({owner}) nor a curator of '{name}' "
                     f"(on-chain Datanet #{row['onchain_id']}).",
-                    hint="Publish with the owner's account (--account), or ask the owner to add you as curator.",
+                    hint="Publish with the owner's account (--from ADDRESS), or ask the owner to add you as curator.",
                 )
             return int(row["onchain_id"]), False, row["tx_hash"]
         # The chain forgot it (a reset devnet): forget the stale row and create it again.

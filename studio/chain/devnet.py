@@ -34,7 +34,7 @@ from studio.core import atomic
 from studio.core.errors import ChainError
 from studio.core.paths import Paths
 
-from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network
+from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network, parse_address
 
 if TYPE_CHECKING:
     from .tx import TxPipeline, TxResult
@@ -437,12 +437,7 @@ class Devnet:
         self, address: str, amount_wei: int, *, pipeline: TxPipeline | None = None
     ) -> TxResult:
         """Send `amount_wei` OPEN from dev account 0 to `address` through the transaction pipeline."""
-        from eth_utils import is_address, to_checksum_address
-
-        if not is_address(address):
-            raise ChainError(
-                f"{address!r} is not an address.", hint="Give a 0x… address of 40 hex digits."
-            )
+        address = parse_address(address)
         if amount_wei <= 0:
             raise ChainError("The faucet amount must be positive.")
         if pipeline is None:
@@ -452,5 +447,5 @@ class Devnet:
                 self.paths, network=Network("devnet", self.chain_id, None, embedded=True)
             ).tx
         return pipeline.send(
-            dev_account(0), to=to_checksum_address(address), value=int(amount_wei), purpose="faucet"
+            dev_account(0), to=address, value=int(amount_wei), purpose="faucet"
         )

@@ -94,7 +94,16 @@ def read(path: Path) -> dict[str, Any]:
             f"The keystore {path} is not readable JSON: it is damaged.",
             hint="Restore it from a backup or import the account again.",
         ) from e
-    validate(doc, source=f"keystore {Path(path).name}")
+    claimed = validate(doc, source=f"keystore {Path(path).name}")
+    # The file name is the wallet's index: a file holding another account (copied over, or
+    # swapped) would otherwise be unlocked, exported and signed with under the wrong address.
+    stem = Path(path).stem
+    if is_hex_address(stem) and to_checksum_address(stem) != claimed:
+        raise WalletError(
+            f"The keystore {path} holds the account {claimed}, not {to_checksum_address(stem)}: "
+            "it was replaced or altered.",
+            hint="Restore the file from a backup, or remove it and import the account again.",
+        )
     return doc
 
 

@@ -105,6 +105,28 @@ def get_network(name: str, config: Any = None) -> Network:
     return replace(prof, rpc_url=str(url))
 
 
+# -- addresses ----------------------------------------------------------------------------------
+
+
+def parse_address(text: Any) -> str:
+    """A user-typed address → its checksummed form. Mixed case must carry a valid EIP-55 checksum:
+    that checksum exists to catch a mistyped character before OPEN goes to a stranger."""
+    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
+
+    s = text.strip() if isinstance(text, str) else ""
+    if not s.lower().startswith("0x") or not is_hex_address(s):
+        raise InvalidInput(
+            f"{text!r} is not an address.", hint="Give a 0x… address of 40 hex digits."
+        )
+    body = s[2:]
+    if body != body.lower() and body != body.upper() and not is_checksum_address(s):
+        raise InvalidInput(
+            f"{text!r} has a wrong EIP-55 checksum (its mixed case does not match): it may have a typo.",
+            hint="Copy the address again, or write it all in lower case.",
+        )
+    return str(to_checksum_address(s))
+
+
 # -- amounts of OPEN ----------------------------------------------------------------------------
 
 

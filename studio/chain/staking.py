@@ -39,12 +39,26 @@ def position(studio: Any, address: str, role: str) -> dict[str, Any]:
     }
 
 
+def chain_now(studio: Any) -> int:
+    """The time the next block will carry (the pending block's). The latest block's timestamp alone
+    is stale on a chain that mines on demand (the embedded anvil): with no new transactions there, a
+    cooldown would never seem to end."""
+    from web3.exceptions import Web3Exception
+
+    eth = studio.chain.w3.eth
+    latest = int(eth.get_block("latest")["timestamp"])
+    try:
+        return max(latest, int(eth.get_block("pending")["timestamp"]))
+    except (Web3Exception, KeyError, TypeError, ValueError):  # an RPC without a pending block
+        return latest
+
+
 def status(studio: Any, address: str) -> dict[str, Any]:
     st = contracts.contract(studio.chain, "Staking")
     return {
         "address": to_checksum_address(address),
         "cooldown_s": int(st.functions.cooldown().call()),
-        "chain_time": int(studio.chain.w3.eth.get_block("latest")["timestamp"]),
+        "chain_time": chain_now(studio),
         "roles": {name: position(studio, address, name) for name in contracts.ROLES},
     }
 
@@ -113,7 +127,7 @@ def withdraw_or_request(
 ) -> dict[str, Any]:
     """Withdraw a cooled-down unstake; with nothing pending, request one (all, or `amount_wei`)."""
     pos = position(studio, account.address, role)
-    now = int(studio.chain.w3.eth.get_block("latest")["timestamp"])
+    now = chain_now(studio)
     if pos["pending_wei"] > 0:
         if now < pos["unlock_at"]:
             wait = pos["unlock_at"] - now

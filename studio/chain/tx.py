@@ -18,7 +18,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, is_address, to_checksum_address
+from eth_utils import function_signature_to_4byte_selector, to_checksum_address
 from filelock import FileLock
 from web3.exceptions import (
     ContractLogicError,
@@ -30,6 +30,8 @@ from web3.exceptions import (
 
 from studio.core.errors import ChainError, InvalidInput
 from studio.core.events import Event
+
+from .networks import parse_address
 
 if TYPE_CHECKING:
     from .client import ChainClient
@@ -485,9 +487,7 @@ class TxPipeline:
         if not purpose:
             raise InvalidInput("Every transaction needs a purpose (it is shown in the journal).")
         if to is not None:
-            if not is_address(to):
-                raise InvalidInput(f"{to!r} is not an address.")
-            to = to_checksum_address(to)
+            to = parse_address(to)
         if isinstance(value, bool) or int(value) < 0:
             raise InvalidInput("The value must be a non-negative number of wei.")
         payload = _hex(data) if data else "0x"
@@ -546,7 +546,10 @@ class TxPipeline:
         if to is not None:
             call["to"] = to
         try:
-            est = int(self.w3.eth.estimate_gas(call))
+            # "pending": the transaction lands in the next block, whose timestamp is now. Against
+            # "latest", an on-demand chain (the embedded anvil) judges time checks (cooldowns,
+            # challenge windows) by its last block, which may be hours old.
+            est = int(self.w3.eth.estimate_gas(call, "pending"))
         except (ContractLogicError, Web3RPCError) as e:
             raise self._refusal(e, purpose, sender) from e
         limit = int(est * GAS_MARGIN)

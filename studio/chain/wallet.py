@@ -21,13 +21,14 @@ from typing import Any
 from eth_account import Account
 from eth_account.datastructures import SignedMessage, SignedTransaction
 from eth_account.messages import encode_defunct
-from eth_utils import is_address, to_checksum_address
+from eth_utils import to_checksum_address
 
 from studio.core.errors import AlreadyExists, InvalidInput, NotFound, WalletError
 from studio.core.events import Event, EventBus
 from studio.core.paths import Paths
 
 from . import keyring_store, keystore
+from .networks import parse_address
 
 log = logging.getLogger("studio.wallet")
 
@@ -131,11 +132,7 @@ def read_password_file(path: str | os.PathLike[str]) -> str:
 
 
 def _check_address(address: str) -> str:
-    if not isinstance(address, str) or not is_address(address):
-        raise InvalidInput(
-            f"{address!r} is not an address.", hint="Give a 0x… address of 40 hex digits."
-        )
-    return to_checksum_address(address)
+    return parse_address(address)
 
 
 class Wallet:

@@ -126,6 +126,12 @@ def _finish(ctx: Context, model_id: str) -> Any:
     )
 
 
+def _bundled_ready(ctx: Context, base: str) -> bool:
+    from studio.train.catalog import list_bases
+
+    return any(b["id"] == base and b["ready"] for b in list_bases(ctx.studio.paths.models))
+
+
 TRAIN_ARGS = (
     arg(
         "--base",
@@ -203,7 +209,7 @@ TRAIN_ARGS = (
     *TRAIN_ARGS,
 )
 def model_train(ctx: Context, args: argparse.Namespace) -> Any:
-    from studio.train.catalog import DEFAULT_BASE
+    from studio.train.catalog import CATALOG, DEFAULT_BASE
 
     models = ctx.studio.models
     datanets = list(args.datanet)
@@ -211,10 +217,13 @@ def model_train(ctx: Context, args: argparse.Namespace) -> Any:
         raise InvalidInput(
             "No training data given.", hint="Pass --datanet NAME[@VERSION] (repeatable)."
         )
+    base = args.base or DEFAULT_BASE
+    if base in CATALOG and not _bundled_ready(ctx, base):
+        ctx.say(f"Preparing the bundled base model {base} (once per data home)…")
     model_id = models.prepare(
-        base=args.base or DEFAULT_BASE, datanets=datanets, settings=_settings(args), name=args.name
+        base=base, datanets=datanets, settings=_settings(args), name=args.name
     )
-    ctx.say(f"Training {model_id} on {', '.join(datanets)} (base {args.base or DEFAULT_BASE})")
+    ctx.say(f"Training {model_id} on {', '.join(datanets)} (base {base})")
     proc = models.start_job(model_id)
     if args.detach:
         ctx.say(

@@ -12,9 +12,14 @@ def _unlock(ctx: Context, address: str | None = None) -> Any:
     return ctx.studio.wallet.unlock(address, password_file=ctx.password_file)
 
 
-def _contributor_signers(ctx: Context, name: str, publisher: Any) -> dict[str, Any]:
-    """Unlocked accounts for the snapshot's contributors that this wallet holds."""
+def _contributor_signers(
+    ctx: Context, name: str, publisher: Any
+) -> tuple[dict[str, Any], dict[str, str]]:
+    """Unlocked accounts for the snapshot's contributors that this wallet holds, and why each held
+    one that could not be unlocked stays locked (address → reason)."""
     from eth_utils import to_checksum_address
+
+    from studio.core.errors import StudioError
 
     s = ctx.studio
     rows = s.store.query(
@@ -25,16 +30,18 @@ def _contributor_signers(ctx: Context, name: str, publisher: Any) -> dict[str, A
     wanted = {to_checksum_address(r["contributor"]) for r in rows}
     held = {to_checksum_address(i.address) for i in s.wallet.list()}
     signers: dict[str, Any] = {to_checksum_address(publisher.address): publisher}
+    locked: dict[str, str] = {}
     for address in sorted(wanted & held):
         if address in signers:
             continue
         try:
             signers[address] = _unlock(ctx, address)
-        except Exception as e:  # noqa: BLE001 - one locked contributor must not stop the publish
+        except StudioError as e:  # one locked contributor must not stop the publish
+            locked[address] = str(e)
             ctx.warn(
                 f"cannot unlock contributor {address} ({e}); their records stay unbound for now"
             )
-    return signers
+    return signers, locked
 
 
 @command(
@@ -62,7 +69,7 @@ def datanet_publish(ctx: Context, args: argparse.Namespace) -> Any:
     s = ctx.studio
     s.datanets.get(args.name)  # NotFound with a hint before anything is unlocked
     account = _unlock(ctx, args.sender)
-    signers = _contributor_signers(ctx, args.name, account)
+    signers, locked = _contributor_signers(ctx, args.name, account)
     res = datanets_onchain.publish(s, account, args.name, signers=signers, version=args.version)
     where = f"{res['network']} (chain {res['chain_id']})"
     if not res["changed"]:
@@ -81,11 +88,13 @@ def datanet_publish(ctx: Context, args: argparse.Namespace) -> Any:
     for who, n in sorted(res["bound"].items()):
         ctx.say(f"  {who}: {n} contribution(s) bound")
     for who, n in sorted(res["unbound"].items()):
-        ctx.say(
-            f"  {who}: {n} contribution(s) NOT bound — that contributor's account is not in this wallet; "
-            "import it and publish again"
+        why = (
+            "their account could not be unlocked (see the warning); publish again with their password"
+            if who in locked
+            else "that contributor's account is not in this wallet; import it and publish again"
         )
-    return res
+        ctx.say(f"  {who}: {n} contribution(s) NOT bound — {why}")
+    return {**res, "locked": locked}
 
 
 @command(
@@ -157,9 +166,9 @@ def stake_withdraw(ctx: Context, args: argparse.Namespace) -> Any:
 )
 def stake_status(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.chain import staking
-    from studio.chain.networks import format_open
+    from studio.chain.networks import format_open, parse_address
 
-    address = args.address or ctx.studio.wallet.get(None).address
+    address = parse_address(args.address) if args.address else ctx.studio.wallet.get(None).address
     st = staking.status(ctx.studio, address)
     ctx.say(f"{st['address']} (cooldown {st['cooldown_s']} s)")
     for role, p in st["roles"].items():
@@ -179,9 +188,9 @@ def stake_status(ctx: Context, args: argparse.Namespace) -> Any:
 )
 def rewards_show(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.chain import staking
-    from studio.chain.networks import format_open
+    from studio.chain.networks import format_open, parse_address
 
-    address = args.address or ctx.studio.wallet.get(None).address
+    address = parse_address(args.address) if args.address else ctx.studio.wallet.get(None).address
     wei = staking.claimable(ctx.studio, address)
     ctx.say(f"{address}: {format_open(wei)} claimable")
     return {"address": address, "claimable_wei": wei, "claimable": format_open(wei)}

@@ -195,14 +195,10 @@ def wallet_export(ctx: Context, args: argparse.Namespace) -> Any:
     network=True,
 )
 def wallet_balance(ctx: Context, args: argparse.Namespace) -> Any:
-    from eth_utils import is_address, to_checksum_address
+    from studio.chain.networks import format_open, parse_address
 
-    from studio.chain.networks import format_open
-
-    address = args.address
-    if address is None or not is_address(address):
-        address = ctx.studio.wallet.get(address).address
-    address = to_checksum_address(address)
+    # any address may be looked up; none given means the active account
+    address = parse_address(args.address) if args.address else ctx.studio.wallet.get(None).address
     chain = ctx.studio.chain
     wei = chain.balance(address)
     ctx.say(f"{address}: {format_open(wei)} on {chain.profile.name} (chain {chain.chain_id})")
@@ -232,22 +228,22 @@ def wallet_balance(ctx: Context, args: argparse.Namespace) -> Any:
     wallet=True,
 )
 def wallet_send(ctx: Context, args: argparse.Namespace) -> Any:
-    from eth_utils import is_address
+    from studio.chain.networks import format_open, parse_address, parse_open
 
-    from studio.chain.networks import format_open, parse_open
-
-    if not is_address(args.to):
-        raise InvalidInput(
-            f"{args.to!r} is not an address.", hint="Give a 0x… address of 40 hex digits."
-        )
+    to = parse_address(args.to)
     wei = parse_open(args.amount)
+    if wei == 0:
+        raise InvalidInput(
+            "Sending 0 OPEN only pays gas.",
+            hint="Give an amount above 0 (e.g. 1.5); to cancel a pending transaction use `studio wallet speed-up TX --cancel`.",
+        )
     s = ctx.studio
     account = s.wallet.unlock(
         args.sender, password_file=ctx.password_file, remember_in_keyring=args.remember
     )
     res = s.chain.tx.send(
         account,
-        to=args.to,
+        to=to,
         value=wei,
         purpose=f"send {format_open(wei)}",
         key=args.key,
@@ -259,10 +255,10 @@ def wallet_send(ctx: Context, args: argparse.Namespace) -> Any:
         )
     else:
         ctx.say(
-            f"Sent {format_open(wei)} from {account.address} to {args.to}: tx {res.hash}, block {res.block}, "
+            f"Sent {format_open(wei)} from {account.address} to {to}: tx {res.hash}, block {res.block}, "
             f"gas {res.gas_used:,}."
         )
-    return {**res.to_dict(), "from": account.address, "to": args.to, "amount_wei": str(wei)}
+    return {**res.to_dict(), "from": account.address, "to": to, "amount_wei": str(wei)}
 
 
 @command(

@@ -91,7 +91,7 @@ def checksum_address(address: str) -> str:
 
 
 def _pack(parts: list[bytes]) -> tuple[bytes, list[int]]:
-    return b"".join(parts), [0, *accumulate(map(len, parts[:-1]))]
+    return b"".join(parts), [0, *accumulate(map(len, parts[:-1]))] if parts else []
 
 
 _PROGRESS_EVERY = 5000  # records inserted between progress events
@@ -283,7 +283,7 @@ class Datanets:
                 "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
             }
         recs: builtins.list[RawRecord] = plan["records"]
-        canon = [r.canonical() for r in recs]
+        canon = [r.text.encode() if r.kind == "text" else r.canonical() for r in recs]  # (inlined)
         texts: builtins.list[str] = plan["texts"]
         hashes = [hashlib.sha256(c).hexdigest() for c in canon]
         sigs = plan["sigs"]
@@ -294,6 +294,10 @@ class Datanets:
         pack = self.blobs.put(pack_bytes) if pack_bytes else hashlib.sha256(b"").hexdigest()
         slow = float(os.environ.get("STUDIO_TEST_INGEST_DELAY", "0") or 0)  # crash test only
         now = time.time()
+        # A big file's rows and index entries stay in memory until COMMIT instead of being spilled
+        # and read back (SQLite's default page cache is 2 MiB); 64 MiB at most, per connection.
+        if os.environ.get("XX_NOCACHE") is None:
+            self.store.conn.execute("PRAGMA cache_size = -65536")
         try:
             with self.store.transaction():
                 # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
@@ -961,7 +965,7 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
     raw = read_records(path, data, cfg, text_column=text_column)
     keep: list[RawRecord] = []
     refused: list[dict[str, Any]] = []
-    texts = [r.plain_text() for r in raw]
+    texts = [r.text if r.kind == "text" else r.plain_text() for r in raw]  # (plain_text, inlined)
     stats = quality.analyze(texts)
     kept: list[int] = []
     scans = quality.scan_many(texts, stats.mnemonic.tolist(), stats.digits.tolist())
@@ -999,9 +1003,9 @@ _INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
 def _source_json(source: dict[str, Any], file_json: str) -> str:
     """json.dumps(source, sort_keys=True) for the usual {file, row|offset|page…: int} shape, fast."""
     if len(source) == 2:
-        k, v = source.popitem()  # the reader's second key: row, offset or paragraph
-        source[k] = v
-        if type(v) is int and k > "file" and "file" in source and k in _INT_KEYS:
+        k = next(reversed(source))  # the reader's second key: row, offset or paragraph
+        v = source[k]
+        if type(v) is int and k in _INT_KEYS and "file" in source:  # all sort after "file"
             return f'{{"file": {file_json}, "{k}": {v}}}'
     parts = []
     for k in sorted(source):

@@ -11,7 +11,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -30,6 +30,12 @@ FORMATS = {
     ".docx": "docx",
 }
 KINDS = ("text", "prompt_response", "chat")
+# what json.loads runs after skipping whitespace (the C scanner)
+_SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
+# json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False), built once (dumps
+# with options builds a new encoder per call)
+_json_str: Callable[[str], str] = json.encoder.encode_basestring  # its string encoder
+_CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
 
 
 @dataclass
@@ -47,12 +53,13 @@ class RawRecord:
         if self.kind == "text":
             return self.text.encode("utf-8")
         if self.kind == "prompt_response":
-            obj: dict[str, Any] = {"prompt": self.prompt, "response": self.response}
+            p, r = self.prompt, self.response
+            if type(p) is str and type(r) is str:  # what the encoder below writes, built directly
+                return f'{{"prompt":{_json_str(p)},"response":{_json_str(r)}}}'.encode()
+            obj: dict[str, Any] = {"prompt": p, "response": r}
         else:
             obj = {"messages": self.messages}
-        return json.dumps(obj, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode(
-            "utf-8"
-        )
+        return _CANONICAL_JSON.encode(obj).encode("utf-8")
 
     def plain_text(self) -> str:
         return render_text(self.kind, self.text, self.prompt, self.response, self.messages)
@@ -139,7 +146,7 @@ def decode_text(name: str, data: bytes) -> str:
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text.strip():
+    if not text or text.isspace():  # (text.strip() would copy the whole file)
         raise InvalidInput(f"{name}: the file has no text.", hint="Add a file with content.")
     return text
 
@@ -149,13 +156,19 @@ def decode_text(name: str, data: bytes) -> str:
 _SENTENCE_END = re.compile(r"(?<=[.!?])\s+")
 
 
-def _paragraphs(text: str, base: int = 0) -> Iterator[tuple[int, str]]:
-    pos = base
+def _paragraphs(text: str, markdown: bool = False) -> list[tuple[int, str, bool]]:
+    """(char offset, stripped paragraph, is a markdown heading) for each non-blank paragraph."""
+    out = []
+    pos = 0
     for part in text.split("\n\n"):
-        stripped = part.strip()
+        stripped = part.strip()  # the same object when there is nothing to strip
         if stripped:
-            yield pos + (len(part) - len(part.lstrip())), stripped
+            lead = (
+                0 if stripped is part or not part[0].isspace() else len(part) - len(part.lstrip())
+            )
+            out.append((pos + lead, stripped, markdown and stripped.startswith("#")))
         pos += len(part) + 2
+    return out
 
 
 def _split_long(offset: int, para: str, target: int, limit: int) -> Iterator[tuple[int, str]]:
@@ -190,32 +203,31 @@ def split_prose(
     A markdown heading (or a docx heading) starts a new window. Returns (char offset, text)."""
     target, limit = cfg.target_chars, cfg.max_chars
     if paragraphs is None:
-        paragraphs = [(o, p, markdown and p.startswith("#")) for o, p in _paragraphs(text)]
+        paragraphs = _paragraphs(text, markdown)
     out: list[tuple[int, str]] = []
     cur: list[str] = []
-    cur_off = 0
-    cur_len = 0
+    cur_off = cur_len = 0
     has_body = False  # a heading right after a heading stays with it
-
-    def flush() -> None:
-        nonlocal cur, cur_len, has_body
-        if cur:
-            out.append((cur_off, "\n\n".join(cur)))
-        cur, cur_len, has_body = [], 0, False
-
     for off, para, heading in paragraphs:
-        if len(para) > limit:
-            flush()
+        n = len(para)
+        if n > limit:
+            if cur:
+                out.append((cur_off, "\n\n".join(cur)))
+                cur, cur_len, has_body = [], 0, False
             out.extend(_split_long(off, para, target, limit))
             continue
-        if cur and ((heading and has_body) or cur_len + 2 + len(para) > target):
-            flush()
-        if not cur:
-            cur_off = off
-        cur.append(para)
-        cur_len += len(para) + (2 if cur_len else 0)
-        has_body = has_body or not heading
-    flush()
+        if cur and ((heading and has_body) or cur_len + 2 + n > target):
+            out.append((cur_off, "\n\n".join(cur)))
+            cur, cur_len, has_body = [], 0, False
+        if cur:
+            cur.append(para)
+            cur_len += n + 2
+        else:
+            cur_off, cur, cur_len = off, [para], n
+        if not heading:
+            has_body = True
+    if cur:
+        out.append((cur_off, "\n\n".join(cur)))
     return out
 
 
@@ -282,11 +294,22 @@ def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
     records: list[RawRecord] = []
     bad: list[tuple[int, str]] = []
     loads = json.loads
+    scan = _SCAN_JSON
     for n, line in enumerate(text.split("\n"), 1):
         if not line.strip():
             continue
         try:
-            obj = loads(line)
+            # Fast path: a line that is exactly one object (the C scanner json.loads ends in);
+            # anything else goes through json.loads itself for its exact rules and errors.
+            if line[0] == "{" and line[-1] == "}":
+                try:
+                    obj, end = scan(line, 0)
+                except (StopIteration, ValueError):
+                    end = -1
+                if end != len(line):
+                    obj = loads(line)
+            else:
+                obj = loads(line)
         except ValueError:
             bad.append((n, "not valid JSON"))
             continue

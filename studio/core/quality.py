@@ -18,7 +18,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 
@@ -235,6 +234,13 @@ def assess(
     return round(max(0.0, min(1.0, score)), 3), reasons
 
 
+def unflagged_ok(texts: Sequence[str], ratios: Sequence[float], cfg: IngestConfig) -> list[bool]:
+    """Per text: True where assess() without PII or duplicate flags gives (1.0, []), i.e. the
+    length is within bounds and the letter ratio is not low (keep in step with assess)."""
+    lo, hi = cfg.min_chars, cfg.max_chars
+    return [lo <= len(t) <= hi and r >= 0.5 for t, r in zip(texts, ratios, strict=True)]
+
+
 # -- MinHash --------------------------------------------------------------------------------------
 
 NUM_PERM = 64
@@ -244,6 +250,7 @@ SCHEME = "affine32"
 # 50-word record leaves Jaccard ~0.89; 16 bytes would drop it to ~0.86, at the 0.85 threshold.
 _WINDOW = 12
 _PAD = b"\x00" * 16  # >= _WINDOW, and enough for the 8-byte reads at any word start
+_STR_PAD = "\x00" * len(_PAD)
 _SPACE_TABLE = bytes(32 if chr(i) in " \t\n\r\f\v" else i for i in range(256))
 _K1 = np.uint64(0x9E3779B97F4A7C15)
 _K2 = np.uint64(0xC2B2AE3D27D4EB4F)
@@ -273,15 +280,21 @@ def _bucket(codes: np.ndarray) -> np.ndarray:
 
 
 @lru_cache(maxsize=1)
-def _bip39_codes() -> tuple[np.ndarray, np.ndarray]:
-    """Each BIP-39 word (3-8 ASCII letters) as the little-endian uint64 of its bytes, sorted, and
-    a 16-bit bucket filter over them (one lookup rules out ~97% of non-words cheaply)."""
-    codes = np.array(
-        sorted(int.from_bytes(w.encode("ascii"), "little") for w in bip39_words()), dtype=np.uint64
-    )
-    table = np.zeros(1 << 16, dtype=bool)
-    table[_bucket(codes)] = True
-    return codes, table
+def _bip39_codes() -> tuple[np.ndarray, ...]:
+    """Each BIP-39 word (3-8 ASCII letters) as the little-endian uint64 of its bytes, in a hash
+    table of 2^16 buckets: as many uint64 arrays as the fullest bucket holds words (two), array k
+    holding each bucket's k-th word or 0 (never a word's code), so membership is a few lookups."""
+    codes = sorted(int.from_bytes(w.encode("ascii"), "little") for w in bip39_words())
+    buckets = _bucket(np.array(codes, dtype=np.uint64)).tolist()
+    slots: list[np.ndarray] = []
+    for code, bucket in zip(codes, buckets, strict=True):
+        k = 0
+        while k < len(slots) and slots[k][bucket]:
+            k += 1
+        if k == len(slots):
+            slots.append(np.zeros(1 << 16, dtype=np.uint64))
+        slots[k][bucket] = code
+    return tuple(slots)
 
 
 # Per-byte class counts packed in one uint64 (21 bits each: letters, digits, spaces), so one
@@ -308,17 +321,24 @@ def _shingles(
     the index of the text each hash belongs to, and per text whether it holds 12 consecutive
     BIP-39 words (a recovery phrase). Texts are laid out with zero padding between them so a
     window never reaches into the next text. Also per text: its digit count and letter ratio."""
-    encoded = [t.lower().encode("utf-8").translate(_SPACE_TABLE) for t in texts]
-    buf = _PAD + _PAD.join(encoded) + _PAD * 2
+    joined = _STR_PAD.join(texts)
+    if joined.isascii():  # one lower/encode/translate for the batch; sizes stay as they are
+        buf = (_STR_PAD + joined + _STR_PAD * 2).lower().encode("ascii").translate(_SPACE_TABLE)
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+        all_ascii = True
+    else:
+        encoded = [t.lower().encode("utf-8").translate(_SPACE_TABLE) for t in texts]
+        buf = _PAD + _PAD.join(encoded) + _PAD * 2
+        sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
+        all_ascii = False
     arr = np.frombuffer(buf, dtype=np.uint8)
-    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     lengths = sizes + len(_PAD)
     starts = np.cumsum(lengths) - lengths + len(_PAD)
     n = len(texts)
     # byte-class counts per text: each segment runs from a text's start to the next one's, and
     # padding bytes count as nothing
     if n and int(sizes.max()) < (1 << _FIELD):
-        packed = np.add.reduceat(_CLASS_COUNTS[arr], starts)
+        packed = np.add.reduceat(np.take(_CLASS_COUNTS, arr), starts)
         letters = (packed & _FIELD_MASK).astype(np.int64)
         digits = ((packed >> np.uint64(_FIELD)) & _FIELD_MASK).astype(np.int64)
         spaces = (packed >> np.uint64(2 * _FIELD)).astype(np.int64)
@@ -336,16 +356,17 @@ def _shingles(
         spaces = per_text(arr == 32)
     nonspace = sizes - spaces
     ratio = np.where(nonspace > 0, letters / np.maximum(nonspace, 1), 0.0)
-    for i, e in enumerate(encoded):
-        if not e.isascii():  # non-ASCII letters: count them properly
-            ratio[i] = letter_ratio(texts[i])
+    if not all_ascii:
+        for i, e in enumerate(encoded):
+            if not e.isascii():  # non-ASCII letters: count them properly
+                ratio[i] = letter_ratio(texts[i])
     # a word starts at a non-space byte after a space or after the padding, and ends before one
     sep = (arr == 32) | (arr == 0)
     pos = np.flatnonzero(~sep[1:] & sep[:-1]) + 1
     ends = np.flatnonzero(sep[1:] & ~sep[:-1]) + 1
     words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    x1: np.ndarray = words[pos]
-    x2: np.ndarray = np.bitwise_and(words[pos + 8], _MASK32)  # bytes 8..11 of the window
+    x1: np.ndarray = np.take(words, pos)
+    x2: np.ndarray = np.bitwise_and(np.take(words, pos + 8), _MASK32)  # bytes 8..11 of the window
     h: np.ndarray = x1 * _K1 + (x2 ^ (x2 >> np.uint64(13))) * _K2
     h ^= h >> np.uint64(32)
     h *= _K3
@@ -359,13 +380,13 @@ def _shingles(
     wlen = ends - pos
     short = wlen <= 8
     if np.count_nonzero(short) >= _RUN:
-        masked = x1 & _WORD_MASKS[np.minimum(wlen, 8)]
-        codes, table = _bip39_codes()
-        maybe = np.flatnonzero(short & table[_bucket(masked)])
-        at = np.minimum(np.searchsorted(codes, masked[maybe]), len(codes) - 1)
-        member = np.zeros(len(masked) + 1, dtype=np.int32)
-        member[maybe[codes[at] == masked[maybe]] + 1] = 1
-        run = np.cumsum(member)  # run[j + 12] - run[j]: members among words j .. j + 11
+        masked = x1 & np.take(_WORD_MASKS, np.minimum(wlen, 8))
+        bucket = _bucket(masked)
+        member = np.zeros(len(masked) + 1, dtype=bool)
+        for slot in _bip39_codes():
+            member[1:] |= np.take(slot, bucket) == masked
+        member[1:] &= short
+        run = np.cumsum(member, dtype=np.int32)  # run[j + 12] - run[j]: members in words j..j+11
         hits = np.flatnonzero(run[_RUN:] - run[:-_RUN] == _RUN)
         same = owner[hits] == owner[hits + _RUN - 1]
         mnemonic[owner[hits[same]]] = True
@@ -489,13 +510,6 @@ class DuplicateIndex:
         """One key per band per signature (see band_key_array)."""
         return self.band_key_array(sigs).tolist() if len(sigs) else []
 
-    def _insert(self, keys: np.ndarray, ids: np.ndarray) -> None:
-        order = np.argsort(keys, kind="stable")
-        keys, ids = keys[order], ids[order]
-        at = np.searchsorted(self._keys, keys, side="right")
-        self._keys = np.insert(self._keys, at, keys)
-        self._ids = np.insert(self._ids, at, ids)
-
     def add(self, key: int, sig: np.ndarray, keys: list[int]) -> None:
         if key not in self.sigs:
             self.check_and_add(key, sig, keys)
@@ -519,12 +533,6 @@ class DuplicateIndex:
         out.sort(key=lambda c: (-c[1], c[0]))
         return out[:5]
 
-    def _lookup(self, keys: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """For each key: where its run of indexed entries starts and ends, and which keys have one."""
-        lo = np.searchsorted(self._keys, keys, side="left")
-        hi = np.searchsorted(self._keys, keys, side="right")
-        return lo, hi, np.flatnonzero(hi > lo)
-
     def check_and_add(self, key: int, sig: np.ndarray, keys: list[int]) -> list[tuple[int, float]]:
         """candidates() then add(), in one step."""
         return self.check_and_add_many([key], sig[None, :], np.array([keys], dtype=np.int64)).get(
@@ -536,29 +544,49 @@ class DuplicateIndex:
     ) -> dict[int, list[tuple[int, float]]]:
         """check_and_add() for records in id order, each against the index and the records
         before it in the list; returns the ranked candidates of those that have any."""
-        if not len(ids):
+        n = len(ids)
+        if not n:
             return {}
         if keys is None:
             keys = self.band_key_array(sigs)
         ids_arr = np.asarray(ids, dtype=np.int64)
-        flat = keys.ravel()
-        row = np.repeat(np.arange(len(ids)), keys.shape[1])
+        # (band key, row) pairs packed in one int64 and sorted: by key, then row (a plain sort is
+        # much faster than a stable argsort)
+        bits = max(1, (n - 1).bit_length())
+        if int(keys.max()).bit_length() + bits <= 63:
+            packed = np.sort(((keys << bits) | np.arange(n)[:, None]).ravel())
+            sk, rows = packed >> bits, packed & ((1 << bits) - 1)
+        else:
+            flat = keys.ravel()
+            order = np.argsort(flat, kind="stable")
+            sk, rows = flat[order], order // keys.shape[1]
         cands: dict[int, set[int]] = {}
-        lo, hi, hits = self._lookup(flat)
-        for j in hits.tolist():
-            cands.setdefault(int(row[j]), set()).update(self._ids[lo[j] : hi[j]].tolist())
-        # keys shared within the batch: each record sees the ones before it (stable sort keeps
-        # the record order inside a run of equal keys; a record never repeats a key)
-        order = np.argsort(flat, kind="stable")
-        sk = flat[order]
+        # against the index (sorted queries keep the binary searches cache-friendly)
+        at = np.searchsorted(self._keys, sk, side="left")
+        if len(self._keys):
+            hits = np.flatnonzero(self._keys[np.minimum(at, len(self._keys) - 1)] == sk)
+            for j in hits.tolist():
+                lo = int(at[j])
+                hi = int(np.searchsorted(self._keys, sk[j], side="right"))
+                cands.setdefault(int(rows[j]), set()).update(self._ids[lo:hi].tolist())
+                at[j] = hi  # insert after the equal keys
+        # within the batch: in a run of equal keys each record sees the ones before it (rows are
+        # ascending inside a run; a record never repeats a key)
         same = np.flatnonzero(sk[1:] == sk[:-1]) + 1
         if len(same):
             first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
             run_start = first[np.searchsorted(first, same, side="right") - 1]
-            rows = row[order]
             for p, s in zip(same.tolist(), run_start.tolist(), strict=True):
                 cands.setdefault(int(rows[p]), set()).update(ids_arr[rows[s:p]].tolist())
-        self._insert(flat, ids_arr[row])
+        # merge: the new entries go before the index entries from `at` on (one mask for both arrays)
+        dest = at + np.arange(len(sk))
+        fresh = np.zeros(len(self._keys) + len(sk), dtype=bool)
+        fresh[dest] = True
+        merged_keys = np.empty(len(fresh), dtype=np.int64)
+        merged_ids = np.empty(len(fresh), dtype=np.int64)
+        merged_keys[dest], merged_ids[dest] = sk, ids_arr[rows]
+        merged_keys[~fresh], merged_ids[~fresh] = self._keys, self._ids
+        self._keys, self._ids = merged_keys, merged_ids
         self.sigs.update(zip(ids_arr.tolist(), sigs, strict=True))
         out = {}
         for i, found in cands.items():
@@ -571,8 +599,9 @@ class DuplicateIndex:
         self, sig: np.ndarray, keys: list[int], exclude: int | None = None
     ) -> list[tuple[int, float]]:
         """Up to 5 (key, estimated Jaccard) worth an exact check, best first."""
-        lo, hi, hits = self._lookup(np.asarray(keys, dtype=np.int64))
         cands: set[int] = set()
-        for j in hits.tolist():
-            cands.update(self._ids[lo[j] : hi[j]].tolist())
+        for k in keys:
+            lo = int(np.searchsorted(self._keys, k, side="left"))
+            hi = int(np.searchsorted(self._keys, k, side="right"))
+            cands.update(self._ids[lo:hi].tolist())
         return self._rank(cands, sig, exclude)

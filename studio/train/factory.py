@@ -244,7 +244,7 @@ class ModelFactory:
         )
 
     # -- training: prepare -------------------------------------------------------------------
-    def snapshot(self, spec: str) -> tuple[dict[str, Any], list[Any]]:
+    def snapshot(self, spec: str) -> tuple[dict[str, Any], Sequence[Any]]:
         """NAME[@VERSION] → (provenance entry, snapshot records)."""
         name, version = parse_datanet_spec(spec)
         dn = self.studio.datanets
@@ -348,14 +348,14 @@ class ModelFactory:
             json.dumps(record_to_dict(r), sort_keys=True, default=str) + "\n" for r in all_records
         )
         atomic.write_text(job_dir / "records.jsonl", lines)
-        spec = {
+        job_spec = {
             "model_id": model_id,
             "config": cfg.to_dict(),
             "base_dir": str(b.dir),
             "datanets": entries,
             "out_dir": str(out_dir),
         }
-        atomic.write_json(job_dir / "spec.json", spec)
+        atomic.write_json(job_dir / "spec.json", job_spec)
         with self.store.transaction():
             self.store.execute(
                 "INSERT INTO models(id, base, base_dir, dir, job_dir, status, datanets, created_at)"
@@ -654,9 +654,7 @@ class ModelFactory:
                 "Only fine-tuned models are registered; base models are referenced by hash."
             )
         card = mv.card
-        snapshots = [
-            {k: d.get(k) for k in ("name", "version", "root", "records")} for d in card["datanets"]
-        ]
+        snapshots = [{"datanet": d["name"], "version": d["version"]} for d in card["datanets"]]
         result = register_model(
             self.studio,
             account,
@@ -666,6 +664,7 @@ class ModelFactory:
             snapshots=snapshots,
             metadata_uri=metadata_uri or (mv.dir / "card.json").as_uri(),
             price_wei=price_wei,
+            model_id=model_id,
         )
         result = result if isinstance(result, dict) else {"result": result}
         self._update(model_id, registration=json.dumps(result, default=str))

@@ -211,3 +211,11 @@ def test_sketched_index_keeps_the_ranking(att_studio) -> None:
     s = {r["record_id"]: r["score"] for r in sk["top_records"]}
     common = sorted(set(e) & set(s))
     assert np.corrcoef([e[i] for i in common], [s[i] for i in common])[0, 1] > 0.8
+
+
+def test_exact_fisher_block_curvature_option(att_studio) -> None:
+    cfg = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, curvature="fisher")
+    att_studio.attribution.build_index("tiny-ft", config=cfg)
+    rep = att_studio.attribution.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=1)
+    assert rep["method"]["params"]["gradient"]["curvature"] == "fisher"
+    assert rep["top_records"][0]["record_id"] == 1

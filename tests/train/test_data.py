@@ -106,7 +106,7 @@ def test_packing_restarts_positions_and_masks_boundaries(tok):
     assert all(len(r[0]) <= 12 for r in rows)
     assert len(rows) == 3  # best-fit decreasing: 11 | 9+3 | 7+5
     assert sorted(len(r[0]) for r in rows) == [11, 12, 12]
-    for ids, labels, pos in rows:
+    for _ids, labels, pos in rows:
         starts = [i for i, p in enumerate(pos) if p == 0]
         assert all(labels[s] == IGNORE for s in starts)
     assert max(sum(1 for p in r[2] if p == 0) for r in rows) == 2

@@ -41,6 +41,10 @@ def test_adapters_share_one_base_and_switch(studio):
     # the base model through the same server, adapters disabled
     base_out = studio.models.generate("tiny", PROMPT, max_new_tokens=12)
     assert isinstance(base_out, str)
+    # unloading one adapter keeps the other serving, still on the same base
+    srv.remove_adapter("ad-b")
+    assert set(srv.adapters) == {"ad-a"}
+    assert studio.models.generate(a, PROMPT, max_new_tokens=12) == out_a
 
 
 def test_sampling_is_deterministic_for_a_seed_and_streams(studio):

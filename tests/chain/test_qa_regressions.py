@@ -1,0 +1,162 @@
+"""Regressions found by hand-testing the CLI as a user (QA pass on issues 2 and 3)."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+from typing import Any
+
+import pytest
+from chain_kit import Anvil
+from eth_account import Account
+from runtime_kit import PASSWORD, fast_scrypt, password_file, studio_on, use_anvil_for_cli  # noqa: F401
+
+from studio.chain import contracts, datanets_onchain, staking
+from studio.chain.devnet import dev_account
+from studio.chain.networks import parse_address
+from studio.core.errors import ChainError, InvalidInput, WalletError
+
+GOOD = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+TYPO = "0x70997970C51812dc3A010C7d01b50e0d17dc79C9"  # last digit mistyped, mixed case kept
+
+
+def _one_line_error(rc: int, out: str, err: str) -> str:
+    assert rc == 1, (out, err)
+    assert err.startswith("error: ") and err.count("\n") == 1, err
+    assert "unexpected" not in err and "Traceback" not in err
+    return err
+
+
+def test_parse_address_checks_the_eip55_checksum() -> None:
+    assert parse_address(GOOD) == GOOD
+    assert parse_address(GOOD.lower()) == GOOD  # all lower case carries no checksum: accepted
+    assert parse_address("0x" + GOOD[2:].upper()) == GOOD
+    with pytest.raises(InvalidInput, match="checksum"):
+        parse_address(TYPO)
+    for bad in ("0xnope", "0x1234", "", None, GOOD[2:]):
+        with pytest.raises(InvalidInput, match="not an address"):
+            parse_address(bad)
+
+
+def test_cli_refuses_a_mistyped_address_and_a_zero_send(
+    cli: Any,
+    password_file: Path,  # noqa: F811
+) -> None:
+    rc, out, err = cli("wallet", "create", "--password-file", str(password_file))
+    assert rc == 0, err
+    # each is refused before anything is unlocked or any chain is touched
+    for argv in (
+        ("wallet", "send", TYPO, "1", "--password-file", str(password_file)),
+        ("wallet", "balance", TYPO),
+        ("devnet", "faucet", TYPO, "1"),
+        ("stake", "status", TYPO),
+        ("rewards", "show", TYPO),
+    ):
+        assert "checksum" in _one_line_error(*cli(*argv)), argv
+    # a non-address used to surface as "unexpected ValueError" with exit 2
+    assert "not an address" in _one_line_error(*cli("rewards", "show", "0xnope"))
+    assert "not an address" in _one_line_error(*cli("stake", "status", "0xnope"))
+    err = _one_line_error(*cli("wallet", "send", GOOD, "0", "--password-file", str(password_file)))
+    assert "0 OPEN" in err
+
+
+def test_keystore_file_holding_another_account_is_refused(studio: Any, studio_home: Path) -> None:
+    w = studio.wallet
+    mine, _ = w.create(PASSWORD)
+    other = w.import_private_key(bytes(Account.create().key), PASSWORD)
+    folder = studio_home / "keystores"
+    # the file named after `mine` now holds `other` (a copy or a swap): never use it as `mine`
+    shutil.copy(folder / f"{other}.json", folder / f"{mine}.json")
+    before = (folder / f"{mine}.json").read_bytes()
+    for call in (
+        lambda: w.get(mine),
+        lambda: w.unlock(mine, password=PASSWORD),
+        lambda: w.export(mine, private_key=True, password=PASSWORD),
+    ):
+        with pytest.raises(WalletError, match="holds the account"):
+            call()
+    assert [i.address for i in w.list()] == [other]  # skipped with a warning, not listed twice
+    assert (folder / f"{mine}.json").read_bytes() == before
+
+
+def test_withdraw_works_after_the_cooldown_on_an_idle_chain(studio: Any, anvil: Anvil) -> None:
+    """On an on-demand chain (the devnet) no block is mined while a user waits out the cooldown, so
+    the latest block's time stays before the unlock time. The withdraw used to be refused forever
+    (the pre-check and the gas estimate both judged by that stale block)."""
+    client = studio_on(anvil, studio)
+    contracts.ensure_deployed(client, allow_deploy=True)
+    acct = dev_account(4)
+    st = contracts.contract(client, "Staking")
+    minimum = int(st.functions.minStake(contracts.ROLE_NODE).call())
+    staking.deposit(studio, acct, minimum, "node")
+    assert staking.withdraw_or_request(studio, acct, "node")["action"] == "requested"
+    with pytest.raises(ChainError, match="cooling down"):
+        staking.withdraw_or_request(studio, acct, "node")
+    cooldown = int(st.functions.cooldown().call())
+    anvil.rpc("evm_increaseTime", cooldown + 5)  # time passes, but no block is mined
+    assert staking.status(studio, acct.address)["chain_time"] >= (
+        staking.position(studio, acct.address, "node")["unlock_at"]
+    )
+    res = staking.withdraw_or_request(studio, acct, "node")
+    assert res["action"] == "withdrawn" and res["amount_wei"] == minimum
+    assert staking.position(studio, acct.address, "node")["pending_wei"] == 0
+
+
+def test_publish_says_why_a_contributor_stays_unbound(
+    cli: Any,
+    anvil: Anvil,
+    tmp_path: Path,
+    studio_home: Path,
+    password_file: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    use_anvil_for_cli(anvil, monkeypatch)
+    from studio.app import Studio
+
+    with Studio(studio_home) as s:
+        contracts.ensure_deployed(studio_on(anvil, s), allow_deploy=True)
+    other_pw = tmp_path / "other-pw.txt"
+    other_pw.write_text("another long password\n")
+    for i, pw in ((0, password_file), (1, other_pw)):
+        key = tmp_path / f"k{i}"
+        key.write_text(anvil.keys[i])
+        rc, out, err = cli(
+            "wallet", "import", "--private-key-file", str(key), "--password-file", str(pw)
+        )
+        assert rc == 0, err
+    notes = tmp_path / "notes.jsonl"
+    notes.write_text(
+        json.dumps({"text": "The harbour master logged twelve boats out before dawn today."}) + "\n"
+    )
+    with Studio(studio_home) as s:
+        s.datanets.create("qa-notes", license="CC-BY-4.0")
+        s.datanets.add_files("qa-notes", [notes], contributor=anvil.accounts[1])
+        s.datanets.curate("qa-notes", accept_all=True, min_score=0.0)
+        s.datanets.snapshot("qa-notes")
+    # account 1 is in the wallet but its password differs: it is locked, not missing
+    rc, out, err = cli("datanet", "publish", "qa-notes", "--password-file", str(password_file))
+    assert rc == 0, err
+    line = next(x for x in out.splitlines() if anvil.accounts[1] in x)
+    assert "NOT bound" in line and "could not be unlocked" in line and "not in this wallet" not in line
+    rc, out, err = cli(
+        "datanet", "publish", "qa-notes", "--password-file", str(password_file), "--json"
+    )
+    assert rc == 0 and set(json.loads(out)["locked"]) == {anvil.accounts[1]}
+
+
+def test_stranger_publish_hint_names_the_real_flag(
+    studio: Any, anvil: Anvil, tmp_path: Path
+) -> None:
+    studio_on(anvil, studio)
+    contracts.ensure_deployed(studio.chain, allow_deploy=True)
+    notes = tmp_path / "n.jsonl"
+    notes.write_text(json.dumps({"text": "Seals hauled out on the sandbar at low water."}) + "\n")
+    studio.datanets.create("owned", license="CC0-1.0")
+    studio.datanets.add_files("owned", [notes], contributor=dev_account(0).address)
+    studio.datanets.curate("owned", accept_all=True, min_score=0.0)
+    studio.datanets.snapshot("owned")
+    datanets_onchain.publish(studio, dev_account(0), "owned")
+    with pytest.raises(ChainError) as e:
+        datanets_onchain.publish(studio, dev_account(5), "owned")
+    assert "--from ADDRESS" in (e.value.hint or "") and "--account" not in (e.value.hint or "")
