@@ -192,18 +192,18 @@ def run_ours(
     fx: Fixture,
     queries: list[Example],
     tmp: Path,
-    proj_dim: int = 32,
-    compress_dim: int = 16384,
+    **overrides: Any,
 ) -> dict[str, Any]:
+    """Our gradient method through the real index code; `overrides` change GradientConfig
+    fields (none: the studio's default)."""
     from studio.attribution import gradients as G
     from studio.attribution.index import build_gradient_index
 
-    cfg = G.GradientConfig(
-        proj_dim=proj_dim, batch_size=8, chunk_size=256, compress_dim=compress_dim
-    )
+    cfg = G.GradientConfig(**{"batch_size": 8, "chunk_size": 256, **overrides})
     t0 = time.perf_counter()
+    tag = "-".join(f"{k}{v}" for k, v in sorted(overrides.items())) or "default"
     gi = build_gradient_index(
-        tmp / f"ours-{proj_dim}-{compress_dim}",
+        tmp / f"ours-{tag}",
         model,
         fx.train,
         {"config": cfg.to_dict()},
@@ -518,9 +518,14 @@ def run_seed(
         "methods": {},
     }
     runners = {
+        # The studio's default: lora_B gradients, wide side projected to 128 (exact on this model).
         "ours": lambda: run_ours(model, fx, queries, tmp),
-        "ours-exact": lambda: run_ours(model, fx, queries, tmp, proj_dim=10**6),
-        # Whitened + count-sketched to a quarter of the width (what wide models get by default).
+        # Ablations: lora_A and lora_B both (as kronfluence tracks them); a 4x smaller projection;
+        # the previous default (both, projection 32).
+        "ours-AB": lambda: run_ours(model, fx, queries, tmp, lora_params="AB"),
+        "ours-proj32": lambda: run_ours(model, fx, queries, tmp, proj_dim=32),
+        "ours-AB-proj32": lambda: run_ours(model, fx, queries, tmp, lora_params="AB", proj_dim=32),
+        # Whitened + count-sketched to under a quarter of the width (what wide models get).
         "ours-sketch512": lambda: run_ours(model, fx, queries, tmp, compress_dim=512),
         "kronfluence-ekfac": lambda: run_kronfluence(model, fx, queries, tmp),
         "trak-dattri": lambda: run_trak(model, fx, queries, tmp),
@@ -559,7 +564,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--methods",
         nargs="+",
-        default=["ours", "ours-exact", "ours-sketch512", "kronfluence-ekfac", "trak-dattri"],
+        default=[
+            "ours",
+            "ours-AB",
+            "ours-proj32",
+            "ours-AB-proj32",
+            "ours-sketch512",
+            "kronfluence-ekfac",
+            "trak-dattri",
+        ],
     )
     ap.add_argument("--json", default=None, help="also write the results here")
     ap.add_argument(

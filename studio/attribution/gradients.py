@@ -27,6 +27,25 @@ How the pieces were chosen (see the papers cited in issue 5):
   dimensions per module, the empirical Fisher is rank-deficient and its inverse over-trusts noise
   directions, which the token-level Kronecker bases avoid. DataInf's approximation is that same
   block's inverse under heavy damping, so it inherits the same weakness.
+* **Why only lora_B (default ``lora_params="B"``).** LoRA's two factors parametrise one update
+  ``dW = B A`` redundantly: ``(B G, G^-1 A)`` gives the same model for any invertible r x r ``G``,
+  so the Gauss-Newton curvature over (A, B) is singular along those r^2 directions and strongly
+  coupled between A and B. Per-matrix (block-diagonal) EK-FAC, ours and kronfluence's alike,
+  cannot see that coupling, and A's block then adds influence along directions that do not
+  change the model. With A held at its trained value, ``B -> B A`` is injective (A has full row
+  rank), so the curvature over B alone is a well-posed, exactly block-structured model of the
+  update; this is also where fine-tuning does most of its work (Zhu et al. 2024, "Asymmetry in
+  low-rank adapters"). Chosen on held-out bench fixtures (seeds 10-13, never the reported
+  seeds 0-2): record LDS 0.599 with B only vs 0.587 with A and B (kronfluence 0.583), and it
+  halves the index. ``lora_params="AB"`` keeps both.
+* **Projection size.** The wide side is projected to 128 by default (held-out LDS rose
+  monotonically 16 < 32 < 64 < exact); rows are then count-sketched to ``compress_dim`` for
+  wide models, so storage stays bounded.
+* **What did not help** (held-out seeds): true (sampled-label) Fisher instead of the empirical
+  one, with 1-16 samples (mean LDS lower, contributor LDS clearly lower); damping from 1e-8 to
+  1 x mean eigenvalue, per matrix or per module or global (flat within noise); H^-1/2 or
+  H^-3/4 ("Adam-like") instead of H^-1 (mixed across seeds); a diagonal Adam-style
+  preconditioner; normalising training gradients; the exact per-module Fisher block.
 * **Query cost.** One forward+backward on (prompt, output), a few small block solves, then one
   matrix-vector product against the stored training gradients. No pass over the training set.
 
@@ -52,7 +71,7 @@ IGNORE = -100
 class GradientConfig:
     seed: int = 0
     proj_dim: int = (
-        32  # k: the wide side of each LoRA matrix is projected to k (skipped when k >= d)
+        128  # k: the wide side of each LoRA matrix is projected to k (skipped when k >= d)
     )
     curvature: str = "ekfac"  # "ekfac" (default) or "fisher" (exact per-module block, see below)
     damping: float = 0.1  # lambda = damping * mean eigenvalue of each module's curvature
@@ -62,6 +81,9 @@ class GradientConfig:
     # this many columns (EK-FAC only); 0 keeps every projected dimension.
     compress_dim: int = 16384
     max_length: int = 512
+    # Which LoRA matrices the influence is taken over: "B" (default; see the module docstring,
+    # "Why only lora_B") or "AB" (both, as kronfluence tracks them).
+    lora_params: str = "B"
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -81,6 +103,7 @@ class LoraModule:
     d_out: int
     p_in: Any  # torch float64 (k_in x d_in) or None (exact)
     p_out: Any  # torch float64 (k_out x d_out) or None (exact)
+    use_a: bool = True  # whether lora_A's gradient is part of the row
 
     @property
     def k_in(self) -> int:
@@ -91,8 +114,16 @@ class LoraModule:
         return self.d_out if self.p_out is None else int(self.p_out.shape[0])
 
     @property
+    def a_cols(self) -> int:
+        return self.k_in if self.use_a else 0
+
+    @property
+    def a_dim(self) -> int:
+        return self.rank * self.a_cols
+
+    @property
     def dim(self) -> int:
-        return self.rank * (self.k_in + self.k_out)
+        return self.a_dim + self.rank * self.k_out
 
 
 def _projection(seed: int, name: str, k: int, d: int) -> Any:
@@ -111,6 +142,11 @@ def find_lora_modules(model: Any, cfg: GradientConfig) -> list[LoraModule]:
     """The active LoRA matrices of a peft model, in module order (a fixed order for the index)."""
     from studio.core.errors import AttributionError
 
+    if cfg.lora_params not in ("B", "AB"):
+        raise AttributionError(
+            f"Unknown LoRA parameter set {cfg.lora_params!r} for the gradient index.",
+            hint='Use lora_params="B" (default) or "AB".',
+        )
     mods: list[LoraModule] = []
     for name, module in model.named_modules():
         lora_a = getattr(module, "lora_A", None)
@@ -141,6 +177,7 @@ def find_lora_modules(model: Any, cfg: GradientConfig) -> list[LoraModule]:
                     int(d_out),
                     _projection(cfg.seed, full + ".in", cfg.proj_dim, int(d_in)),
                     _projection(cfg.seed, full + ".out", cfg.proj_dim, int(d_out)),
+                    cfg.lora_params == "AB",
                 )
             )
     if not mods:
@@ -246,11 +283,13 @@ def batch_gradients(
                 s = store[m.name]
                 x, g_a = s["x"].double(), s["gA"].double()
                 h, g_b = s["h"].double(), s["gB"].double()
-                if m.p_in is not None:
+                if not m.use_a:  # an empty A side keeps one code path for both layouts
+                    x = x[..., :0]
+                elif m.p_in is not None:
                     x = x @ m.p_in.T
                 if m.p_out is not None:
                     g_b = g_b @ m.p_out.T
-                grad_a = torch.einsum("btr,btk->brk", g_a, x)  # (B, r, k_in)
+                grad_a = torch.einsum("btr,btk->brk", g_a, x)  # (B, r, k_in) or (B, r, 0)
                 grad_b = torch.einsum("btk,btr->bkr", g_b, h)  # (B, k_out, r)
                 if stats is not None:
                     valid = mask.bool()
@@ -334,6 +373,8 @@ class EKFACBlock:
 
 
 def _eigvecs(m: np.ndarray) -> np.ndarray:
+    if m.size == 0:  # the A side of a B-only index
+        return np.zeros(m.shape)
     m = (m + m.T) / 2
     _, v = np.linalg.eigh(m)
     # Fix each eigenvector's sign (largest-magnitude entry positive) so that results do not
@@ -348,11 +389,20 @@ class ModuleShape:
     rank: int
     k_in: int
     k_out: int
+    use_a: bool = True
+
+    @property
+    def a_cols(self) -> int:
+        return self.k_in if self.use_a else 0
+
+    @property
+    def a_dim(self) -> int:
+        return self.rank * self.a_cols
 
 
 def _split(row: np.ndarray, m: LoraModule | ModuleShape) -> tuple[np.ndarray, np.ndarray]:
-    na = m.rank * m.k_in
-    ga = row[..., :na].reshape(*row.shape[:-1], m.rank, m.k_in)
+    na = m.a_dim
+    ga = row[..., :na].reshape(*row.shape[:-1], m.rank, m.a_cols)
     gb = row[..., na:].reshape(*row.shape[:-1], m.k_out, m.rank)
     return ga, gb
 
@@ -379,7 +429,7 @@ def ekfac(
                 _eigvecs(st["b_in"]),
             )
         )
-    acc_a = [np.zeros((m.rank, m.k_in)) for m in mods]
+    acc_a = [np.zeros((m.rank, m.a_cols)) for m in mods]
     acc_b = [np.zeros((m.k_out, m.rank)) for m in mods]
     for rows in chunks:
         for j, (m, (a, b)) in enumerate(zip(mods, blocks, strict=True)):

@@ -32,7 +32,8 @@ from studio.attribution import gradients as G
 from studio.core.atomic import fsync_dir, write_json
 from studio.core.errors import AttributionError
 
-FORMAT = "openledger.gradient-index/1"
+# 2: rows may hold lora_B only (config lora_params); modules rows carry use_a.
+FORMAT = "openledger.gradient-index/2"
 FACTORS = ("a_in", "a_out", "b_in", "b_out")
 
 ProgressFn = Callable[[int, int, str], None]
@@ -137,7 +138,10 @@ class GradientIndex:
     @property
     def module_shapes(self) -> list[G.ModuleShape]:
         """Rank and projected sizes of each module, for reshaping stored rows."""
-        return [G.ModuleShape(name, r, ki, ko) for name, _dim, r, ki, ko in self.meta["modules"]]
+        return [
+            G.ModuleShape(name, r, ki, ko, bool(use_a))
+            for name, _dim, r, ki, ko, use_a in self.meta["modules"]
+        ]
 
     def precondition(self, query_grad: np.ndarray) -> np.ndarray:
         if self.config.curvature == "fisher":
@@ -285,7 +289,7 @@ def build_gradient_index(
         "stored_dim": stored_dim,
         "sketch": sketch,
         "blocks": blocks,
-        "modules": [[m.name, m.dim, m.rank, m.k_in, m.k_out] for m in mods],
+        "modules": [[m.name, m.dim, m.rank, m.k_in, m.k_out, m.use_a] for m in mods],
     }
     write_json(building / "meta.json", meta)
     for c in range(n_chunks):

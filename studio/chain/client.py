@@ -144,7 +144,7 @@ class ChainClient:
             return None
         from .devnet import Devnet
 
-        return Devnet(self.paths, chain_id=self.profile.chain_id)
+        return Devnet(self.paths, chain_id=self.profile.chain_id, events=self.events)
 
     @cached_property
     def network(self) -> Network:

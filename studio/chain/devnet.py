@@ -32,6 +32,7 @@ from filelock import FileLock, Timeout
 
 from studio.core import atomic
 from studio.core.errors import ChainError
+from studio.core.events import Event, EventBus
 from studio.core.paths import Paths
 
 from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network, parse_address
@@ -186,8 +187,10 @@ class Devnet:
         *,
         chain_id: int = DEVNET_CHAIN_ID,
         state_interval_s: int = STATE_INTERVAL_S,
+        events: EventBus | None = None,
     ) -> None:
         self.paths = paths
+        self.events = events
         self.chain_id = chain_id
         self.state_interval_s = state_interval_s
         self.dir = paths.devnet
@@ -265,21 +268,30 @@ class Devnet:
         try:
             json.loads(self.state_file.read_bytes())
         except ValueError:
-            log.warning(
-                "devnet state %s is unreadable (cut short?); using the last good copy",
-                self.state_file,
-            )
             if bak.exists():
                 shutil.copyfile(
                     bak, self.state_file
                 )  # keep the copy: the next crash may need it too
+                self._warn(
+                    f"the devnet state {self.state_file} was unreadable (cut short?); "
+                    "restarted from the last good copy, so the latest transactions may be gone"
+                )
             else:
-                self.state_file.rename(
-                    self.state_file.with_name(f"state.corrupt-{int(time.time())}.json")
+                aside = self.state_file.with_name(f"state.corrupt-{int(time.time())}.json")
+                self.state_file.rename(aside)
+                # Say it where the user looks: every balance and contract is back at genesis.
+                self._warn(
+                    f"the devnet state was unreadable and had no good copy; it was moved to {aside} "
+                    "and the devnet starts again from genesis (balances and contracts are reset)"
                 )
             return
         shutil.copyfile(self.state_file, bak)
         os.chmod(bak, 0o600)
+
+    def _warn(self, message: str) -> None:
+        log.warning(message)
+        if self.events is not None:
+            self.events.emit(Event("warning", job="devnet", message=f"warning: {message}"))
 
     def _start(self, timeout: float) -> None:
         anvil = find_anvil()
@@ -446,6 +458,4 @@ class Devnet:
             pipeline = ChainClient.for_paths(
                 self.paths, network=Network("devnet", self.chain_id, None, embedded=True)
             ).tx
-        return pipeline.send(
-            dev_account(0), to=address, value=int(amount_wei), purpose="faucet"
-        )
+        return pipeline.send(dev_account(0), to=address, value=int(amount_wei), purpose="faucet")

@@ -90,9 +90,29 @@ def request_unstake(
     st = contracts.contract(studio.chain, "Staking")
     r = role_id(role)
     pos = position(studio, account.address, role)
+    if amount_wei is not None and int(amount_wei) <= 0:
+        raise InvalidInput(
+            "The amount to unstake must be more than 0 OPEN.",
+            hint=f"Leave it out to unstake all: studio stake withdraw --role {role}",
+        )
     amount = pos["active_wei"] if amount_wei is None else int(amount_wei)
     if amount <= 0:
         raise ChainError(f"{account.address} has no active {role} stake to unstake.")
+    if amount > pos["active_wei"]:
+        raise InvalidInput(
+            f"{account.address} has {format_open(pos['active_wei'])} of active {role} stake; "
+            f"{format_open(amount)} is more than that.",
+            hint=f"Unstake at most {format_open(pos['active_wei'])}, or leave the amount out to unstake all.",
+        )
+    left = pos["active_wei"] - amount
+    if 0 < left < pos["minimum_wei"]:
+        spare = pos["active_wei"] - pos["minimum_wei"]
+        raise InvalidInput(
+            f"Unstaking {format_open(amount)} would leave {format_open(left)} of {role} stake, below the "
+            f"{format_open(pos['minimum_wei'])} minimum.",
+            hint="Unstake all of it (leave the amount out)"
+            + (f", or at most {format_open(spare)}." if spare > 0 else "."),
+        )
     res = studio.chain.tx.transact(
         account,
         st.functions.requestUnstake(r, amount),

@@ -239,7 +239,7 @@ class TxPipeline:
         if sender:
             return self.store.query(
                 "SELECT * FROM chain_tx WHERE chain_id = ? AND sender = ? ORDER BY id DESC LIMIT ?",
-                (self.chain_id, to_checksum_address(sender), limit),
+                (self.chain_id, parse_address(sender), limit),
             )
         return self.store.query(
             "SELECT * FROM chain_tx WHERE chain_id = ? ORDER BY id DESC LIMIT ?",
@@ -523,6 +523,10 @@ class TxPipeline:
             with self._nonce_lock(sender):  # earlier rows re-sent by settle() are mined by now
                 self.settle(sender)
         return result
+
+    def by_key(self, key: str) -> dict[str, Any] | None:
+        """The journal row (mined, else in flight) sent under an idempotency key, if any."""
+        return self._by_key(key)
 
     def _by_key(self, key: str) -> dict[str, Any] | None:
         return self.store.one(

@@ -21,7 +21,6 @@ from typing import Any
 from eth_account import Account
 from eth_account.datastructures import SignedMessage, SignedTransaction
 from eth_account.messages import encode_defunct
-from eth_utils import to_checksum_address
 
 from studio.core.errors import AlreadyExists, InvalidInput, NotFound, WalletError
 from studio.core.events import Event, EventBus

@@ -11,7 +11,7 @@ from studio.commands import Context, arg, command
 def _devnet(ctx: Context) -> Any:
     from studio.chain.devnet import Devnet
 
-    return Devnet(ctx.studio.paths)
+    return Devnet(ctx.studio.paths, events=ctx.studio.events)
 
 
 def _client(ctx: Context) -> Any:

@@ -20,6 +20,11 @@ def _read_secret_file(path: str, what: str) -> str:
             text = Path(path).expanduser().read_text("utf-8")
         except OSError as e:
             raise InvalidInput(f"Cannot read the {what} file {path}: {e.strerror or e}.") from e
+        except UnicodeDecodeError:  # never echo the bytes: they may be the secret itself
+            raise InvalidInput(
+                f"The {what} file {path} is not text.",
+                hint="Put the key as hex (or the words) in a plain UTF-8 text file.",
+            ) from None
     text = text.strip()
     if not text:
         raise InvalidInput(f"The {what} file {path} is empty.")
@@ -41,7 +46,7 @@ def _info_line(i: Any) -> str:
         action="store_true",
         help="derive the key from a new mnemonic and show it once",
     ),
-    arg("--words", type=int, default=12, help="mnemonic length: 12 or 24 (default 12)"),
+    arg("--words", type=int, default=12, help="mnemonic length: 12, 15, 18, 21 or 24 (default 12)"),
     arg("--label", help="a name for this account"),
     arg(
         "--remember",
@@ -238,6 +243,18 @@ def wallet_send(ctx: Context, args: argparse.Namespace) -> Any:
             hint="Give an amount above 0 (e.g. 1.5); to cancel a pending transaction use `studio wallet speed-up TX --cancel`.",
         )
     s = ctx.studio
+    if args.key:
+        # The key names one transfer: reusing it for another one would report the old one as sent.
+        prev = s.chain.tx.by_key(args.key)
+        sender = s.wallet.get(args.sender).address
+        if prev is not None and (
+            prev["to_address"] != to or int(prev["value"]) != wei or prev["sender"] != sender
+        ):
+            raise InvalidInput(
+                f"The key {args.key!r} was already used for another transaction "
+                f"({prev['purpose']} from {prev['sender']} to {prev['to_address']}, tx {prev['tx_hash']}).",
+                hint="Use a new --key for a new transfer.",
+            )
     account = s.wallet.unlock(
         args.sender, password_file=ctx.password_file, remember_in_keyring=args.remember
     )

@@ -282,22 +282,21 @@ class Datanets:
                 "records": 0,
                 "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
             }
-        recs: builtins.list[RawRecord] = plan["records"]
-        canon = [r.text.encode() if r.kind == "text" else r.canonical() for r in recs]  # (inlined)
+        recs: builtins.list[_Planned] = plan["records"]
         texts: builtins.list[str] = plan["texts"]
+        canon = [
+            t.encode() if r[0] == "text" else RawRecord(*r[:5]).canonical()
+            for t, r in zip(texts, recs, strict=True)
+        ]
         hashes = [hashlib.sha256(c).hexdigest() for c in canon]
         sigs = plan["sigs"]
-        pii_found: builtins.list[builtins.list[str]] = plan["pii"]
+        pii_found: builtins.list[tuple[str, ...]] = plan["pii"]
         pack_bytes, offsets = _pack(canon)
         # The pack is written before the transaction: if we die before COMMIT it is an orphan blob
         # (harmless, content-addressed); no row ever points at a blob that is not on disk.
         pack = self.blobs.put(pack_bytes) if pack_bytes else hashlib.sha256(b"").hexdigest()
         slow = float(os.environ.get("STUDIO_TEST_INGEST_DELAY", "0") or 0)  # crash test only
         now = time.time()
-        # A big file's rows and index entries stay in memory until COMMIT instead of being spilled
-        # and read back (SQLite's default page cache is 2 MiB); 64 MiB at most, per connection.
-        if os.environ.get("XX_NOCACHE") is None:
-            self.store.conn.execute("PRAGMA cache_size = -65536")
         try:
             with self.store.transaction():
                 # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
@@ -324,19 +323,22 @@ class Datanets:
                 next_id = (row["m"] if row else 0) + 1
                 total = len(recs)
                 ids = range(next_id, next_id + total)
-                empty = quality.empty_rows(sigs).tolist()
-                # Exact duplicates: the first record with the same content, in an earlier file or
-                # earlier in this one. The others (with a signature) go into the near-duplicate
-                # index in id order, each checked against those before it.
-                exact: builtins.list[int | None] = []
-                indexed: builtins.list[int] = []
-                for i, (digest, rid) in enumerate(zip(hashes, ids, strict=True)):
-                    first = seen.get(digest)
-                    if first is None:
-                        seen[digest] = rid
-                        if not empty[i]:
-                            indexed.append(i)
-                    exact.append(first)
+                empty = quality.empty_rows(sigs)
+                # Exact duplicates (rare): the first record with the same content, in an earlier
+                # file (`seen`) or earlier in this one, found with bulk dict and numpy operations.
+                earlier = list(map(seen.get, hashes))
+                first_here = dict(zip(reversed(hashes), reversed(ids), strict=True))  # lowest id
+                firsts = np.fromiter(map(first_here.__getitem__, hashes), np.int64, total)
+                # index in this file -> id of the first record with that content
+                exact = {i: e for i, e in enumerate(earlier) if e is not None}
+                is_dup = firsts != np.arange(next_id, next_id + total)
+                is_dup[list(exact)] = True
+                for i in np.flatnonzero(is_dup).tolist():
+                    exact.setdefault(i, int(firsts[i]))
+                seen.update({h: first_here[h] for h in first_here.keys() - seen.keys()})
+                # The others (with a signature) go into the near-duplicate index in id order,
+                # each checked against those before it.
+                indexed = np.flatnonzero(~(empty | is_dup)).tolist()
                 near: dict[int, tuple[int, float]] = {}
                 ranked = index.check_and_add_many([ids[i] for i in indexed], sigs[indexed])
                 for rid, cands in sorted(ranked.items()):
@@ -345,50 +347,44 @@ class Datanets:
                     )
                     if found:
                         near[rid] = found
-                clean = quality.unflagged_ok(texts, plan["ratios"], cfg)
-                scores: builtins.list[float] = []
-                reasons_json: builtins.list[str] = []
-                pii_json: builtins.list[str] = []
-                pii_cache: dict[tuple[str, ...], str] = {(): "[]"}
-                for i, rid in enumerate(ids):
-                    pii = pii_found[i]
-                    dup = exact[i]
-                    nd = near.get(rid)
-                    if clean[i] and dup is None and nd is None and not pii:
-                        scores.append(1.0)  # what assess() gives a record with nothing to say
-                        reasons_json.append("[]")
-                        pii_json.append("[]")
-                        continue
-                    score, reasons = quality.assess(
+                # Scores: assess() for records with something to say, (1.0, []) for the others.
+                ratios = plan["ratios"]
+                has_pii = np.fromiter(map(bool, pii_found), bool, total)
+                plain = quality.unflagged_ok(
+                    np.fromiter(map(len, texts), np.int64, total), ratios, cfg
+                )
+                plain &= ~(is_dup | has_pii)
+                plain[[rid - next_id for rid in near]] = False
+                scores = [1.0] * total
+                reasons_json = ["[]"] * total
+                pii_json = ["[]"] * total
+                for i in np.flatnonzero(~plain).tolist():
+                    nd = near.get(next_id + i)
+                    scores[i], reasons = quality.assess(
                         texts[i],
                         cfg,
-                        pii=pii,
-                        exact_duplicate_of=dup,
+                        pii=pii_found[i],
+                        exact_duplicate_of=exact.get(i),
                         near_duplicate_of=nd[0] if nd else None,
                         similarity=nd[1] if nd else 0.0,
-                        ratio=plan["ratios"][i],
+                        ratio=float(ratios[i]),
                     )
-                    scores.append(score)
-                    reasons_json.append(json.dumps(reasons) if reasons else "[]")
-                    key = tuple(pii)
-                    if key not in pii_cache:
-                        pii_cache[key] = json.dumps(pii)
-                    pii_json.append(pii_cache[key])
+                    reasons_json[i] = json.dumps(reasons) if reasons else "[]"
+                    pii_json[i] = json.dumps(pii_found[i]) if pii_found[i] else "[]"
                 flagged = {
-                    "exact_duplicate": total - exact.count(None),
+                    "exact_duplicate": len(exact),
                     "near_duplicate": len(near),
-                    "pii": sum(1 for p in pii_found if p),
+                    "pii": int(np.count_nonzero(has_pii)),
                     "low_score": sum(1 for sc in scores if sc < 0.5),
                 }
                 width = quality.NUM_PERM * 4
                 sig_bytes = np.ascontiguousarray(sigs).tobytes()
-                file_json = json.dumps(plan["name"], ensure_ascii=False)
                 rows = list(
                     zip(
                         ids,
                         repeat(dn["id"]),
                         repeat(file_id),
-                        [r.kind for r in recs],
+                        [r[0] for r in recs],
                         hashes,
                         repeat(pack),
                         offsets,
@@ -398,11 +394,13 @@ class Datanets:
                         scores,
                         reasons_json,
                         pii_json,
-                        [_source_json(r.source, file_json) for r in recs],
+                        [r[5] for r in recs],
                         [t[:160] for t in texts],
                         [
                             None if e else sig_bytes[j : j + width]
-                            for e, j in zip(empty, range(0, len(sig_bytes), width), strict=True)
+                            for e, j in zip(
+                                empty.tolist(), range(0, len(sig_bytes), width), strict=True
+                            )
                         ],
                         repeat(now),
                     )
@@ -963,32 +961,49 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
         size = len(data)
     digest = hashlib.sha256(data).hexdigest()
     raw = read_records(path, data, cfg, text_column=text_column)
-    keep: list[RawRecord] = []
-    refused: list[dict[str, Any]] = []
     texts = [r.text if r.kind == "text" else r.plain_text() for r in raw]  # (plain_text, inlined)
     stats = quality.analyze(texts)
-    kept: list[int] = []
-    scans = quality.scan_many(texts, stats.mnemonic.tolist(), stats.digits.tolist())
-    for i, (rec, s) in enumerate(zip(raw, scans, strict=True)):
-        if s.refused:
-            refused.append({"where": _where(rec.source), "reason": s.refused})
-            continue
-        keep.append(rec)
-        kept.append(i)
+    pii, why = quality.scan_many_flat(texts, stats.mnemonic.tolist(), stats.digits.tolist())
+    refused = [
+        {"where": _where(rec.source), "reason": w} for rec, w in zip(raw, why, strict=True) if w
+    ]
+    sigs, ratios = stats.sigs, stats.letter_ratio
+    if refused:  # keep the others
+        kept = [i for i, w in enumerate(why) if not w]
+        raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
+        sigs, ratios = sigs[kept], ratios[kept]
+    # Records as plain tuples of strings (see _Planned): the GC stops tracking those, so holding
+    # every file's records until they are written costs no garbage-collection passes over them.
+    file_json = json.dumps(path.name, ensure_ascii=False)
+    records: list[_Planned] = [
+        (
+            r.kind,
+            r.text if r.kind != "text" else "",
+            r.prompt,
+            r.response,
+            r.messages,
+            _source_json(r.source, file_json),
+        )
+        for r in raw
+    ]
     return {
         "path": path,
         "name": path.name,
         "sha256": digest,
         "size": size,
         "format": file_format(path),
-        "records": keep,
-        "texts": [texts[i] for i in kept],
-        "sigs": stats.sigs[kept],
-        "ratios": stats.letter_ratio[kept].tolist(),
-        "pii": [scans[i].pii for i in kept],
+        "records": records,
+        "texts": texts,
+        "sigs": sigs,
+        "ratios": ratios,
+        "pii": pii,
         "refused": refused,
     }
 
+
+# A planned record: kind, text ("" for prose: the plan's texts hold it), prompt, response,
+# messages, and its source as JSON.
+_Planned = tuple[str, str, "str | None", "str | None", "list[dict[str, str]] | None", str]
 
 _INSERT_RECORD = (
     "INSERT INTO records(id, datanet_id, file_id, kind, content_sha256, pack, pack_offset, size, contributor,"

@@ -112,6 +112,17 @@ def scan_many(
     """Secrets and PII for many texts. Literal checks run once over all texts first, so a
     pattern absent from the whole batch costs nothing per text. `maybe_mnemonic` (from
     analyze()) says which texts hold 12 BIP-39 words in a row; without it every text is checked."""
+    pii, refused = scan_many_flat(texts, maybe_mnemonic, digits)
+    return [Scan(list(p), r) for p, r in zip(pii, refused, strict=True)]
+
+
+def scan_many_flat(
+    texts: Sequence[str],
+    maybe_mnemonic: Sequence[bool] | None = None,
+    digits: Sequence[int] | None = None,
+) -> tuple[list[tuple[str, ...]], list[str | None]]:
+    """scan_many() as two flat lists, PII kinds (mostly the empty tuple) and refusal reasons:
+    no object per text for the garbage collector to track while a big file is scanned."""
     joined = "\x00".join(texts)
     # One-character gates (memchr speed) rule out whole groups of literals before the slower
     # substring searches: every literal but AKIA/AIza holds '-' or '_'.
@@ -122,7 +133,8 @@ def scan_many(
     at = "@" in joined
     if maybe_mnemonic is None:
         maybe_mnemonic = [True] * len(texts)
-    out = []
+    pii_out: list[tuple[str, ...]] = []
+    refused_out: list[str | None] = []
     for i, text in enumerate(texts):
         refused = None
         n_digits = _digit_count(text) if digits is None else digits[i]
@@ -138,13 +150,19 @@ def scan_many(
                 if literal in text and rx.search(text):
                     refused = "holds what looks like an API key"
                     break
-        pii = []
-        if at and "@" in text and _EMAIL.search(text):
-            pii.append("email")
-        if n_digits >= 10 and _has_phone(text):
-            pii.append("phone")
-        out.append(Scan(pii, refused))
-    return out
+        email = at and "@" in text and _EMAIL.search(text) is not None
+        phone = n_digits >= 10 and _has_phone(text)
+        pii_out.append(_PII_KINDS[email, phone])
+        refused_out.append(refused)
+    return pii_out, refused_out
+
+
+_PII_KINDS = {
+    (False, False): (),
+    (True, False): ("email",),
+    (False, True): ("phone",),
+    (True, True): ("email", "phone"),
+}
 
 
 _PHONE_HINT = re.compile(r"[+(\d][\d ().-]{8,}\d")
@@ -234,11 +252,10 @@ def assess(
     return round(max(0.0, min(1.0, score)), 3), reasons
 
 
-def unflagged_ok(texts: Sequence[str], ratios: Sequence[float], cfg: IngestConfig) -> list[bool]:
-    """Per text: True where assess() without PII or duplicate flags gives (1.0, []), i.e. the
-    length is within bounds and the letter ratio is not low (keep in step with assess)."""
-    lo, hi = cfg.min_chars, cfg.max_chars
-    return [lo <= len(t) <= hi and r >= 0.5 for t, r in zip(texts, ratios, strict=True)]
+def unflagged_ok(lengths: np.ndarray, ratios: np.ndarray, cfg: IngestConfig) -> np.ndarray:
+    """Per text (its length, its letter ratio): True where assess() without PII or duplicate flags
+    gives (1.0, []), i.e. the length is within bounds and the ratio is not low (keep in step)."""
+    return np.asarray((lengths >= cfg.min_chars) & (lengths <= cfg.max_chars) & (ratios >= 0.5))
 
 
 # -- MinHash --------------------------------------------------------------------------------------
@@ -433,19 +450,24 @@ def analyze(texts: Sequence[str], batch: int = 256, sample: int = 1) -> TextStat
         if sample > 1:
             keep = hv % np.uint32(sample) == 0
             hv, owner = hv[keep], owner[keep]
-        # small sub-chunks keep the (shingles x 64) matrix in cache
-        s, step = 0, 4096
-        while s < len(hv):
-            e = min(len(hv), s + step)
-            if e < len(hv):  # owners are sorted: end at a text boundary
-                e = int(np.searchsorted(owner, owner[e - 1], side="right"))
-            sub_owner = owner[s:e]
+        if not len(hv):
+            continue
+        mixed = _fmix32(hv)
+        # where each text's shingles start (owners are sorted), and which text that is
+        firsts = np.flatnonzero(np.r_[True, owner[1:] != owner[:-1]])
+        rows = lo + owner[firsts]
+        # sub-chunks of whole texts, ~4096 shingles each, keep the (64 x shingles) matrix in cache
+        step = 4096
+        k, n_firsts = 0, len(firsts)
+        while k < n_firsts:
+            s = int(firsts[k])
+            k2 = int(np.searchsorted(firsts, s + step))  # the texts starting before s + step
+            e = int(firsts[k2]) if k2 < n_firsts else len(hv)
             # (permutations x shingles): the per-text min is then a fast reduceat along rows
-            phv = np.multiply.outer(a, _fmix32(hv[s:e]))
+            phv = np.multiply.outer(a, mixed[s:e])
             phv += b[:, None]
-            firsts = np.flatnonzero(np.r_[True, sub_owner[1:] != sub_owner[:-1]])
-            out[lo + sub_owner[firsts]] = np.minimum.reduceat(phv, firsts, axis=1).T
-            s = e
+            out[rows[k:k2]] = np.minimum.reduceat(phv, firsts[k:k2] - s, axis=1).T
+            k = k2
     return TextStats(out, mnemonic, digits, ratio)
 
 

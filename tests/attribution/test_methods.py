@@ -27,7 +27,8 @@ def test_batched_per_example_gradients_equal_single_backward(tiny_adapter) -> No
     import torch
 
     model = _peft(tiny_adapter)
-    mods = G.find_lora_modules(model, G.GradientConfig(proj_dim=10**6))  # no projection: exact
+    # No projection, both LoRA matrices: the exact gradient.
+    mods = G.find_lora_modules(model, G.GradientConfig(proj_dim=10**6, lora_params="AB"))
     batch = [
         ([5, 6, 7, 8, 9], [-100, -100, 7, 8, 9]),
         ([10, 11, 12], [10, 11, 12]),
@@ -49,6 +50,24 @@ def test_batched_per_example_gradients_equal_single_backward(tiny_adapter) -> No
             ]
         )
         np.testing.assert_allclose(rows[i], ref.double().numpy(), atol=1e-6, rtol=1e-4)
+
+
+def test_default_rows_hold_lora_b_only(tiny_adapter) -> None:
+    """The default row is the lora_B part of the full (A, B) row, module by module."""
+    model = _peft(tiny_adapter)
+    full = G.find_lora_modules(model, G.GradientConfig(proj_dim=10**6, lora_params="AB"))
+    only_b = G.find_lora_modules(model, G.GradientConfig(proj_dim=10**6))
+    assert G.GradientConfig().lora_params == "B"
+    assert all(not m.use_a and m.dim == m.rank * m.d_out for m in only_b)
+    batch = [([5, 6, 7, 8, 9], [-100, -100, 7, 8, 9]), ([10, 11, 12], [10, 11, 12])]
+    rf = G.batch_gradients(model, full, batch, 0)
+    rb = G.batch_gradients(model, only_b, batch, 0)
+    want = np.concatenate(
+        [rf[:, a + m.a_dim : b] for m, (a, b) in zip(full, G.layout(full), strict=True)], 1
+    )
+    np.testing.assert_allclose(rb, want, rtol=1e-12, atol=0)
+    with pytest.raises(Exception, match="Unknown LoRA parameter set"):
+        G.find_lora_modules(model, G.GradientConfig(lora_params="A"))
 
 
 def test_projection_is_seeded_and_deterministic(tiny_adapter) -> None:

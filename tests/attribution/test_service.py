@@ -200,17 +200,39 @@ def test_sketched_index_keeps_the_ranking(att_studio) -> None:
     a = att_studio.attribution
     _index(att_studio)
     exact = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=18)
-    small = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, compress_dim=128)
+    small = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, compress_dim=64)
     res = a.build_index("tiny-ft", config=small)
-    assert res["dim"] == 256
+    assert res["dim"] == 128  # lora_B only: 2 layers x (q, v) x rank 4 x 8 projected outputs
     gi = a._gradient_index(a.model_info("tiny-ft"))
-    assert gi.meta["sketch"] and gi.grads.shape == (18, 128)
+    assert gi.meta["sketch"] and gi.grads.shape == (18, 64)
     sk = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=18)
     assert sk["top_records"][0]["record_id"] == 1
     e = {r["record_id"]: r["score"] for r in exact["top_records"]}
     s = {r["record_id"]: r["score"] for r in sk["top_records"]}
     common = sorted(set(e) & set(s))
     assert np.corrcoef([e[i] for i in common], [s[i] for i in common])[0, 1] > 0.8
+
+
+def test_both_lora_matrices_option_and_format_version(att_studio) -> None:
+    """lora_params="AB" indexes lora_A too (twice the width here); an index written by an older
+    format is refused with a rebuild hint rather than misread."""
+    import json
+
+    from studio.attribution.index import FORMAT, GradientIndex
+
+    a = att_studio.attribution
+    cfg = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, lora_params="AB")
+    assert a.build_index("tiny-ft", config=cfg)["dim"] == 256
+    rep = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=1)
+    assert rep["top_records"][0]["record_id"] == 1
+    path = a.gradient_dir(a.model_info("tiny-ft"))
+    gi = GradientIndex.open(path)
+    assert gi.meta["format"] == FORMAT and all(m.use_a for m in gi.module_shapes)
+    meta = json.loads((path / "meta.json").read_text())
+    meta["format"] = "openledger.gradient-index/1"
+    (path / "meta.json").write_text(json.dumps(meta))
+    with pytest.raises(AttributionError, match="another version"):
+        GradientIndex.open(path)
 
 
 def test_exact_fisher_block_curvature_option(att_studio) -> None:

@@ -57,8 +57,17 @@ def test_cli_refuses_a_mistyped_address_and_a_zero_send(
     # a non-address used to surface as "unexpected ValueError" with exit 2
     assert "not an address" in _one_line_error(*cli("rewards", "show", "0xnope"))
     assert "not an address" in _one_line_error(*cli("stake", "status", "0xnope"))
+    assert "not an address" in _one_line_error(*cli("wallet", "history", "0xnope"))
     err = _one_line_error(*cli("wallet", "send", GOOD, "0", "--password-file", str(password_file)))
     assert "0 OPEN" in err
+    # a binary "key file" used to end in "unexpected UnicodeDecodeError" (exit 2)
+    binary = password_file.with_name("key.bin")
+    binary.write_bytes(b"\xfe\xff\x00\x81" * 16)
+    for flag in ("--private-key-file", "--mnemonic-file"):
+        err = _one_line_error(
+            *cli("wallet", "import", flag, str(binary), "--password-file", str(password_file))
+        )
+        assert "not text" in err
 
 
 def test_keystore_file_holding_another_account_is_refused(studio: Any, studio_home: Path) -> None:
@@ -95,8 +104,9 @@ def test_withdraw_works_after_the_cooldown_on_an_idle_chain(studio: Any, anvil: 
         staking.withdraw_or_request(studio, acct, "node")
     cooldown = int(st.functions.cooldown().call())
     anvil.rpc("evm_increaseTime", cooldown + 5)  # time passes, but no block is mined
-    assert staking.status(studio, acct.address)["chain_time"] >= (
-        staking.position(studio, acct.address, "node")["unlock_at"]
+    assert (
+        staking.status(studio, acct.address)["chain_time"]
+        >= (staking.position(studio, acct.address, "node")["unlock_at"])
     )
     res = staking.withdraw_or_request(studio, acct, "node")
     assert res["action"] == "withdrawn" and res["amount_wei"] == minimum
@@ -138,7 +148,9 @@ def test_publish_says_why_a_contributor_stays_unbound(
     rc, out, err = cli("datanet", "publish", "qa-notes", "--password-file", str(password_file))
     assert rc == 0, err
     line = next(x for x in out.splitlines() if anvil.accounts[1] in x)
-    assert "NOT bound" in line and "could not be unlocked" in line and "not in this wallet" not in line
+    assert (
+        "NOT bound" in line and "could not be unlocked" in line and "not in this wallet" not in line
+    )
     rc, out, err = cli(
         "datanet", "publish", "qa-notes", "--password-file", str(password_file), "--json"
     )
@@ -160,3 +172,77 @@ def test_stranger_publish_hint_names_the_real_flag(
     with pytest.raises(ChainError) as e:
         datanets_onchain.publish(studio, dev_account(5), "owned")
     assert "--from ADDRESS" in (e.value.hint or "") and "--account" not in (e.value.hint or "")
+
+
+def test_unreadable_devnet_state_is_announced_not_silent(tmp_path: Path) -> None:
+    """A cut-short devnet state used to be swapped for a fresh genesis with only a log line: the
+    user saw every balance gone and no word why."""
+    from studio.chain.devnet import Devnet
+    from studio.core.events import EventBus
+    from studio.core.paths import Paths
+
+    bus = EventBus()
+    seen: list[Any] = []
+    bus.subscribe(seen.append)
+    dev = Devnet(Paths.resolve(tmp_path / "home"), events=bus)
+    dev.dir.mkdir(parents=True, exist_ok=True)
+    dev.state_file.write_text('{"block": 1, "accounts"')  # cut short
+    dev._check_state_file()
+    assert not dev.state_file.exists() and list(dev.dir.glob("state.corrupt-*.json"))
+    assert any(ev.kind == "warning" and "from genesis" in ev.message for ev in seen)
+    # with a last good copy it is restored, and said so
+    seen.clear()
+    dev.state_file.write_text("{}")
+    dev._check_state_file()  # readable: becomes the good copy
+    dev.state_file.write_text("{")
+    dev._check_state_file()
+    assert dev.state_file.read_text() == "{}"
+    assert any(ev.kind == "warning" and "last good copy" in ev.message for ev in seen)
+
+
+def test_unstake_amounts_are_checked_in_open_not_raw_wei(studio: Any, anvil: Anvil) -> None:
+    """A too-large or too-small partial unstake used to come back as the raw custom error in wei
+    (InsufficientStake(available=1000000000000000000000, …)); 0 said 'no active stake'."""
+    client = studio_on(anvil, studio)
+    contracts.ensure_deployed(client, allow_deploy=True)
+    acct = dev_account(6)
+    minimum = int(contracts.contract(client, "Staking").functions.minStake(1).call())
+    staking.deposit(studio, acct, minimum, "node")
+    for amount, words in (
+        (0, "more than 0 OPEN"),
+        (minimum * 5, "is more than that"),
+        (minimum // 4, "below the 1,000 OPEN minimum"),
+    ):
+        with pytest.raises(InvalidInput, match=words) as e:
+            staking.request_unstake(studio, acct, "node", amount)
+        assert "000000000000000000" not in str(e.value)
+    assert staking.position(studio, acct.address, "node")["active_wei"] == minimum
+
+
+def test_reusing_a_send_key_for_another_transfer_is_refused(
+    cli: Any,
+    anvil: Anvil,
+    tmp_path: Path,
+    password_file: Path,  # noqa: F811
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """`wallet send --key K` with another amount used to answer "Already sent" (exit 0) about the
+    earlier transfer: the user believed the new amount had gone out."""
+    use_anvil_for_cli(anvil, monkeypatch)
+    key = tmp_path / "k7"
+    key.write_text(anvil.keys[7])
+    rc, out, err = cli(
+        "wallet", "import", "--private-key-file", str(key), "--password-file", str(password_file)
+    )
+    assert rc == 0, err
+    to = Account.create().address
+    send = ("wallet", "send", to, "0.5", "--key", "pay-1", "--password-file", str(password_file))
+    rc, out, err = cli(*send)
+    assert rc == 0 and "Sent 0.5 OPEN" in out, err
+    rc, out, err = cli(*send)
+    assert rc == 0 and "Already sent" in out
+    err = _one_line_error(*cli(*send[:3], "2", *send[4:]))
+    assert "already used for another transaction" in err
+    err = _one_line_error(*cli(*send[:2], GOOD, *send[3:]))
+    assert "already used for another transaction" in err
+    assert anvil.balance(to) == 5 * 10**17
