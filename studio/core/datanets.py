@@ -29,7 +29,7 @@ from studio.core.ingest import (
     RawRecord,
     check_size,
     file_format,
-    read_records,
+    read_rows,
     record_from_canonical,
     render_text,
 )
@@ -960,13 +960,11 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
     if len(data) != size:  # changed while we read it
         size = len(data)
     digest = hashlib.sha256(data).hexdigest()
-    raw = read_records(path, data, cfg, text_column=text_column)
-    texts = [r.text if r.kind == "text" else r.plain_text() for r in raw]  # (plain_text, inlined)
+    raw = read_rows(path, data, cfg, text_column=text_column)
+    texts = [r[1] if r[0] == "text" else render_text(*r[:5]) for r in raw]
     stats = quality.analyze(texts)
     pii, why = quality.scan_many_flat(texts, stats.mnemonic.tolist(), stats.digits.tolist())
-    refused = [
-        {"where": _where(rec.source), "reason": w} for rec, w in zip(raw, why, strict=True) if w
-    ]
+    refused = [{"where": _where(row[5]), "reason": w} for row, w in zip(raw, why, strict=True) if w]
     sigs, ratios = stats.sigs, stats.letter_ratio
     if refused:  # keep the others
         kept = [i for i, w in enumerate(why) if not w]
@@ -976,15 +974,8 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
     # every file's records until they are written costs no garbage-collection passes over them.
     file_json = json.dumps(path.name, ensure_ascii=False)
     records: list[_Planned] = [
-        (
-            r.kind,
-            r.text if r.kind != "text" else "",
-            r.prompt,
-            r.response,
-            r.messages,
-            _source_json(r.source, file_json),
-        )
-        for r in raw
+        (kind, text if kind != "text" else "", p, r, m, _source_json(src, file_json))
+        for kind, text, p, r, m, src in raw
     ]
     return {
         "path": path,
@@ -1003,7 +994,7 @@ def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[s
 
 # A planned record: kind, text ("" for prose: the plan's texts hold it), prompt, response,
 # messages, and its source as JSON.
-_Planned = tuple[str, str, "str | None", "str | None", "list[dict[str, str]] | None", str]
+_Planned = tuple[str, str, str | None, str | None, list[dict[str, str]] | None, str]
 
 _INSERT_RECORD = (
     "INSERT INTO records(id, datanet_id, file_id, kind, content_sha256, pack, pack_offset, size, contributor,"

@@ -34,8 +34,8 @@ KINDS = ("text", "prompt_response", "chat")
 _SCAN_JSON: Callable[[str, int], tuple[Any, int]] = json.JSONDecoder().scan_once  # type: ignore[attr-defined]
 # json.dumps(sort_keys=True, separators=(",", ":"), ensure_ascii=False), built once (dumps
 # with options builds a new encoder per call)
-_json_str: Callable[[str], str] = json.encoder.encode_basestring  # its string encoder
 _CANONICAL_JSON = json.JSONEncoder(sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+_json_str: Callable[[str], str] = json.encoder.encode_basestring  # the string encoder it uses
 
 
 @dataclass
@@ -234,18 +234,21 @@ def split_prose(
 # -- readers --------------------------------------------------------------------------------------
 
 
-def _prose_records(name: str, chunks: list[tuple[int, str]], **where: Any) -> list[RawRecord]:
-    return [
-        RawRecord("text", text=t, source={"file": name, **where, "offset": o}) for o, t in chunks
-    ]
+# A record as the readers produce it, RawRecord's fields in order: a plain tuple, which the garbage
+# collector stops tracking (a big file's records would otherwise cost it repeated full passes).
+Row = tuple[str, str, str | None, str | None, list[dict[str, str]] | None, dict[str, Any]]
 
 
-def read_txt(name: str, data: bytes, cfg: IngestConfig, markdown: bool = False) -> list[RawRecord]:
+def _prose_records(name: str, chunks: list[tuple[int, str]], **where: Any) -> list[Row]:
+    return [("text", t, None, None, None, {"file": name, **where, "offset": o}) for o, t in chunks]
+
+
+def read_txt(name: str, data: bytes, cfg: IngestConfig, markdown: bool = False) -> list[Row]:
     text = decode_text(name, data)
     return _prose_records(name, split_prose(text, cfg, markdown=markdown))
 
 
-def _row_record(obj: Any, name: str, line: int) -> RawRecord | str:
+def _row_record(obj: Any, name: str, line: int) -> Row | str:
     """One JSONL object → a record, or a short reason why not."""
     if not isinstance(obj, dict):
         return "not a JSON object"
@@ -263,20 +266,23 @@ def _row_record(obj: Any, name: str, line: int) -> RawRecord | str:
             )
         ):
             return "'messages' must be a non-empty list of {role, content} strings"
-        return RawRecord(
+        return (
             "chat",
-            messages=[{"role": m["role"], "content": m["content"]} for m in msgs],
-            source=src,
+            "",
+            None,
+            None,
+            [{"role": m["role"], "content": m["content"]} for m in msgs],
+            src,
         )
     if "prompt" in obj or "response" in obj:
         p, r = obj.get("prompt"), obj.get("response")
         if not isinstance(p, str) or not isinstance(r, str):
             return "'prompt' and 'response' must both be strings"
-        return RawRecord("prompt_response", prompt=p, response=r, source=src)
+        return ("prompt_response", "", p, r, None, src)
     if "text" in obj:
         if not isinstance(obj["text"], str):
             return "'text' must be a string"
-        return RawRecord("text", text=obj["text"], source=src)
+        return ("text", obj["text"], None, None, None, src)
     return "no 'text', 'prompt'/'response' or 'messages' field"
 
 
@@ -289,9 +295,9 @@ def _bad_lines_error(name: str, bad: list[tuple[int, str]]) -> InvalidInput:
     )
 
 
-def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
+def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
     text = decode_text(name, data)
-    records: list[RawRecord] = []
+    records: list[Row] = []
     bad: list[tuple[int, str]] = []
     loads = json.loads
     scan = _SCAN_JSON
@@ -327,7 +333,7 @@ def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
 
 def read_csv(
     name: str, data: bytes, cfg: IngestConfig, text_column: str | None = None
-) -> list[RawRecord]:
+) -> list[Row]:
     text = decode_text(name, data)
     reader = csv.DictReader(io.StringIO(text, newline=""))
     cols = reader.fieldnames or []
@@ -338,7 +344,7 @@ def read_csv(
             f"{name}: no column '{want}' (columns: {', '.join(cols) or 'none'}).",
             hint="Pass --text-column NAME, or use 'prompt' and 'response' columns.",
         )
-    records = []
+    records: list[Row] = []
     try:
         for row in reader:
             line = reader.line_num
@@ -346,11 +352,11 @@ def read_csv(
             if structured:
                 p, r = (row.get("prompt") or "").strip(), (row.get("response") or "").strip()
                 if p or r:
-                    records.append(RawRecord("prompt_response", prompt=p, response=r, source=src))
+                    records.append(("prompt_response", "", p, r, None, src))
             else:
                 t = (row.get(want) or "").strip()
                 if t:
-                    records.append(RawRecord("text", text=t, source=src))
+                    records.append(("text", t, None, None, None, src))
     except csv.Error as e:
         raise InvalidInput(
             f"{name}: malformed CSV at line {reader.line_num}: {e}.",
@@ -363,7 +369,7 @@ def read_csv(
     return records
 
 
-def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
+def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
     import logging
 
     import pypdf
@@ -381,7 +387,7 @@ def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
                 f"{name}: the PDF is encrypted.",
                 hint="Save an unencrypted copy (remove the password) and add that.",
             )
-        records: list[RawRecord] = []
+        records: list[Row] = []
         for page_no, page in enumerate(reader.pages, 1):
             text = (page.extract_text() or "").replace("\r\n", "\n").replace("\r", "\n")
             records += _prose_records(name, split_prose(text, cfg), page=page_no)
@@ -400,7 +406,7 @@ def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
     return records
 
 
-def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
+def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
     import zipfile
 
     import docx
@@ -429,7 +435,7 @@ def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
         )
     # For docx the offset is the paragraph index.
     return [
-        RawRecord("text", text=t, source={"file": name, "paragraph": o})
+        ("text", t, None, None, None, {"file": name, "paragraph": o})
         for o, t in split_prose("", cfg, paragraphs=paras)
     ]
 
@@ -437,6 +443,13 @@ def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[RawRecord]:
 def read_records(
     path: Path, data: bytes, cfg: IngestConfig, *, text_column: str | None = None
 ) -> list[RawRecord]:
+    return [RawRecord(*row) for row in read_rows(path, data, cfg, text_column=text_column)]
+
+
+def read_rows(
+    path: Path, data: bytes, cfg: IngestConfig, *, text_column: str | None = None
+) -> list[Row]:
+    """read_records() as plain tuples (see Row)."""
     fmt = file_format(path)
     name = path.name
     if fmt in ("txt", "md"):
