@@ -29,22 +29,26 @@ def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None)
         shutil.rmtree(home, ignore_errors=True)
     state: dict[str, Any] = {}
     summary: dict[str, Any] = {}
-    for name, modname in STAGES:
-        if name in skip:
-            continue
-        try:
-            mod = importlib.import_module(modname)
-        except ModuleNotFoundError as e:
-            if e.name == modname:
+    try:
+        for name, modname in STAGES:
+            if name in skip:
                 continue
-            raise
-        ctx.say(f"\n=== {name} ===")
-        summary[name] = mod.run_stage(ctx, state)
-    if "chain" in summary:
-        # Leave nothing running behind `make demo`; any command that needs the chain restarts it.
-        from studio.core.paths import default_home
+            try:
+                mod = importlib.import_module(modname)
+            except ModuleNotFoundError as e:
+                if e.name == modname:
+                    continue
+                raise
+            ctx.say(f"\n=== {name} ===")
+            summary[name] = mod.run_stage(ctx, state)
+    finally:
+        if "chain" not in skip:
+            # Leave nothing running behind `make demo`, even when a stage failed; any command
+            # that needs the chain starts it again.
+            from studio.core.paths import default_home
 
-        _stop_devnet(ctx.home or str(default_home()))
+            _stop_devnet(ctx.home or str(default_home()))
+    if "chain" in summary:
         ctx.say(
             "\nDevnet stopped; its state is kept and any command that needs it starts it again."
         )

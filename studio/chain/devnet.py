@@ -178,6 +178,26 @@ def _pid_is_anvil(pid: int) -> bool:
     return b"anvil" in cmd
 
 
+def _stray_anvils(state_file: Path) -> list[int]:
+    """Anvil processes writing to this state file (Linux /proc only). Such a process, left behind
+    by a crashed studio, would keep dumping its chain over ours every few seconds."""
+    proc = Path("/proc")
+    if not proc.is_dir():
+        return []
+    target = str(state_file).encode()
+    found = []
+    for entry in proc.iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            args = (entry / "cmdline").read_bytes().split(b"\0")
+        except OSError:
+            continue
+        if args and b"anvil" in args[0] and target in args and _pid_alive(int(entry.name)):
+            found.append(int(entry.name))
+    return found
+
+
 class Devnet:
     """Start, stop, inspect and reset the embedded anvil of one data home."""
 
@@ -295,6 +315,11 @@ class Devnet:
 
     def _start(self, timeout: float) -> None:
         anvil = find_anvil()
+        for stray in _stray_anvils(self.state_file):
+            logging.getLogger("studio.devnet").warning(
+                "stopping a stray anvil (pid %s) left on this data home", stray
+            )
+            self._stop_pid(stray, 5.0)
         self._check_state_file()
         args = [
             str(anvil),
@@ -419,6 +444,9 @@ class Devnet:
                     was_running = True
                     self._stop_pid(pid, timeout)
                 self.info_file.unlink(missing_ok=True)
+            for stray in _stray_anvils(self.state_file):
+                was_running = True
+                self._stop_pid(stray, timeout)
         st = self.status()
         st["stopped"] = was_running
         return st

@@ -136,3 +136,15 @@ def test_devnet_cli(cli, studio_home: Path) -> None:
     from studio.core.store import Store
 
     assert Store(studio_home / "studio.sqlite").query("SELECT * FROM chain_tx") == []
+
+
+def test_an_anvil_the_studio_lost_track_of_is_stopped(devnet: Devnet) -> None:
+    """A crashed studio can leave anvil running without anvil.json; it would keep dumping an old
+    chain over this home's state file. `down` and the next `up` must find and stop it."""
+    devnet.up()
+    pid = json.loads(devnet.info_file.read_text())["pid"]
+    devnet.info_file.unlink()  # the studio forgot it
+    assert devnet_mod._stray_anvils(devnet.state_file) == [pid]
+    devnet.down()
+    assert devnet_mod._stray_anvils(devnet.state_file) == []
+    assert not devnet_mod._pid_alive(pid)
