@@ -65,7 +65,14 @@ def _fill(store: Store, tmp_path: Path, k: int) -> None:
     dn.snapshot(f"net-v{k}")
 
 
-@pytest.mark.parametrize("k", range(0, Store.latest_version()))
+def _earlier_versions() -> list[int]:
+    # the schema versions a store can stop at (a reserved number may not have a migration yet)
+    from studio.core.store import discover_migrations
+
+    return [0] + [m.VERSION for m in discover_migrations()][:-1]
+
+
+@pytest.mark.parametrize("k", _earlier_versions())
 def test_upgrade_from_every_earlier_schema(tmp_path: Path, k: int) -> None:
     path = tmp_path / "db.sqlite"
     old = Store(path, target_version=k)

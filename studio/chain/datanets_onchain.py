@@ -196,6 +196,10 @@ def publish(
     did, created, create_tx = ensure_created(studio, account, name)
     if created and create_tx:
         txs.append(create_tx)
+    info = _call(reg.functions.getDatanet(int(did)))
+    if info is not None:
+        # The on-chain owner receives the pooled long tail of attribution weights.
+        studio.datanets.set_owner_if_missing(name, to_checksum_address(info[0]))
 
     signers = {to_checksum_address(a): s for a, s in (signers or {}).items()}
     signers.setdefault(to_checksum_address(account.address), account)

@@ -11,6 +11,10 @@ from studio.commands import Context, arg, command
 from studio.core.errors import IntegrityError, InvalidInput
 
 
+def _n(count: int, noun: str) -> str:
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"
+
+
 def _fmt_time(t: float) -> str:
     return time.strftime("%Y-%m-%d %H:%M", time.localtime(t))
 
@@ -23,6 +27,7 @@ def _fmt_time(t: float) -> str:
     arg("--description-file", help="markdown file with the long description"),
     arg("--tags", default="", help="comma-separated, e.g. baking,bees"),
     arg("--license", default="CC-BY-4.0", help="SPDX id (default CC-BY-4.0)"),
+    arg("--owner", help="owner address 0x… (default: the active wallet account)"),
 )
 def create(ctx: Context, args: argparse.Namespace) -> Any:
     description = ""
@@ -40,8 +45,10 @@ def create(ctx: Context, args: argparse.Namespace) -> Any:
         description=description,
         tags=args.tags,
         license=args.license,
+        owner=args.owner,
     )
-    ctx.say(f"Created Datanet '{dn['name']}' ({dn['license']}).")
+    owner = f", owner {dn['owner']}" if dn.get("owner") else ""
+    ctx.say(f"Created Datanet '{dn['name']}' ({dn['license']}{owner}).")
     ctx.say(f"Next: studio datanet add {dn['name']} FILE… [--contributor 0x…]")
     return dn
 
@@ -51,7 +58,8 @@ def say_add_results(ctx: Context, results: list[dict[str, Any]]) -> None:
         if r["status"] == "added":
             flags = ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in r["flags"].items() if v)
             ctx.say(
-                f"  {r['file']}: added {r['records']} records" + (f" ({flags})" if flags else "")
+                f"  {r['file']}: added {_n(r['records'], 'record')}"
+                + (f" ({flags})" if flags else "")
             )
             for ref in r["refused"]:
                 ctx.say(f"    refused (never stored): {ref['where']}: {ref['reason']}")
@@ -76,7 +84,7 @@ def add(ctx: Context, args: argparse.Namespace) -> Any:
     say_add_results(ctx, results)
     added = sum(r.get("records", 0) for r in results if r["status"] == "added")
     ctx.say(
-        f"{added} new records in '{args.name}'. Review: studio datanet records {args.name} --status pending"
+        f"{_n(added, 'new record')} in '{args.name}'. Review: studio datanet records {args.name} --status pending"
     )
     return results
 
@@ -108,6 +116,7 @@ def show(ctx: Context, args: argparse.Namespace) -> Any:
     ctx.say(
         f"  license {d['license']}, kind {d['kind']}, tags {', '.join(d['tags']) or '-'}, created {_fmt_time(d['created_at'])}"
     )
+    ctx.say(f"  owner {d.get('owner') or '- (set when published)'}")
     if d["description"]:
         ctx.say("")
         ctx.say("  " + d["description"].strip().replace("\n", "\n  "))
@@ -118,10 +127,10 @@ def show(ctx: Context, args: argparse.Namespace) -> Any:
     )
     for f in d["files_list"]:
         ctx.say(
-            f"  file #{f['id']} {f['name']} ({f['format']}, {f['records']} records, contributor {f['contributor']})"
+            f"  file #{f['id']} {f['name']} ({f['format']}, {_n(f['records'], 'record')}, contributor {f['contributor']})"
         )
     for s in d["snapshots"]:
-        ctx.say(f"  snapshot v{s['version']}: {s['records']} records, root {s['root']}")
+        ctx.say(f"  snapshot v{s['version']}: {_n(s['records'], 'record')}, root {s['root']}")
     return d
 
 
@@ -211,7 +220,7 @@ def edit(ctx: Context, args: argparse.Namespace) -> Any:
 def snapshot(ctx: Context, args: argparse.Namespace) -> Any:
     s = ctx.studio.datanets.snapshot(args.name)
     note = " (unchanged since the latest version)" if s.get("unchanged") else ""
-    ctx.say(f"Snapshot v{s['version']}: {s['records']} records, root {s['root']}{note}")
+    ctx.say(f"Snapshot v{s['version']}: {_n(s['records'], 'record')}, root {s['root']}{note}")
     return {"version": s["version"], "root": s["root"], "records": s["records"]}
 
 
@@ -263,7 +272,7 @@ def verify(ctx: Context, args: argparse.Namespace) -> Any:
             hint="Restore the data home from a backup, or re-add the affected files.",
         )
     ctx.say(
-        f"OK: {res['records_checked']} records and {res['snapshots_checked']} snapshot(s) verified."
+        f"OK: {_n(res['records_checked'], 'record')} and {res['snapshots_checked']} snapshot(s) verified."
     )
     return res
 
@@ -279,6 +288,6 @@ def verify(ctx: Context, args: argparse.Namespace) -> Any:
 def export(ctx: Context, args: argparse.Namespace) -> Any:
     res = ctx.studio.datanets.export(args.name, args.out, args.format, args.version)
     ctx.say(
-        f"Exported {res['records']} records of '{args.name}' v{res['version']} to {res['path']}"
+        f"Exported {_n(res['records'], 'record')} of '{args.name}' v{res['version']} to {res['path']}"
     )
     return res

@@ -112,10 +112,11 @@ def check_size(path: Path, cfg: IngestConfig) -> int:
         raise InvalidInput(f"{path}: not a regular file.", hint="Pass files, not folders.")
     if st.st_size == 0:
         raise InvalidInput(f"{path.name}: the file is empty.", hint="Add a file with content.")
-    limit = int(cfg.max_file_mb * 1024 * 1024)
+    limit = int(cfg.max_file_mb * 1_000_000)  # decimal MB, as the message says
     if st.st_size > limit:
         raise InvalidInput(
-            f"{path.name}: {st.st_size / 1e6:.1f} MB is over the {cfg.max_file_mb:g} MB limit.",
+            f"{path.name}: {st.st_size / 1e6:.1f} MB is over the {cfg.max_file_mb:g} MB limit"
+            " (ingest.max_file_mb).",
             hint="Split the file, or raise ingest.max_file_mb in config.json.",
         )
     return st.st_size

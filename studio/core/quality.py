@@ -13,6 +13,7 @@ found by LSH banding with datasketch's (bands, rows) choice, then the Jaccard es
 
 from __future__ import annotations
 
+import hashlib
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -60,14 +61,44 @@ _AKIA_AIZA = re.compile("AKIA|AIza")
 
 
 @lru_cache(maxsize=1)
-def bip39_words() -> frozenset[str]:
-    """The BIP-39 English list, read from eth-account's copy without importing eth-account (slow)."""
+def bip39_index() -> dict[str, int]:
+    """The BIP-39 English list (word -> index 0..2047), read from eth-account's copy without
+    importing eth-account (slow)."""
     import importlib.util
 
     spec = importlib.util.find_spec("eth_account")
     assert spec is not None and spec.submodule_search_locations
     path = Path(list(spec.submodule_search_locations)[0]) / "hdaccount" / "wordlist" / "english.txt"
-    return frozenset(w for w in path.read_text("utf-8").split() if w)
+    words = [w for w in path.read_text("utf-8").split() if w]
+    assert len(words) == 2048
+    return {w: i for i, w in enumerate(words)}
+
+
+@lru_cache(maxsize=1)
+def bip39_words() -> frozenset[str]:
+    return frozenset(bip39_index())
+
+
+_MNEMONIC_LENGTHS = (12, 15, 18, 21, 24)
+
+
+def bip39_checksum_ok(words: Sequence[str]) -> bool:
+    """True when `words` (12/15/18/21/24 BIP-39 words) carry a valid checksum: the last
+    len/3 bits of the 11-bit indexes are the first bits of sha256(entropy)."""
+    n_words = len(words)
+    if n_words not in _MNEMONIC_LENGTHS:
+        return False
+    index = bip39_index()
+    value = 0
+    for w in words:
+        i = index.get(w)
+        if i is None:
+            return False
+        value = (value << 11) | i
+    cs = n_words // 3  # checksum bits
+    ent_bits = n_words * 11 - cs
+    entropy = (value >> cs).to_bytes(ent_bits // 8, "big")
+    return hashlib.sha256(entropy).digest()[0] >> (8 - cs) == value & ((1 << cs) - 1)
 
 
 @dataclass
@@ -83,9 +114,23 @@ def _hex_is_secret(text: str, m: re.Match[str]) -> bool:
 
 
 def _has_mnemonic(text: str) -> bool:
-    # 12 consecutive BIP-39 words: membership flags as bytes, then one substring search (C speed).
-    flags = bytes(map(bip39_words().__contains__, text.lower().split()))
-    return b"\x01" * 12 in flags
+    """A recovery phrase: 12/15/18/21/24 consecutive BIP-39 words with a valid checksum (any
+    12 list words in a row without one are ordinary prose, e.g. a word list or a poem)."""
+    words = text.lower().split()
+    # membership flags as bytes, then a substring search (C speed) rules most texts out
+    flags = bytes(map(bip39_words().__contains__, words))
+    run = b"\x01" * 12
+    start = flags.find(run)
+    while start >= 0:
+        end = start
+        while end < len(flags) and flags[end]:
+            end += 1
+        for length in _MNEMONIC_LENGTHS:
+            for i in range(start, end - length + 1):
+                if bip39_checksum_ok(words[i : i + length]):
+                    return True
+        start = flags.find(run, end)
+    return False
 
 
 _DIGITS = b"0123456789"
@@ -144,7 +189,7 @@ def scan_many_flat(
         elif n_digits >= 16 and any(_hex_is_secret(text, m) for m in _HEX64.finditer(text)):
             refused = "holds what looks like an Ethereum private key (64 hex characters)"
         elif maybe_mnemonic[i] and _has_mnemonic(text):
-            refused = "holds what looks like a wallet recovery phrase (12+ BIP-39 words)"
+            refused = "holds what looks like a wallet recovery phrase (BIP-39 words with a valid checksum)"
         else:
             for literal, rx in literals:
                 if literal in text and rx.search(text):
@@ -505,6 +550,9 @@ class DuplicateIndex:
     band key with an earlier one reach Python."""
 
     MARGIN = 0.15  # candidates down to threshold - MARGIN (estimate) get the exact check
+    # At most this many earlier records per shared band key are looked at: many copies of one
+    # record (identical signatures) would otherwise make candidate sets quadratic in their number.
+    CAP = 32
 
     def __init__(self, threshold: float) -> None:
         self.threshold = threshold
@@ -540,7 +588,7 @@ class DuplicateIndex:
         """add() for many records (ids already indexed are skipped)."""
         keep = [i for i, key in enumerate(ids) if key not in self.sigs]
         if keep:
-            self.check_and_add_many([ids[i] for i in keep], sigs[keep])
+            self.check_and_add_many([ids[i] for i in keep], sigs[keep], collect=False)
 
     def _rank(
         self, cands: set[int] | None, sig: np.ndarray, exclude: int | None
@@ -562,7 +610,11 @@ class DuplicateIndex:
         )
 
     def check_and_add_many(
-        self, ids: Sequence[int], sigs: np.ndarray, keys: np.ndarray | None = None
+        self,
+        ids: Sequence[int],
+        sigs: np.ndarray,
+        keys: np.ndarray | None = None,
+        collect: bool = True,
     ) -> dict[int, list[tuple[int, float]]]:
         """check_and_add() for records in id order, each against the index and the records
         before it in the list; returns the ranked candidates of those that have any."""
@@ -590,16 +642,21 @@ class DuplicateIndex:
             for j in hits.tolist():
                 lo = int(at[j])
                 hi = int(np.searchsorted(self._keys, sk[j], side="right"))
-                cands.setdefault(int(rows[j]), set()).update(self._ids[lo:hi].tolist())
+                if collect:
+                    cands.setdefault(int(rows[j]), set()).update(
+                        self._ids[max(lo, hi - self.CAP) : hi].tolist()
+                    )
                 at[j] = hi  # insert after the equal keys
         # within the batch: in a run of equal keys each record sees the ones before it (rows are
         # ascending inside a run; a record never repeats a key)
         same = np.flatnonzero(sk[1:] == sk[:-1]) + 1
-        if len(same):
+        if collect and len(same):
             first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
             run_start = first[np.searchsorted(first, same, side="right") - 1]
             for p, s in zip(same.tolist(), run_start.tolist(), strict=True):
-                cands.setdefault(int(rows[p]), set()).update(ids_arr[rows[s:p]].tolist())
+                cands.setdefault(int(rows[p]), set()).update(
+                    ids_arr[rows[max(s, p - self.CAP) : p]].tolist()
+                )
         # merge: the new entries go before the index entries from `at` on (one mask for both arrays)
         dest = at + np.arange(len(sk))
         fresh = np.zeros(len(self._keys) + len(sk), dtype=bool)
@@ -625,5 +682,5 @@ class DuplicateIndex:
         for k in keys:
             lo = int(np.searchsorted(self._keys, k, side="left"))
             hi = int(np.searchsorted(self._keys, k, side="right"))
-            cands.update(self._ids[lo:hi].tolist())
+            cands.update(self._ids[max(lo, hi - self.CAP) : hi].tolist())
         return self._rank(cands, sig, exclude)

@@ -63,11 +63,34 @@ class Store:
         except sqlite3.Error as e:
             raise StoreError(f"Cannot open the database {self.path}: {e}.") from e
         conn.row_factory = sqlite3.Row
-        conn.execute("PRAGMA journal_mode=WAL")
+        conn.execute("PRAGMA busy_timeout=30000")
+        self._enable_wal(conn)
         conn.execute("PRAGMA foreign_keys=ON")
         conn.execute("PRAGMA synchronous=NORMAL")
         conn.execute("PRAGMA busy_timeout=30000")
         return conn
+
+    @staticmethod
+    def _enable_wal(conn: sqlite3.Connection) -> None:
+        # WAL is persistent: set once. Switching needs an exclusive lock, and SQLite may answer
+        # "database is locked" at once (no busy handler) while another process opens the same
+        # new file, so retry briefly.
+        delay = 0.01
+        for _ in range(200):
+            try:
+                mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
+                if str(mode).lower() != "wal":
+                    conn.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as e:
+                if "locked" not in str(e) and "busy" not in str(e):
+                    raise StoreError(f"Cannot open the database: {e}.") from e
+                time.sleep(delay)
+                delay = min(delay * 2, 0.2)
+        raise StoreError(
+            "The database stayed locked by another studio process.",
+            hint="Close other studio windows or commands using this data home, then retry.",
+        )
 
     @property
     def conn(self) -> sqlite3.Connection:
