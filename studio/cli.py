@@ -61,9 +61,11 @@ def build_parser() -> argparse.ArgumentParser:
                 parsers[prefix] = gp
                 groups[prefix] = gp.add_subparsers(dest=f"cmd{depth}", metavar="COMMAND")
         parent = groups[path[:-1]]
+        # Names starting with "_" are internal (the job runner): no help line, so not listed.
+        listed = {} if path[-1].startswith("_") else {"help": cmd.help}
         sp = parent.add_parser(
             path[-1],
-            help=cmd.help,
+            **listed,
             description=cmd.help,
             parents=[_common(cmd.network, cmd.wallet)],
         )
