@@ -138,8 +138,27 @@ class Context:
 
     def emit_result(self, result: Any) -> None:
         if self.json:
+            result = _wei_as_strings(result)
             print(
                 json.dumps(result, indent=2, sort_keys=False, default=str),
                 file=self.out,
                 flush=True,
             )
+
+
+def _wei_as_strings(obj: Any) -> Any:
+    """Every `*_wei` amount in --json output is a decimal string: OPEN amounts pass 2**53, where
+    JSON readers in other languages (JavaScript) silently round integers."""
+    if isinstance(obj, dict):
+        return {
+            k: str(v)
+            if isinstance(k, str)
+            and k.endswith("_wei")
+            and isinstance(v, int)
+            and not isinstance(v, bool)
+            else _wei_as_strings(v)
+            for k, v in obj.items()
+        }
+    if isinstance(obj, list | tuple):
+        return [_wei_as_strings(v) for v in obj]
+    return obj

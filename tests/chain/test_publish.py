@@ -269,13 +269,13 @@ def test_cli_publish_stake_rewards(
     )
     assert rc == 0, err
     rc, out, err = cli("stake", "status", "--json")
-    assert rc == 0 and json.loads(out)["roles"]["validator"]["active_wei"] == 1000 * 10**18
+    assert rc == 0 and json.loads(out)["roles"]["validator"]["active_wei"] == str(1000 * 10**18)
     rc, out, err = cli("stake", "withdraw", "--role", "validator", "--password-file", str(pw))
     assert rc == 0 and "Requested unstake" in out
     rc, out, err = cli("stake", "withdraw", "--role", "validator", "--password-file", str(pw))
     assert rc == 1 and "cooling down" in err
     rc, out, err = cli("rewards", "show", "--json")
-    assert rc == 0 and json.loads(out)["claimable_wei"] == 0
+    assert rc == 0 and json.loads(out)["claimable_wei"] == "0"
     rc, out, err = cli("rewards", "claim", "--password-file", str(pw))
     assert rc == 0 and "nothing to claim" in out
 
