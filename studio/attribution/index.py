@@ -17,9 +17,9 @@ identity still matches). The finished folder appears by one rename, never half-w
 
 from __future__ import annotations
 
+import io
 import json
 import math
-import os
 import shutil
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -29,7 +29,7 @@ from typing import Any
 import numpy as np
 
 from studio.attribution import gradients as G
-from studio.core.atomic import fsync_dir, write_json
+from studio.core.atomic import replace_dir, write_bytes, write_json
 from studio.core.errors import AttributionError
 
 # 2: rows may hold lora_B only (config lora_params); modules rows carry use_a.
@@ -40,12 +40,9 @@ ProgressFn = Callable[[int, int, str], None]
 
 
 def _save_npy_atomic(path: Path, arrays: dict[str, np.ndarray]) -> None:
-    tmp = path.with_name(f".{path.name}.tmp")
-    with open(tmp, "wb") as f:
-        np.savez(f, **arrays)  # type: ignore[arg-type]
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    buf = io.BytesIO()
+    np.savez(buf, **arrays)  # type: ignore[arg-type]
+    write_bytes(path, buf.getvalue())
 
 
 def _identity_mismatch(have: dict[str, Any], want: dict[str, Any]) -> list[str]:
@@ -296,13 +293,5 @@ def build_gradient_index(
         (building / f"chunk_{c:06d}.npz").unlink()
     ident_path.unlink()
     # Swap in atomically: the old index (if any) stays until the new one is in place.
-    old = out.with_name(out.name + ".old")
-    if old.exists():
-        shutil.rmtree(old)
-    if out.exists():
-        os.replace(out, old)
-    os.replace(building, out)
-    fsync_dir(out.parent)
-    if old.exists():
-        shutil.rmtree(old)
+    replace_dir(building, out)
     return GradientIndex.open(out)

@@ -19,7 +19,6 @@ from __future__ import annotations
 import bisect
 import json
 import math
-import os
 import shutil
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -28,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from studio.core.atomic import fsync_dir, write_json
+from studio.core.atomic import replace_dir, write_json
 from studio.core.errors import AttributionError
 
 FORMAT = "openledger.span-index/1"
@@ -141,15 +140,7 @@ class SpanIndex:
         np.save(building / "logp.npy", self.logp)
         write_json(building / "records.json", self.records)
         write_json(building / "meta.json", self.meta)
-        old = out.with_name(out.name + ".old")
-        if old.exists():
-            shutil.rmtree(old)
-        if out.exists():
-            os.replace(out, old)
-        os.replace(building, out)
-        fsync_dir(out.parent)
-        if old.exists():
-            shutil.rmtree(old)
+        replace_dir(building, out)
         self.path = out
 
     @classmethod

@@ -33,6 +33,7 @@ from filelock import FileLock, Timeout
 from studio.core import atomic
 from studio.core.errors import ChainError
 from studio.core.events import Event, EventBus
+from studio.core.jobs import pid_alive
 from studio.core.paths import Paths
 
 from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network, parse_address
@@ -152,24 +153,6 @@ def dev_private_key(index: int) -> str:
     return "0x" + _dev_key(index).hex()
 
 
-def _pid_alive(pid: int) -> bool:
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":
-        return True  # no cheap probe; the RPC check decides
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    try:  # a zombie is dead for our purposes
-        stat = Path(f"/proc/{pid}/stat").read_text()
-        return stat.rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return True
-
-
 def _pid_is_anvil(pid: int) -> bool:
     try:
         cmd = Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -193,7 +176,7 @@ def _stray_anvils(state_file: Path) -> list[int]:
             args = (entry / "cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if args and b"anvil" in args[0] and target in args and _pid_alive(int(entry.name)):
+        if args and b"anvil" in args[0] and target in args and pid_alive(int(entry.name)):
             found.append(int(entry.name))
     return found
 
@@ -232,7 +215,7 @@ class Devnet:
         return info if isinstance(info, dict) else None
 
     def _healthy(self, info: dict[str, Any] | None) -> bool:
-        if not info or not _pid_alive(int(info.get("pid", 0))):
+        if not info or not pid_alive(int(info.get("pid", 0))):
             return False
         try:
             return int(rpc_call(info["url"], "eth_chainId", timeout=2.0), 16) == self.chain_id
@@ -270,7 +253,7 @@ class Devnet:
                 info = self._info()
                 if self._healthy(info):
                     return self.status()
-                if info and _pid_alive(int(info.get("pid", 0))) and _pid_is_anvil(int(info["pid"])):
+                if info and pid_alive(int(info.get("pid", 0))) and _pid_is_anvil(int(info["pid"])):
                     self._stop_pid(int(info["pid"]), 5.0)  # hung: replace it
                 self._start(timeout)
                 return self.status()
@@ -425,7 +408,7 @@ class Devnet:
             return
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
-            if not _pid_alive(pid):
+            if not pid_alive(pid):
                 return
             time.sleep(0.05)
         try:
@@ -440,7 +423,7 @@ class Devnet:
             was_running = False
             if info:
                 pid = int(info.get("pid", 0))
-                if _pid_alive(pid) and _pid_is_anvil(pid):
+                if pid_alive(pid) and _pid_is_anvil(pid):
                     was_running = True
                     self._stop_pid(pid, timeout)
                 self.info_file.unlink(missing_ok=True)

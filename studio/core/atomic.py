@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -48,3 +49,17 @@ def write_text(path: Path, text: str, mode: int = 0o600) -> None:
 
 def write_json(path: Path, obj: Any, mode: int = 0o600) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+
+
+def replace_dir(built: Path, dest: Path) -> None:
+    """Swap a fully built folder into place. The old folder (if any) stays until the new one is in
+    place, so a crash leaves either the old or the new one, never a mix."""
+    old = dest.with_name(dest.name + ".old")
+    if old.exists():
+        shutil.rmtree(old)
+    if dest.exists():
+        os.replace(dest, old)
+    os.replace(built, dest)
+    fsync_dir(dest.parent)
+    if old.exists():
+        shutil.rmtree(old)

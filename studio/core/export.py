@@ -4,13 +4,12 @@ from __future__ import annotations
 
 import json
 import os
-import tempfile
 from collections.abc import Sequence
 from dataclasses import asdict
 from pathlib import Path
 from typing import Any
 
-from studio.core.atomic import fsync_dir
+from studio.core import atomic
 from studio.core.errors import InvalidInput
 
 FORMATS = ("jsonl", "parquet")
@@ -46,52 +45,39 @@ def export_records(
         raise InvalidInput(f"Unknown export format '{fmt}'.", hint="Use jsonl or parquet.")
     path = _target(out, fmt, default_name)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    os.close(fd)
-    try:
-        rows = [_row(r) for r in records]
-        if fmt == "jsonl":
-            with open(tmp, "w", encoding="utf-8") as f:
-                for row in rows:
-                    f.write(json.dumps(row, ensure_ascii=False) + "\n")
-                f.flush()
-                os.fsync(f.fileno())
-        else:
-            import pyarrow as pa
-            import pyarrow.parquet as pq
+    rows = [_row(r) for r in records]
+    if fmt == "jsonl":
+        data = "".join(json.dumps(row, ensure_ascii=False) + "\n" for row in rows).encode("utf-8")
+    else:
+        import io
 
-            schema = pa.schema(
-                [
-                    ("record_id", pa.int64()),
-                    ("index", pa.int64()),
-                    ("datanet", pa.string()),
-                    ("version", pa.int64()),
-                    ("content_sha256", pa.string()),
-                    ("contributor", pa.string()),
-                    ("license", pa.string()),
-                    ("leaf", pa.string()),
-                    ("kind", pa.string()),
-                    ("text", pa.string()),
-                    ("prompt", pa.string()),
-                    ("response", pa.string()),
-                    (
-                        "messages",
-                        pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
-                    ),
-                    ("source", pa.string()),
-                ]
-            )
-            table = pa.Table.from_pylist(rows, schema=schema)
-            pq.write_table(table, tmp)
-            with open(tmp, "rb") as f:
-                os.fsync(f.fileno())
-        os.chmod(tmp, 0o644)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except FileNotFoundError:
-            pass
-        raise
-    fsync_dir(path.parent)
+        import pyarrow as pa
+        import pyarrow.parquet as pq
+
+        schema = pa.schema(
+            [
+                ("record_id", pa.int64()),
+                ("index", pa.int64()),
+                ("datanet", pa.string()),
+                ("version", pa.int64()),
+                ("content_sha256", pa.string()),
+                ("contributor", pa.string()),
+                ("license", pa.string()),
+                ("leaf", pa.string()),
+                ("kind", pa.string()),
+                ("text", pa.string()),
+                ("prompt", pa.string()),
+                ("response", pa.string()),
+                (
+                    "messages",
+                    pa.list_(pa.struct([("role", pa.string()), ("content", pa.string())])),
+                ),
+                ("source", pa.string()),
+            ]
+        )
+        buf = io.BytesIO()
+        pq.write_table(pa.Table.from_pylist(rows, schema=schema), buf)
+        data = buf.getvalue()
+    # Exports are meant to be shared, hence world-readable (unlike the data home's own files).
+    atomic.write_bytes(path, data, mode=0o644)
     return path

@@ -17,6 +17,25 @@ from typing import IO, Any
 from studio.core.events import Event
 
 
+def pid_alive(pid: int | None) -> bool:
+    """Whether a process runs. A zombie (exited, not yet reaped by its parent) does not."""
+    if not pid or pid <= 0:
+        return False
+    if sys.platform == "win32":
+        return True  # no cheap probe; callers confirm another way (RPC, job heartbeat)
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+        return stat.rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return True
+
+
 def own_executable() -> list[str]:
     """argv prefix that runs this studio: the frozen binary itself, or this Python with -m studio."""
     if getattr(sys, "frozen", False):

@@ -33,6 +33,7 @@ from studio.core.errors import (
     StudioError,
 )
 from studio.core.events import CancelToken, Event, EventBus
+from studio.core.jobs import pid_alive
 from studio.train import catalog
 from studio.train.config import TrainConfig
 
@@ -52,23 +53,6 @@ class ModelVersion:
     @property
     def is_base(self) -> bool:
         return self.adapter_dir is None
-
-
-def _pid_alive(pid: int | None) -> bool:
-    if not pid:
-        return False
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    # A zombie (exited, not yet reaped by its parent) is not running.
-    try:
-        with open(f"/proc/{pid}/stat") as f:
-            return f.read().split()[2] != "Z"
-    except OSError:
-        return True
 
 
 def parse_datanet_spec(spec: str) -> tuple[str, int | None]:
@@ -117,7 +101,7 @@ class ModelFactory:
         return self.store.one("SELECT * FROM models WHERE id = ?", (model_id,))
 
     def _status(self, row: dict[str, Any]) -> str:
-        if row["status"] == "training" and not _pid_alive(row.get("pid")):
+        if row["status"] == "training" and not pid_alive(row.get("pid")):
             return "interrupted"
         return str(row["status"])
 
@@ -541,7 +525,7 @@ class ModelFactory:
         except ProcessLookupError:
             pass
         deadline = time.monotonic() + wait
-        while time.monotonic() < deadline and _pid_alive(pid):
+        while time.monotonic() < deadline and pid_alive(pid):
             r = self._row(model_id)
             if r is not None and r["status"] != "training":
                 break

@@ -147,4 +147,4 @@ def test_an_anvil_the_studio_lost_track_of_is_stopped(devnet: Devnet) -> None:
     assert devnet_mod._stray_anvils(devnet.state_file) == [pid]
     devnet.down()
     assert devnet_mod._stray_anvils(devnet.state_file) == []
-    assert not devnet_mod._pid_alive(pid)
+    assert not devnet_mod.pid_alive(pid)
