@@ -116,6 +116,14 @@ class Context:
         if not self.json and not self.quiet:
             print(text, file=self.out, flush=True)
 
+    def address_or_active(self, address: str | None) -> str:
+        """An ADDRESS argument (EIP-55 checked), or the active wallet account when it is omitted."""
+        if address:
+            from studio.chain.networks import parse_address
+
+            return str(parse_address(address))
+        return str(self.studio.wallet.get(None).address)
+
     def warn(self, text: str) -> None:
         print(f"warning: {text}", file=self.err, flush=True)
 

@@ -166,9 +166,9 @@ def stake_withdraw(ctx: Context, args: argparse.Namespace) -> Any:
 )
 def stake_status(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.chain import staking
-    from studio.chain.networks import format_open, parse_address
+    from studio.chain.networks import format_open
 
-    address = parse_address(args.address) if args.address else ctx.studio.wallet.get(None).address
+    address = ctx.address_or_active(args.address)
     st = staking.status(ctx.studio, address)
     ctx.say(f"{st['address']} (cooldown {st['cooldown_s']} s)")
     for role, p in st["roles"].items():
@@ -188,9 +188,9 @@ def stake_status(ctx: Context, args: argparse.Namespace) -> Any:
 )
 def rewards_show(ctx: Context, args: argparse.Namespace) -> Any:
     from studio.chain import staking
-    from studio.chain.networks import format_open, parse_address
+    from studio.chain.networks import format_open
 
-    address = parse_address(args.address) if args.address else ctx.studio.wallet.get(None).address
+    address = ctx.address_or_active(args.address)
     wei = staking.claimable(ctx.studio, address)
     ctx.say(f"{address}: {format_open(wei)} claimable")
     return {"address": address, "claimable_wei": wei, "claimable": format_open(wei)}

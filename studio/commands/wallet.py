@@ -200,10 +200,10 @@ def wallet_export(ctx: Context, args: argparse.Namespace) -> Any:
     network=True,
 )
 def wallet_balance(ctx: Context, args: argparse.Namespace) -> Any:
-    from studio.chain.networks import format_open, parse_address
+    from studio.chain.networks import format_open
 
     # any address may be looked up; none given means the active account
-    address = parse_address(args.address) if args.address else ctx.studio.wallet.get(None).address
+    address = ctx.address_or_active(args.address)
     chain = ctx.studio.chain
     wei = chain.balance(address)
     ctx.say(f"{address}: {format_open(wei)} on {chain.profile.name} (chain {chain.chain_id})")

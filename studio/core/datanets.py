@@ -567,6 +567,9 @@ class Datanets:
 
     def record_content(self, name: str, record_id: int) -> RawRecord:
         dn = self._row(name)
+        return self._load(self._record_row(name, dn, record_id))
+
+    def _record_row(self, name: str, dn: dict[str, Any], record_id: int) -> dict[str, Any]:
         r = self.store.one(
             "SELECT * FROM records WHERE id = ? AND datanet_id = ?", (record_id, dn["id"])
         )
@@ -574,7 +577,7 @@ class Datanets:
             raise NotFound(
                 f"No record #{record_id} in '{name}'.", hint=f"See `studio datanet records {name}`."
             )
-        return self._load(r)
+        return r
 
     def _read(self, r: dict[str, Any], cache: dict[str, bytes] | None = None) -> bytes:
         cache = {} if cache is None else cache
@@ -666,13 +669,7 @@ class Datanets:
         """An edit is a new pending record that supersedes the old one; the old one's content never
         changes (snapshots that hold it stay valid) and it is marked rejected ("replaced by edit")."""
         dn = self._row(name)
-        old = self.store.one(
-            "SELECT * FROM records WHERE id = ? AND datanet_id = ?", (record_id, dn["id"])
-        )
-        if old is None:
-            raise NotFound(
-                f"No record #{record_id} in '{name}'.", hint=f"See `studio datanet records {name}`."
-            )
+        old = self._record_row(name, dn, record_id)
         if old["kind"] == "text":
             rec = RawRecord("text", text=new_text.strip())
         else:
