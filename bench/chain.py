@@ -28,7 +28,6 @@ from typing import Any
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
 CHAIN_ID = 16120
 
 
@@ -39,25 +38,11 @@ def _free_port() -> int:
 
 
 def start_anvil() -> tuple[subprocess.Popen[bytes], str]:
-    from studio.chain.devnet import find_anvil, rpc_call
+    from studio.chain.devnet import anvil_command, rpc_call
 
     port = _free_port()
     proc = subprocess.Popen(
-        [
-            str(find_anvil()),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            str(port),
-            "--chain-id",
-            str(CHAIN_ID),
-            "--accounts",
-            "10",
-            "--balance",
-            "100000000",
-            "--mnemonic",
-            DEV_MNEMONIC,
-        ],
+        anvil_command(port, CHAIN_ID),
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
     )

@@ -161,6 +161,26 @@ def _pid_is_anvil(pid: int) -> bool:
     return b"anvil" in cmd
 
 
+def anvil_command(port: int, chain_id: int, *, anvil: Path | None = None) -> list[str]:
+    """argv of an anvil with the devnet's genesis (10 dev accounts × 100,000,000 OPEN) on
+    127.0.0.1:port (0 = any free port). The devnet, the tests and the benchmarks all start this."""
+    return [
+        str(anvil or find_anvil()),
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--chain-id",
+        str(chain_id),
+        "--accounts",
+        str(DEV_ACCOUNTS),
+        "--balance",
+        str(DEV_BALANCE_OPEN),
+        "--mnemonic",
+        DEV_MNEMONIC,
+    ]
+
+
 def _stray_anvils(state_file: Path) -> list[int]:
     """Anvil processes writing to this state file (Linux /proc only). Such a process, left behind
     by a crashed studio, would keep dumping its chain over ours every few seconds."""
@@ -305,19 +325,7 @@ class Devnet:
             self._stop_pid(stray, 5.0)
         self._check_state_file()
         args = [
-            str(anvil),
-            "--host",
-            "127.0.0.1",
-            "--port",
-            "0",
-            "--chain-id",
-            str(self.chain_id),
-            "--accounts",
-            str(DEV_ACCOUNTS),
-            "--balance",
-            str(DEV_BALANCE_OPEN),
-            "--mnemonic",
-            DEV_MNEMONIC,
+            *anvil_command(0, self.chain_id, anvil=anvil),
             "--state",
             str(self.state_file),
             "--state-interval",

@@ -10,14 +10,14 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from chain_kit import CHAIN_ID, DEV_MNEMONIC, TEST_PARAMS, Anvil, Suite, _dev_keys, _free_port, role
+from chain_kit import CHAIN_ID, TEST_PARAMS, Anvil, Suite, _dev_keys, _free_port, role
 
 
 @pytest.fixture(scope="session")
 def anvil_node() -> Iterator[Anvil]:
-    from studio.chain.devnet import find_anvil
+    from studio.chain.devnet import anvil_command, find_anvil
 
-    binary = str(find_anvil())
+    binary = find_anvil()
     keys = _dev_keys()
     from eth_account import Account
 
@@ -26,21 +26,7 @@ def anvil_node() -> Iterator[Anvil]:
     for _attempt in range(3):
         port = _free_port()
         proc = subprocess.Popen(
-            [
-                binary,
-                "--host",
-                "127.0.0.1",
-                "--port",
-                str(port),
-                "--chain-id",
-                str(CHAIN_ID),
-                "--accounts",
-                "10",
-                "--balance",
-                "100000000",
-                "--mnemonic",
-                DEV_MNEMONIC,
-            ],
+            anvil_command(port, CHAIN_ID, anvil=binary),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.PIPE,
         )
