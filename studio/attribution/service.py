@@ -207,10 +207,8 @@ class Attributor:
                 return self._index_summary(info, gi, si, reused=True)
             except AttributionError:
                 pass  # stale or damaged: rebuild below
-        check(cancel)
         model, tok = self.load(model_id)
         exs = self._examples(info, tok)
-        check(cancel)
         events = self.studio.events
         events.progress(JOB, 0, len(exs), f"gradient index over {len(exs)} training examples")
 

@@ -12,6 +12,7 @@ from runtime_kit import fund, studio_on
 
 from studio.chain.devnet import Devnet, _stray_anvils
 from studio.chain.wallet import UnlockedAccount
+from studio.core.changes import Changes, track_changes
 from studio.core.errors import Cancelled, ChainError
 from studio.core.paths import Paths
 
@@ -43,9 +44,10 @@ def test_cancelled_wait_leaves_the_journal_as_it_was(anvil, studio) -> None:
     sender = UnlockedAccount(bytes(acct.key), timeout_s=None)
     anvil.rpc("evm_setAutomine", False)
     try:
-        with pytest.raises(ChainError, match="not mined"):
+        with track_changes(studio.events) as t, pytest.raises(ChainError, match="not mined"):
             client.tx.send(sender, to=acct.address, value=1, purpose="pay", key="c", timeout=0.1)
         (row,) = studio.store.query("SELECT * FROM chain_tx")
+        assert t.changes == Changes.of(transactions=[row["tx_hash"]])  # a send reports its tx
         before = store_picture(studio.paths.db)
         token = TripAfter(0)
         with pytest.raises(Cancelled):
