@@ -266,7 +266,7 @@ def model_register(
     models = studio.models
     models.get(model)  # fail early on an unknown or unfinished model, before unlocking
     try:
-        import studio.chain.registry  # noqa: F401
+        import studio.chain.registry as _registry  # noqa: F401
     except ImportError:
         models.register(model, None)  # raises the clear "not available" error
     unlocked = studio.wallet.unlock(account)
