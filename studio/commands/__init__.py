@@ -160,7 +160,8 @@ def invoke(path: str | tuple[str, ...], studio: Studio, /, **kwargs: Any) -> Any
     op = get(path)
     sig = inspect.signature(op.func)
     sig.bind(studio, **kwargs)  # TypeError names the bad argument, before anything runs
-    return op.func(studio, **kwargs)
+    with studio.events.operation(op.name):  # its events carry one operation id
+        return op.func(studio, **kwargs)
 
 
 # -- Signature → parameters ---------------------------------------------------------------------
