@@ -73,3 +73,71 @@ def chain_studio(studio: Any, anvil: Anvil) -> Any:
     contracts.ensure_deployed(client, allow_deploy=True)
     studio.__dict__["chain"] = client
     return studio
+
+
+NOTES = {
+    1: "The lighthouse keeper logged the tide at dawn; the brass gauge read four feet.",
+    2: "Sourdough starter doubles in six hours when fed equal weights of rye flour and water.",
+    3: "Bees cluster in winter, shivering their wing muscles to keep the queen warm.",
+}
+
+
+@pytest.fixture(scope="session")
+def served_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A data home with a Datanet (three contributors, one snapshot) and two tiny LoRA models
+    fine-tuned on it (two adapters on one base), built once per session."""
+    import json
+    import os
+
+    import torch
+
+    from studio.app import Studio
+    from studio.chain.devnet import dev_account
+
+    torch.set_num_threads(1)
+    home = tmp_path_factory.mktemp("served") / "home"
+    old = os.environ.get("STUDIO_HOME")
+    os.environ["STUDIO_HOME"] = str(home)
+    try:
+        with Studio(home) as s:
+            dn = s.datanets
+            dn.create("notes", summary="notes", license="CC-BY-4.0")
+            for who, text in NOTES.items():
+                f = home.parent / f"notes-{who}.jsonl"
+                rows = [{"text": f"{text} Entry {i}: day {i * 7 + who}."} for i in range(4)]
+                f.write_text("".join(json.dumps(r) + "\n" for r in rows))
+                dn.add_files("notes", [f], contributor=dev_account(who).address)
+            dn.curate("notes", accept_all=True, min_score=0.0)
+            dn.snapshot("notes")
+            settings = dict(
+                max_steps=4,
+                batch_size=2,
+                max_length=64,
+                checkpoint_every=4,
+                learning_rate=1e-2,
+                warmup_ratio=0.0,
+                val_split=0.0,
+            )
+            for name, seed in (("notes-a", 1), ("notes-b", 2)):
+                mid = s.models.prepare(
+                    base="tiny", datanets=["notes"], settings={**settings, "seed": seed}, name=name
+                )
+                s.models.run_job(mid)
+    finally:
+        if old is None:
+            os.environ.pop("STUDIO_HOME", None)
+        else:
+            os.environ["STUDIO_HOME"] = old
+    return home
+
+
+@pytest.fixture
+def served_studio(served_template: Path, studio_home: Path) -> Iterator[Any]:
+    import shutil
+
+    from studio.app import Studio
+
+    shutil.copytree(served_template, studio_home, dirs_exist_ok=True)
+    s = Studio(studio_home)
+    yield s
+    s.close()
