@@ -33,6 +33,17 @@ from .metrics import NodeMetrics
 log = logging.getLogger("studio.node")
 
 
+def _crash_point(name: str) -> None:
+    """Test hook for the exactly-once tests: STUDIO_NODE_CRASH_AT=name kills the process (kill -9)
+    right here, as a power cut would."""
+    import os
+
+    if os.environ.get("STUDIO_NODE_CRASH_AT") == name:
+        import signal
+
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
 class ApiError(Exception):
     """A request refused with an OpenAI-style error body and an HTTP status."""
 
@@ -463,6 +474,7 @@ class Node:
         self.counters["served"] += 1
         if job.inference_id is not None and report is not None:
             self._journal(job, status="served", report=report)
+            _crash_point("after_served")
             self.counters["paid"] += 1
             self._record_wake.set()
         elif report is not None:
@@ -560,6 +572,7 @@ class Node:
                     report["weights"],
                 )
                 tx, status, err = res["tx"], "recorded", None
+                _crash_point("before_record_mark")
             except StudioError as e:
                 onchain = self._onchain_record(row["inference_id"])
                 if (

@@ -141,3 +141,40 @@ def served_studio(served_template: Path, studio_home: Path) -> Iterator[Any]:
     s = Studio(studio_home)
     yield s
     s.close()
+
+
+PASSWORD = "node password for tests"
+
+
+@pytest.fixture
+def paid_studio(
+    served_studio: Any, anvil: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> Any:
+    """served_studio on the test anvil: contracts deployed, the Datanet published, both models
+    registered at 1 OPEN, and the node's own account (dev account 5) in the wallet and staked."""
+    from eth_account import Account
+
+    from studio.chain import contracts, datanets_onchain, keystore, staking
+    from studio.chain.client import ChainClient
+    from studio.chain.devnet import dev_account
+
+    monkeypatch.setattr(keystore, "SCRYPT_N", 2**10)
+    s = served_studio
+    client = ChainClient.for_url(s, anvil.url, anvil.chain_id)
+    contracts.ensure_deployed(client, allow_deploy=True)
+    s.__dict__["chain"] = client
+    datanets_onchain.publish(s, dev_account(0), "notes")
+    for mid in ("notes-a", "notes-b"):
+        s.models.register(mid, dev_account(4), price_wei=10**18)
+    pw = tmp_path / "node-password"
+    pw.write_text(PASSWORD + "\n")
+    key = Account.from_key(anvil.keys[5]).key
+    addr = s.wallet.import_private_key(bytes(key), password_file=str(pw))
+    s.wallet.set_active(addr)
+    staking.deposit(s, dev_account(5), 1_000 * 10**18, "node")
+    s.node_password_file = str(pw)
+    # CLI subprocesses reach the same anvil as the `custom` network.
+    monkeypatch.setenv("STUDIO_NETWORK", "custom")
+    monkeypatch.setenv("STUDIO_RPC_URL", anvil.url)
+    monkeypatch.setenv("STUDIO_CHAIN_ID", str(anvil.chain_id))
+    return s
