@@ -264,6 +264,21 @@ def create_app(node: Node) -> FastAPI:
             }
         )
 
+    @app.get("/v1/inferences/{inference_id}/attribution")
+    async def inference_attribution(inference_id: int) -> Response:
+        row = await run_in_threadpool(
+            node.studio.store.one,
+            "SELECT report_id FROM node_reports WHERE inference_id = ? ORDER BY created_at DESC",
+            (inference_id,),
+        )
+        if row is None:
+            return _error(
+                ApiError(
+                    404, f"This node served no inference {inference_id}.", code="report_not_found"
+                )
+            )
+        return await attribution(row["report_id"])
+
     @app.get("/health")
     async def health() -> dict[str, Any]:
         st = await run_in_threadpool(node.status)

@@ -40,6 +40,7 @@ class NodeConfig:
     payment_wait_s: float = 10.0
     validator_interval_s: float = 5.0
     validator_sample: float = 1.0  # share of other nodes' records re-checked
+    peers: list[str] = field(default_factory=list)  # other nodes' API URLs (reports, adapters)
     log_json: bool = True
 
     @property
