@@ -52,7 +52,10 @@ def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 def own_executable() -> list[str]:
     """argv prefix that runs this studio: the frozen binary itself, or this Python with -m studio."""
     if getattr(sys, "frozen", False):
-        return [sys.executable]
+        # From the windowed studio-gui, jobs run the console `studio` beside it (real stdio).
+        exe = Path(sys.executable)
+        console = exe.with_name(exe.name.replace("studio-gui", "studio"))
+        return [str(console if console.is_file() else exe)]
     return [sys.executable, "-m", "studio"]
 
 
