@@ -4,7 +4,7 @@
 import sys
 from pathlib import Path
 
-from studio.core.frozen import launch
+from studio.launch import launch
 
 if __name__ == "__main__":
     gui = Path(sys.executable).stem.lower().endswith("-gui")

@@ -1,4 +1,4 @@
-from studio.core.frozen import launch
+from studio.launch import launch
 
-# freeze_support, windowed stdio, a visible reason when it cannot start (core/frozen.py).
+# freeze_support, windowed stdio, a visible reason when it cannot start (studio/launch.py).
 raise SystemExit(launch("main"))

@@ -70,6 +70,8 @@ def test_nothing_imports_ui() -> None:
     for path in (REPO / "studio").rglob("*.py"):
         if "ui" in path.relative_to(REPO / "studio").parts[:1]:
             continue
+        if path.name == "launch.py" and path.parent.name == "studio":
+            continue  # the launcher sits above ui: it shows the cannot-start dialog
         text = path.read_text("utf-8")
         if "studio.ui" in text or "from PySide6" in text or "import PySide6" in text:
             offenders.append(str(path.relative_to(REPO)))

@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from studio.core import frozen, jobs, resources
+from studio import launch as frozen
+from studio.core import jobs, resources
 
 
 @pytest.fixture

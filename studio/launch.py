@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import collections
 import datetime
+import importlib
 import io
 import multiprocessing
 import os
@@ -106,15 +107,13 @@ def report_failure(message: str, details: str, home: Path, *, dialog: bool) -> P
 
 
 def show_dialog(title: str, text: str) -> bool:
-    """A modal error box; False where Qt cannot load (then the log file is all there is)."""
+    """A modal error box; False where Qt cannot load (then the log file is all there is).
+    Imported by name, as the `gui` command does: the layers below never see Qt."""
     try:
-        from PySide6.QtWidgets import QApplication, QMessageBox
+        dialog = importlib.import_module("studio.ui.startup_error")
+        return bool(dialog.show(title, text))
     except Exception:  # noqa: BLE001 - a broken bundle may lack Qt; the log still has it
         return False
-    app = QApplication.instance() or QApplication([sys.argv[0] if sys.argv else "studio"])
-    QMessageBox.critical(None, title, text)
-    del app
-    return True
 
 
 def launch(entry: str, argv: Sequence[str] | None = None, *, windowed: bool = False) -> int:
