@@ -35,7 +35,7 @@ def test_studio_home_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_unwritable_home_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match="--home"):
+    with pytest.raises(ConfigError, match="writable data home"):
         Paths.resolve(blocker / "sub")
 
 

@@ -23,7 +23,7 @@ import numpy as np
 from studio.attribution import report as R
 from studio.attribution.gradients import GradientConfig
 from studio.attribution.span import SpanConfig, SpanIndex, default_min_len
-from studio.core.errors import AttributionError, InvalidInput, NotFound
+from studio.core.errors import AttributionError, InvalidInput, NotFound, Suggestion
 
 METHODS = ("gradient", "span", "hybrid")
 HYBRID_RULE = (
@@ -91,7 +91,8 @@ class Attributor:
         if adapter_dir is None or not Path(adapter_dir).exists() or not card.get("datanets"):
             raise AttributionError(
                 f"{model_id} is a base model: attribution needs a model fine-tuned on Datanets.",
-                hint="Fine-tune one with studio model train --datanet NAME, then attribute that model.",
+                hint="Fine-tune one on a Datanet first, then attribute that model.",
+                suggest=Suggestion("model train", {"datanet": ["NAME"]}),
             )
         return ModelInfo(str(v.id), Path(v.dir), Path(adapter_dir), card)
 
@@ -276,7 +277,8 @@ class Attributor:
         if not (path / "meta.json").exists():
             raise AttributionError(
                 f"{info.id} has no attribution index yet.",
-                hint=f"Build it first: studio attribution index {info.id} (or use --method span).",
+                hint="Build it first (or use the span method).",
+                suggest=Suggestion("attribution index", {"model": info.id}),
             )
         gi = GradientIndex.open(path)
         gi.check_identity(self.identity(info, gi.config))
@@ -325,9 +327,9 @@ class Attributor:
                 f"Unknown method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}."
             )
         if top_k < 1:
-            raise InvalidInput("--top must be at least 1.")
+            raise InvalidInput("The number of top records must be at least 1.")
         if not prompt or not prompt.strip():
-            raise InvalidInput("The prompt is empty.", hint="Pass --prompt TEXT.")
+            raise InvalidInput("The prompt is empty.", hint="Give the question that was asked.")
         info = self.model_info(model_id)
         gi = self._gradient_index(info) if method in ("gradient", "hybrid") else None
         model, tok = self.load(model_id)
@@ -339,7 +341,7 @@ class Attributor:
         if not output or not output.strip():
             raise InvalidInput(
                 "The output is empty: there is nothing to attribute.",
-                hint="Pass a non-empty --output, or a prompt the model answers.",
+                hint="Give a non-empty output, or a prompt the model answers.",
             )
         context = _context_length(model, tok)
         settings = self._train_settings(info)

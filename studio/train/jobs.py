@@ -38,7 +38,7 @@ class TrainingJobs(ModelVersions):
                 or (self.ft_dir / name).exists()
             ):
                 raise AlreadyExists(
-                    f"A model named {name!r} already exists.", hint="Pick another --name."
+                    f"A model named {name!r} already exists.", hint="Pick another name."
                 )
             return name
         stem = re.sub(
@@ -72,7 +72,9 @@ class TrainingJobs(ModelVersions):
             entries = [dict(p) for p in (provenance or [])]
         else:
             if not datanets:
-                raise InvalidInput("No training data.", hint="Pass --datanet NAME[@VERSION].")
+                raise InvalidInput(
+                    "No training data.", hint="Name at least one Datanet (NAME or NAME@VERSION)."
+                )
             for spec in datanets:
                 entry, recs = self.snapshot(spec)
                 entries.append(entry)
@@ -87,8 +89,8 @@ class TrainingJobs(ModelVersions):
         limit = catalog.context_limit(config)
         if cfg.max_length > limit:
             raise InvalidInput(
-                f"--max-length {cfg.max_length} is above this model's context of {limit} tokens.",
-                hint=f"Use --max-length {min(limit, 2048)} or less.",
+                f"A max length of {cfg.max_length} is above this model's context of {limit} tokens.",
+                hint=f"Use a max length of {min(limit, 2048)} or less.",
             )
         cfg.datanets = [
             {k: e.get(k) for k in ("name", "version", "root", "records")} for e in entries

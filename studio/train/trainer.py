@@ -29,8 +29,8 @@ from studio.train.data import IGNORE, Example, examples_from_snapshot, pack_exam
 Row = tuple[list[int], list[int], list[int]]  # input_ids, labels, position_ids
 
 OOM_HINT = (
-    "Try a smaller --batch-size (with --grad-accum to keep the effective batch), a shorter "
-    "--max-length, --gradient-checkpointing, or --qlora on a CUDA GPU with bitsandbytes."
+    "Try a smaller batch size (with gradient accumulation to keep the effective batch), a shorter "
+    "max length, gradient checkpointing, or QLoRA on a CUDA GPU with bitsandbytes."
 )
 
 
@@ -264,14 +264,14 @@ class TrainingRun:
         limit = context_limit(model_config)
         if cfg.max_length > limit:
             raise InvalidInput(
-                f"--max-length {cfg.max_length} is above this model's context of {limit} tokens.",
-                hint=f"Use --max-length {min(limit, 2048)} or less.",
+                f"A max length of {cfg.max_length} is above this model's context of {limit} tokens.",
+                hint=f"Use a max length of {min(limit, 2048)} or less.",
             )
         self.choice = choose_device(cfg.device)
         if cfg.qlora and not self.choice.qlora_available:
             raise TrainingError(
                 "QLoRA needs a CUDA GPU and the bitsandbytes package.",
-                hint="Drop --qlora, or install bitsandbytes on a CUDA machine.",
+                hint="Train without QLoRA, or install bitsandbytes on a CUDA machine.",
             )
         self.log(f"device: {self.choice.describe()}")
         self.device = torch.device(self.choice.device)
@@ -282,7 +282,7 @@ class TrainingRun:
         if not examples:
             raise InvalidInput(
                 "No usable training examples in the snapshot (every record was empty or all prompt).",
-                hint="Check the Datanet's records, or raise --max-length.",
+                hint="Check the Datanet's records, or raise the max length.",
             )
         train, val = split_examples(examples, cfg.val_split, cfg.seed)
         self.n_examples = len(examples)

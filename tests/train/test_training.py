@@ -186,7 +186,7 @@ def test_out_of_memory_is_reported_with_a_suggestion(studio, monkeypatch):
         base="tiny", records=make_records(), provenance=PROVENANCE, settings=FAST
     )
     with pytest.raises(
-        TrainingError, match="Out of memory.*batch-size.*gradient-checkpointing.*qlora"
+        TrainingError, match="Out of memory.*batch size.*gradient checkpointing.*QLoRA"
     ):
         studio.models.run_job(model_id)
     assert studio.models.status(model_id)["status"] == "failed"

@@ -173,7 +173,7 @@ class DatanetCatalog:
         addr = contributor or self.config.active_account
         if not addr:
             raise InvalidInput(
-                "no contributor: create a wallet (studio wallet create) or pass --contributor 0x…"
+                "no contributor: create a wallet (studio wallet create) or name the contributor's address"
             )
         return checksum_address(addr)
 
