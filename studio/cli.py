@@ -69,6 +69,8 @@ def _add(parser: argparse.ArgumentParser, p: Param) -> None:
     if p.type is bool and not p.is_list:
         kw["action"] = "store_true"
         kw["required"] = p.required  # e.g. `model export --merged`: say it out loud
+        if not p.required:
+            kw["default"] = p.default  # None: "not given", so a config file may decide
         parser.add_argument(*option_names(p), **kw)
         return
     if conv:
