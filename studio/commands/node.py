@@ -9,7 +9,6 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
 from studio.commands import arg, note, operation
-from studio.core.results import Summary
 
 if TYPE_CHECKING:
     from studio.app import Studio
@@ -27,7 +26,7 @@ def node_run(
     api: Annotated[
         str | None, arg("listen address (default 127.0.0.1:8787)", metavar="HOST:PORT")
     ] = None,
-    validator: Annotated[bool | None, arg("also re-check other nodes' attributions")] = None,
+    validator: Annotated[bool, arg("also re-check other nodes' attributions")] = False,
     config: Annotated[
         str | None, arg("node settings (default: node.json in the data home)", metavar="FILE")
     ] = None,
@@ -47,7 +46,7 @@ def node_run(
     api_token_file: Annotated[
         str | None, arg("bearer token clients must send", metavar="FILE")
     ] = None,
-) -> Summary:
+) -> dict[str, Any]:
     from studio.node.config import NodeConfig
     from studio.node.logjson import log_to_stderr
     from studio.node.service import Node
@@ -57,11 +56,9 @@ def node_run(
         path,
         _explicit=bool(config),
         api=api,
-        validator=validator,
-        models=models,
+        validator=validator or None,
+        models=models or None,
         account=account,
-        # The node unlocks its account itself (and again after a timeout): it keeps the file name.
-        password_file=getattr(studio.prompter, "password_file", None),
         api_token_file=api_token_file,
         require_payment=False if free else None,
     )
@@ -79,7 +76,7 @@ def node_run(
         if node.follower is not None:
             st = node.follower.status()
             note(studio, f"verified up to block {st['verified_to']} ({st['state']})")
-        # For supervisors and scripts that wait for the node (not an event: a process protocol).
+        # One machine-readable line for supervisors and tests: the node is up at this URL.
         print(f"ready {node.url}", file=sys.stderr, flush=True)
         stop.wait()
         note(studio, "stopping: finishing in-flight requests")
@@ -87,4 +84,4 @@ def node_run(
         node.stop()
         for s, h in old.items():
             signal.signal(s, h)
-    return Summary(node.status())
+    return node.status()
