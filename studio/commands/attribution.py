@@ -11,6 +11,7 @@ from studio.core.errors import AttributionError, InvalidInput
 
 if TYPE_CHECKING:
     from studio.app import Studio
+    from studio.core.cancel import CancelToken
 
 
 @operation(
@@ -61,13 +62,16 @@ def index(
     ] = None,
     seed: Annotated[int, arg("projection seed")] = 0,
     force: Annotated[bool, arg("rebuild even if an up-to-date index exists")] = False,
+    cancel: CancelToken | None = None,
 ) -> IndexBuild:
     from studio.attribution.gradients import GradientConfig
 
     cfg = GradientConfig(seed=seed, **({"proj_dim": proj_dim} if proj_dim else {}))
     if cfg.proj_dim < 1:
         raise InvalidInput("--proj-dim must be at least 1.")
-    return IndexBuild.from_dict(studio.attribution.build_index(model, config=cfg, force=force))
+    return IndexBuild.from_dict(
+        studio.attribution.build_index(model, config=cfg, force=force, cancel=cancel)
+    )
 
 
 @operation("attribution verify", "Re-run an attribution report and say whether it matches.")
