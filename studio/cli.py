@@ -158,7 +158,9 @@ def error_line(e: StudioError) -> str:
     if hint:
         text = f"{text} {hint}"
     if e.suggest is not None:
-        text = f"{text.rstrip()} Run `{command_line(e.suggest.path, dict(e.suggest.kwargs))}`."
+        line = command_line(e.suggest.path, dict(e.suggest.kwargs))
+        if line not in text:  # a hint may already name the command
+            text = f"{text.rstrip()} Run `{line}`."
     return f"error: {text}"
 
 

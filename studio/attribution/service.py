@@ -277,7 +277,7 @@ class Attributor:
         if not (path / "meta.json").exists():
             raise AttributionError(
                 f"{info.id} has no attribution index yet.",
-                hint="Build it first (or use the span method).",
+                hint=f"Build it first: studio attribution index {info.id} (or use the span method).",
                 suggest=Suggestion("attribution index", {"model": info.id}),
             )
         gi = GradientIndex.open(path)
