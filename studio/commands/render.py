@@ -46,6 +46,13 @@ _FLAG_PHRASES: tuple[tuple[str, str], ...] = (
     ("Name the column that holds the text", "Pass --text-column NAME"),
     ("or use another data home.", "or point --home at another folder."),
     ("Say why the records are rejected.", "Pass --reason TEXT."),
+    (
+        "Accept some records by id, accept all that score well enough, or reject some by id with a reason.",
+        "studio datanet curate NAME (--accept ID… | --accept-all | --reject ID… --reason TEXT)",
+    ),
+    ("Name at least one Datanet (NAME or NAME@VERSION).", "Pass --datanet NAME[@VERSION]."),
+    ("Pick another name.", "Pick another --name."),
+    ("Export to a new folder.", "Pass --out to a new folder."),
 )
 
 
