@@ -26,6 +26,7 @@ COMMAND_MODULES = (
     "studio.commands.stake",
     "studio.commands.model",
     "studio.commands.attribution",
+    "studio.commands.gui",
 )
 
 

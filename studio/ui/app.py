@@ -1,0 +1,93 @@
+"""`studio gui`: the QApplication, theme, one instance per data home, the main window."""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QSettings, QTimer
+from PySide6.QtWidgets import QApplication
+
+from studio.ui import errors, theme
+
+
+def application(argv: list[str] | None = None) -> QApplication:
+    app = QApplication.instance()
+    if app is None:
+        app = QApplication(argv or [sys.argv[0]])
+    app.setApplicationName("OpenLedger Studio")
+    app.setOrganizationName("OpenLedger")
+    app.setApplicationDisplayName("OpenLedger Studio")
+    return app  # type: ignore[return-value]
+
+
+def settings_for(home: Path) -> QSettings:
+    """GUI settings (geometry, last page, theme) live in the data home, one file per home."""
+    return QSettings(str(Path(home) / "gui.ini"), QSettings.Format.IniFormat)
+
+
+def build(studio: Any, *, connect: bool = True) -> tuple[Any, Any]:
+    """(UiContext, MainWindow) for a Studio; `connect=False` leaves the chain alone (tests)."""
+    from studio.ui.bridge import EventBridge
+    from studio.ui.connection import ConnectionMonitor
+    from studio.ui.context import UiContext
+    from studio.ui.jobs import JobsTracker
+    from studio.ui.window import MainWindow
+
+    app = application()
+    settings = settings_for(studio.paths.home)
+    theme.apply(app, str(settings.value("theme", "system")))
+    errors.install(studio.paths.logs / "studio.log")
+    bridge = EventBridge(studio.events)
+    jobs = JobsTracker(studio)
+    conn = ConnectionMonitor(studio)
+    ui = UiContext(studio, settings, bridge, jobs, conn)
+    win = MainWindow(ui)
+    jobs.start()
+    if connect:
+        conn.start(600)  # after the first paint: the chain client imports web3
+    return ui, win
+
+
+def needs_wizard(studio: Any, settings: QSettings) -> bool:
+    keystores = studio.paths.keystores
+    has_account = keystores.exists() and any(keystores.glob("*.json"))
+    return not has_account and settings.value("wizard/done", "false") != "true"
+
+
+def run(
+    home: str | None = None, *, screenshots: str | None = None, network: str | None = None
+) -> int:
+    from studio.app import Studio
+    from studio.ui.single import SingleInstance
+
+    app = application()
+    studio = Studio(home, network=network)
+    if screenshots:
+        from studio.ui.screenshots import render_all
+
+        return render_all(studio, Path(screenshots))
+    single = SingleInstance(studio.paths.home)
+    if not single.acquire():
+        if single.raise_other():
+            print("OpenLedger Studio is already open for this data home: brought it forward.")
+            return 0
+        print("error: another studio window holds this data home (gui.lock).", file=sys.stderr)
+        return 1
+    ui, win = build(studio)
+    single.listen(win.bring_forward)
+    win.show()
+    if needs_wizard(studio, ui.settings):
+        from studio.ui.wizard import FirstRunWizard
+
+        QTimer.singleShot(0, lambda: FirstRunWizard(ui, win).open())
+    if os.environ.get("STUDIO_GUI_QUIT_AFTER_PAINT"):  # bench/gui.py: cold start to first paint
+        QTimer.singleShot(0, app.quit)
+    try:
+        return app.exec()
+    finally:
+        single.release()
+        ui.bridge.close()
+        studio.close()
