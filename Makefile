@@ -60,6 +60,8 @@ screenshots: setup
 	rm -rf $(SHOTS_HOME)
 	STUDIO_HOME=$(SHOTS_HOME) STUDIO_DEMO_BASE=tiny STUDIO_DEMO_TRAIN_STEPS=24 $(STUDIO) demo --fresh
 	QT_QPA_PLATFORM=offscreen STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) gui --screenshots docs/screenshots
+	# git keeps every page at scale 1 and two HiDPI samples; `studio gui --screenshots` writes all
+	find docs/screenshots -name '*@2x.png' ! -name 'home-light@2x.png' ! -name 'playground-dark@2x.png' -delete
 	STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) devnet down
 
 clean:

@@ -51,6 +51,27 @@ def build(studio: Any, *, connect: bool = True) -> tuple[Any, Any]:
     return ui, win
 
 
+def _report_first_paint(win: Any, path: Path, app: QApplication) -> None:
+    import json
+    import time
+
+    from PySide6.QtCore import QEvent, QObject
+
+    class FirstPaint(QObject):
+        def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802 - Qt name
+            if ev.type() == QEvent.Type.Paint and not path.exists():
+                heavy = [
+                    m for m in ("torch", "transformers", "web3", "eth_account") if m in sys.modules
+                ]
+                path.write_text(json.dumps({"t": time.time(), "heavy": heavy}))
+                QTimer.singleShot(0, app.quit)
+            return False
+
+    win._first_paint = FirstPaint(win)
+    win.installEventFilter(win._first_paint)
+    win.centralWidget().installEventFilter(win._first_paint)
+
+
 def needs_wizard(studio: Any, settings: QSettings) -> bool:
     keystores = studio.paths.keystores
     has_account = keystores.exists() and any(keystores.glob("*.json"))
@@ -83,8 +104,9 @@ def run(
         from studio.ui.wizard import FirstRunWizard
 
         QTimer.singleShot(0, lambda: FirstRunWizard(ui, win).open())
-    if os.environ.get("STUDIO_GUI_QUIT_AFTER_PAINT"):  # bench/gui.py: cold start to first paint
-        QTimer.singleShot(0, app.quit)
+    painted = os.environ.get("STUDIO_GUI_FIRST_PAINT_FILE")
+    if painted:  # bench/gui.py: cold start to first paint, then quit
+        _report_first_paint(win, Path(painted), app)
     try:
         return app.exec()
     finally:

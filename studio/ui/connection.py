@@ -16,6 +16,7 @@ BACKOFF_S = (5, 10, 20, 30)
 
 class ConnectionMonitor(QObject):
     changed = Signal()
+    connected = Signal()  # became reachable (first time, or again after being down)
 
     def __init__(self, studio: Any, parent: QObject | None = None) -> None:
         super().__init__(parent)
@@ -29,6 +30,7 @@ class ConnectionMonitor(QObject):
         self.retry_at: float | None = None
         self._failures = 0
         self._busy = False
+        self._seen_green_now = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
         self._timer.timeout.connect(self.poll)
@@ -80,12 +82,17 @@ class ConnectionMonitor(QObject):
         self._tick.stop()
         self.rpc_url, self.head = r["url"], r["head"]
         self.account, self.balance_wei = r["account"], r["balance"]
+        was = self.state
         self.state = "amber" if r["slow"] else "green"
         self.detail = "slow RPC" if r["slow"] else "connected"
         self._timer.start(POLL_S * 1000)
         self.changed.emit()
+        if was != "green" and self.state == "green" and not self._seen_green_now:
+            self.connected.emit()
+        self._seen_green_now = self.state == "green"
 
     def _down(self, exc: BaseException) -> None:
+        self._seen_green_now = False
         wait = BACKOFF_S[min(self._failures, len(BACKOFF_S) - 1)]
         self._failures += 1
         self.state = "red"

@@ -7,6 +7,7 @@ import json
 import sys
 from collections.abc import Callable
 
+import shiboken6
 from PySide6.QtCore import QObject, QProcess
 
 PROBE = (
@@ -23,7 +24,7 @@ PROBE = (
 )
 
 _cache: dict[str, object] | None = None
-_waiting: list[Callable[[dict[str, object]], None]] = []
+_waiting: list[tuple[Callable[[dict[str, object]], None], QObject | None]] = []
 _proc: QProcess | None = None
 
 
@@ -44,10 +45,10 @@ def probe(callback: Callable[[dict[str, object]], None], parent: QObject | None 
     if _cache is not None:
         callback(_cache)
         return
-    _waiting.append(callback)
+    _waiting.append((callback, parent))
     if _proc is not None:
         return
-    _proc = QProcess(parent)
+    _proc = QProcess()  # no parent: it outlives the page that asked
     _proc.finished.connect(_finished)
     _proc.start(sys.executable, ["-c", PROBE])
 
@@ -63,6 +64,8 @@ def _finished(*_a: object) -> None:
         _cache = {"error": (err.splitlines() or ["no answer"])[-1][:200]}
     _proc.deleteLater()
     _proc = None
-    for cb in _waiting[:]:
-        cb(_cache)
+    waiting = _waiting[:]
     _waiting.clear()
+    for cb, owner in waiting:
+        if owner is None or shiboken6.isValid(owner):
+            cb(_cache)

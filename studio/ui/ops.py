@@ -16,6 +16,7 @@ import traceback
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
 
+import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtWidgets import QProgressDialog, QWidget
 
@@ -192,16 +193,23 @@ class Op(Generic[T]):
         self.finished = True
         if self._label is not None:
             self._timer.stop()
-        if self._dialog is not None:
+        if self._dialog is not None and shiboken6.isValid(self._dialog):
             self._dialog.canceled.disconnect(self.cancel)
             self._dialog.close()
             self._dialog.deleteLater()
             self._dialog = None
         _live.discard(self)
 
+    def _gone(self) -> bool:
+        """The widget that asked was deleted meanwhile (page rebuilt, window closed): its
+        callbacks would touch dead widgets, so they are skipped."""
+        return self.parent is not None and not shiboken6.isValid(self.parent)
+
     def _on_done(self, box: _Box) -> None:
         result: T = box.value
         self._close()
+        if self._gone():
+            return
         try:
             if self.ctx.cancel.cancelled and self._cancelled is not None:
                 self._cancelled()
@@ -214,6 +222,8 @@ class Op(Generic[T]):
     def _on_failed(self, box: _Box) -> None:
         exc, tb = box.value, box.tb
         self._close()
+        if self._gone():
+            return
         try:
             if isinstance(exc, Cancelled) or (
                 self.ctx.cancel.cancelled and isinstance(exc, KeyboardInterrupt)

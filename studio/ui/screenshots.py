@@ -9,7 +9,7 @@ from pathlib import Path
 from typing import Any
 
 from PySide6.QtCore import QEventLoop, QSize, QTimer
-from PySide6.QtGui import QImage, QPainter
+from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from studio.ui import theme
@@ -31,13 +31,27 @@ def _wait(pred: Any, timeout_ms: int = 20_000) -> None:
 
 
 def render(win: Any, path: Path, scale: int) -> None:
-    img = QImage(SIZE * scale, QImage.Format.Format_ARGB32)
+    img = QImage(win.size() * scale, QImage.Format.Format_ARGB32)
     img.setDevicePixelRatio(scale)
     img.fill(win.palette().window().color())
-    p = QPainter(img)
-    win.render(p)
-    p.end()
-    img.save(str(path), "PNG")
+    win.render(img)
+    # no alpha and the strongest zlib level: the docs keep these files in git
+    img.convertToFormat(QImage.Format.Format_RGB888).save(str(path), "PNG", 0)
+
+
+def _prepare(ui: Any, win: Any) -> None:
+    """Real content where a page would otherwise open empty: the demo's question, answered and
+    attributed in the Playground; the first record picked on the Datanets page."""
+    from studio.demo_stages.attribution import ANSWER, QUESTION
+
+    play = win.page("playground")
+    play.refresh()
+    _wait(lambda: play.model.count() > 0, 20_000)
+    if play.model.count():
+        play.prompt.setPlainText(QUESTION)
+        play.answer.setPlainText(ANSWER)
+        play.attribute()
+        _wait(lambda: play.report is not None, 120_000)
 
 
 def render_all(
@@ -53,8 +67,7 @@ def render_all(
     win.resize(SIZE)
     win.show()
     _wait(lambda: ui.conn.state == "green" or ui.conn.state == "red", 60_000)
-    if prepare is not None:
-        prepare(ui, win)
+    (prepare or _prepare)(ui, win)
     written = 0
     for name in ("light", "dark"):
         theme.apply(app, name)
@@ -66,7 +79,10 @@ def render_all(
             _settle(400)
             if hook is not None:
                 _wait(hook, 20_000)
+            win.resize(SIZE)
             _settle(300)
+            if win.width() > SIZE.width():
+                print(f"warning: {spec.name} needs {win.width()} px: wider than {SIZE.width()}")
             for scale in scales:
                 suffix = "" if scale == 1 else f"@{scale}x"
                 render(win, out / f"{spec.name}-{name}{suffix}.png", scale)

@@ -37,24 +37,31 @@ class SingleInstance(QObject):
         self.server = QLocalServer(self)
         self.server.listen(self.name)
 
+        def answer(sock: QLocalSocket) -> None:
+            if sock.property("answered") or not sock.bytesAvailable():
+                return
+            sock.setProperty("answered", True)
+            sock.readAll()
+            on_raise()
+            sock.disconnectFromServer()
+
         def accept() -> None:
             assert self.server is not None
             while self.server.hasPendingConnections():
                 sock = self.server.nextPendingConnection()
-                sock.readyRead.connect(
-                    lambda s=sock: (s.readAll(), on_raise(), s.disconnectFromServer())
-                )
+                sock.readyRead.connect(lambda s=sock: answer(s))
+                answer(sock)  # the bytes may have arrived before readyRead was connected
 
         self.server.newConnection.connect(accept)
 
     def raise_other(self) -> bool:
         sock = QLocalSocket()
         sock.connectToServer(self.name)
-        if not sock.waitForConnected(1000):
+        if not sock.waitForConnected(3000):
             return False
         sock.write(b"raise\n")
-        sock.waitForBytesWritten(1000)
-        sock.waitForDisconnected(1000)
+        sock.waitForBytesWritten(3000)
+        sock.waitForDisconnected(3000)
         return True
 
     def release(self) -> None:

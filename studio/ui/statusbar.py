@@ -38,6 +38,7 @@ class StatusBar(QStatusBar):
         super().__init__(parent)
         self.ui = ui
         self.setSizeGripEnabled(False)
+        self.setContentsMargins(6, 0, 10, 0)
         self.dot = Dot()
         self.dot.setAccessibleName("Connection state")
         self.conn = QLabel()

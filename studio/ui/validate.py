@@ -11,7 +11,7 @@ ADDRESS_RE = re.compile(r"^0[xX][0-9a-fA-F]{40}$")
 def address_problem(text: str) -> str | None:
     if not ADDRESS_RE.match(text):
         return "An address is 0x followed by 40 hex characters."
-    from studio.core.datanets import checksum_address
+    from studio.core.address import checksum_address
     from studio.core.errors import InvalidInput
 
     try:

@@ -7,7 +7,7 @@ import html
 from pathlib import Path
 from typing import Any
 
-from PySide6.QtCore import QItemSelectionModel, Qt, QTimer
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -70,6 +70,7 @@ class Page(BasePage):
         self.list = QListWidget()
         self.list.setAccessibleName("Datanets")
         self.list.setToolTip("Your Datanets; pick one to see its records")
+        self.list.setSpacing(2)
         self.list.currentItemChanged.connect(self._picked)
         ll.addWidget(self.list, 1)
         self.create_btn = button(
@@ -147,7 +148,7 @@ class Page(BasePage):
         hh = self.table.horizontalHeader()
         hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
         hh.setStretchLastSection(True)
-        for col, width in enumerate((56, 80, 56, 170, 110)):
+        for col, width in enumerate((56, 80, 56, 170, 140)):
             self.table.setColumnWidth(col, width)
         self.table.selectionModel().currentRowChanged.connect(
             lambda cur, _p: self._preview(cur.row())
@@ -235,6 +236,9 @@ class Page(BasePage):
     def refresh(self) -> None:
         op(self, lambda: self.studio.datanets.list()).success(self._show_list).run_in_background()
 
+    def screenshot_ready(self) -> bool:
+        return self.model.rowCount() > 0 and bool(self.preview.toPlainText())
+
     def _show_list(self, dns: list[dict[str, Any]]) -> None:
         keep = self.current["name"] if self.current else None
         self.list.blockSignals(True)
@@ -247,6 +251,7 @@ class Page(BasePage):
             )
             item.setData(Qt.ItemDataRole.UserRole, d)
             item.setToolTip(d.get("summary") or d["name"])
+            item.setSizeHint(QSize(180, 46))
             self.list.addItem(item)
             if d["name"] == keep:
                 pick = i

@@ -216,6 +216,9 @@ class Page(BasePage):
 
             hardware.probe(self._show_device, self)
 
+    def screenshot_ready(self) -> bool:
+        return "checking" not in self.device_label.text() and self.list.count() > 0
+
     def _show_device(self, info: dict[str, Any]) -> None:
         from studio.ui import hardware
 
@@ -233,6 +236,9 @@ class Page(BasePage):
             if m.get("kind") == "base":
                 self.base.addItem(f"{m['id']} — {m['name']}", m["id"])
                 self.base.setItemData(self.base.count() - 1, m["dir"], Qt.ItemDataRole.UserRole + 1)
+        tuned_bases = [m["base"] for m in models if m.get("kind") == "fine-tune"]
+        if cur_base is None and tuned_bases:
+            cur_base = tuned_bases[-1]  # the base the newest version was trained on
         if cur_base is not None and self.base.findData(cur_base) >= 0:
             self.base.setCurrentIndex(self.base.findData(cur_base))
         self.base.blockSignals(False)
@@ -352,6 +358,7 @@ class Page(BasePage):
             self.progress.setValue(m.get("step") or 0)
             self.plot.set_curves(hist["train"], hist["val"])
             self.speed.setText(hist["summary"])
+            self.log.setPlainText("\n".join(_run_log(self.studio, mid)))
             return
         state = "stalled: no progress for 30 s" if job.stalled else job.state
         self.run_title.setText(f"{mid}: {state}")
@@ -468,6 +475,35 @@ class Page(BasePage):
             ).run_in_background()
 
         self.ui.with_account(self, None, go)
+
+
+def _run_log(studio: Any, model_id: str, n: int = 200) -> list[str]:
+    """The messages of a run that is not followed live (finished, or before this window)."""
+    row = studio.store.one("SELECT job_dir FROM models WHERE id = ?", (model_id,))
+    path = Path(row["job_dir"]) / "events.jsonl" if row and row.get("job_dir") else None
+    if path is None or not path.exists():
+        return []
+    out = []
+    for line in path.read_text("utf-8", errors="replace").splitlines()[-2000:]:
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if ev.get("kind") in (
+            "log",
+            "warning",
+            "train.step",
+            "train.eval",
+            "done",
+            "error",
+        ) and ev.get("message"):
+            step = (
+                f"[{ev['step']}/{ev['total']}] "
+                if ev.get("step") is not None and ev.get("total")
+                else ""
+            )
+            out.append(step + str(ev["message"]))
+    return out[-n:]
 
 
 def _history(m: dict[str, Any]) -> dict[str, Any]:

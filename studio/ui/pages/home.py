@@ -28,7 +28,11 @@ def chain_summary(studio: Any) -> dict[str, Any]:
     if not me:
         return {}
     st = staking.status(studio, me)
-    return {"claimable": staking.claimable(studio, me), "stake": st}
+    return {
+        "claimable": staking.claimable(studio, me),
+        "stake": st,
+        "history": studio.chain.tx.history(None, limit=8),
+    }
 
 
 def next_step(s: dict[str, Any]) -> tuple[str, str, str]:
@@ -68,6 +72,8 @@ class Page(BasePage):
         }
         for i, c in enumerate(self.cards.values()):
             g.addWidget(c, i // 2, i % 2)
+        self.activity = Card("Recent transactions")
+        g.addWidget(self.activity, 2, 0, 1, 2)
         self.next = Card("Next step")
         row = QHBoxLayout()
         self.next_text = QLabel()
@@ -79,11 +85,16 @@ class Page(BasePage):
         self.next.body.hide()
         self.next.lay.addLayout(row)
         self.outer.addWidget(self.next)
-        self.outer.addLayout(g, 1)
+        self.outer.addLayout(g)
+        self.outer.addStretch(1)
         self._target = "wallet"
+        ui.conn.connected.connect(self.refresh)
         ui.changed.connect(lambda _w: self.refresh())
         ui.jobs.changed.connect(lambda _m: self._show_models())
         self._local: dict[str, Any] = {}
+
+    def screenshot_ready(self) -> bool:
+        return self.cards["rewards"].body.text() not in ("…", "Waiting for the chain connection…")
 
     def _go(self) -> None:
         self.ui.navigate.emit(self._target)
@@ -158,3 +169,8 @@ class Page(BasePage):
         self.cards["rewards"].set_text(
             f"Claimable: <b>{open_amount(c['claimable'])}</b><br>Stake: {stake}"
         )
+        rows = [
+            f"{html.escape(r['status'])} · block {r.get('block_number') or '—'} · {html.escape(r['purpose'])}"
+            for r in c.get("history", [])
+        ]
+        self.activity.set_text("<br>".join(rows) if rows else "No transactions yet.")

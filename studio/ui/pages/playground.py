@@ -103,6 +103,11 @@ class Page(BasePage):
         split.setStretchFactor(1, 1)
         self.outer.addWidget(split, 1)
         ui.changed.connect(lambda w: self.refresh() if w == "models" else None)
+        last = getattr(ui, "last_report", None)
+        if last is not None:  # the page was rebuilt (theme change): keep the conversation
+            self.prompt.setPlainText(last[0]["input"]["prompt"])
+            self.answer.setPlainText(last[0]["output"]["text"])
+            self.show_report(last)
 
     def _panel(self) -> QWidget:
         w = QWidget()
@@ -114,7 +119,7 @@ class Page(BasePage):
         lay.addWidget(self.meta)
         self.spans = QTextBrowser()
         self.spans.setAccessibleName("Answer with matched spans")
-        self.spans.setMaximumHeight(110)
+        self.spans.setMaximumHeight(80)
         lay.addWidget(self.spans)
         self.bars = WeightBars()
         lay.addWidget(self.bars, 1)
@@ -143,6 +148,9 @@ class Page(BasePage):
 
     def refresh(self) -> None:
         op(self, lambda: self.studio.models.list()).success(self._models).run_in_background()
+
+    def screenshot_ready(self) -> bool:
+        return self.model.count() > 0 or "No finished model" in self.meta.text()
 
     def _models(self, models: list[dict[str, Any]]) -> None:
         keep = self.model.currentData()
@@ -200,6 +208,7 @@ class Page(BasePage):
     def show_report(self, r: tuple[dict[str, Any], str]) -> None:
         rep, path = r
         self.report, self.report_path = rep, path
+        self.ui.last_report = r
         if not self.answer.toPlainText().strip():
             self.answer.setPlainText(rep["output"]["text"])
         colours = {w["contributor"]: i for i, w in enumerate(rep["weights"])}

@@ -104,9 +104,15 @@ class Page(BasePage):
         self.table.verticalHeader().hide()
         self.table.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
         self.table.horizontalHeader().setStretchLastSection(True)
-        self.outer.addWidget(self.table, 1)
+        self.table.setMaximumHeight(110)
+        for col, width in enumerate((110, 160, 160, 120)):
+            self.table.setColumnWidth(col, width)
+        self.outer.addWidget(self.table)
         self.result = muted("")
+        self.result.setAccessibleName("Result")
         self.outer.addWidget(self.result)
+        self.outer.addStretch(1)
+        ui.conn.connected.connect(self.refresh)
         ui.changed.connect(lambda w: self.refresh() if w in ("chain", "wallet") else None)
 
     def refresh(self) -> None:
@@ -121,6 +127,9 @@ class Page(BasePage):
         op(self, lambda: load(self.studio)).success(self._show).failure(
             lambda e: self.claim_card.set_text(f"Not available: {e}")
         ).run_in_background()
+
+    def screenshot_ready(self) -> bool:
+        return "Waiting" not in self.claim_card.body.text() and self.claim_card.body.text() != "…"
 
     def _show(self, d: dict[str, Any]) -> None:
         if not d["account"]:

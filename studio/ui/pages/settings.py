@@ -38,6 +38,8 @@ class Page(BasePage):
         self.home.setToolTip("Everything this studio keeps: store, blobs, keystores, models, logs")
         self.device = QLabel("checking…")
         self.keyring = QLabel("checking…")
+        for lab in (self.device, self.keyring, self.home):
+            lab.setWordWrap(True)
         for label, w in (
             ("Network", self.network),
             ("Custom RPC URL", self.rpc),
@@ -72,6 +74,9 @@ class Page(BasePage):
 
             hardware.probe(lambda info: self.device.setText(hardware.describe(info)), self)
             op(self, _keyring).success(self.keyring.setText).run_in_background()
+
+    def screenshot_ready(self) -> bool:
+        return "checking" not in self.device.text() and "checking" not in self.keyring.text()
 
     def save(self) -> None:
         cfg = self.studio.config

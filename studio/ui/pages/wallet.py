@@ -141,6 +141,7 @@ class Page(BasePage):
         self.outer.addLayout(hrow)
         self._rows: list[dict[str, Any]] = []
         self._validate()
+        ui.conn.connected.connect(self.refresh)
         ui.changed.connect(lambda w: self.refresh() if w in ("wallet", "chain") else None)
 
     # -- data ---------------------------------------------------------------------------------
@@ -158,6 +159,9 @@ class Page(BasePage):
             op(self, self._chain_data).success(self._show_chain).failure(
                 lambda e: self.status_line.setText(f"Balances and history need the chain: {e}")
             ).run_in_background()
+
+    def screenshot_ready(self) -> bool:
+        return self.history.rowCount() > 0
 
     def _chain_data(self) -> dict[str, Any]:
         chain = self.studio.chain
