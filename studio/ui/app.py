@@ -44,11 +44,29 @@ def build(studio: Any, *, connect: bool = True) -> tuple[Any, Any]:
     jobs = JobsTracker(studio)
     conn = ConnectionMonitor(studio)
     ui = UiContext(studio, settings, bridge, jobs, conn)
+    bridge.on("changed", lambda ev: _announce(ui, ev))
     win = MainWindow(ui)
     jobs.start()
     if connect:
         conn.start(600)  # after the first paint: the chain client imports web3
     return ui, win
+
+
+_AREAS = {
+    "datanets": "datanets",
+    "records": "datanets",
+    "snapshots": "datanets",
+    "models": "models",
+    "accounts": "wallet",
+    "transactions": "chain",
+}
+
+
+def _announce(ui: Any, ev: Any) -> None:
+    """A core "changed" event (what a mutation changed) → the pages showing that area refresh."""
+    changes = (ev.data or {}).get("changes") or {}
+    for area in sorted({_AREAS[k] for k, v in changes.items() if v and k in _AREAS}):
+        ui.changed.emit(area)
 
 
 def _report_first_paint(win: Any, path: Path, app: QApplication) -> None:
