@@ -101,7 +101,7 @@ def test_wizard_to_claim_through_the_window(qtbot: Any, studio: Any, monkeypatch
     assert len(ui.jobs.jobs["gui-e2e"].loss) == 12  # the live curve saw every step
     qtbot.waitUntil(lambda: fac.register_btn.isEnabled(), timeout=20_000)
     fac.register()
-    qtbot.waitUntil(lambda: "registered as model #" in fac.log.toPlainText(), timeout=120_000)
+    qtbot.waitUntil(lambda: "registered as model #" in fac.result.text(), timeout=120_000)
 
     # -- stake as a node (only a staked node records attributions) --------------------------------
     win.show_page("rewards")

@@ -159,6 +159,9 @@ class Page(BasePage):
         for b in (self.cancel_btn, self.resume_btn, self.register_btn):
             row.addWidget(b)
         lay.addLayout(row)
+        self.result = muted("")
+        self.result.setAccessibleName("Result")
+        lay.addWidget(self.result)
         return w
 
     def _run_tab(self) -> QWidget:
@@ -467,8 +470,8 @@ class Page(BasePage):
                 self, lambda: self.studio.models.register(mid, account, price_wei=price_wei)
             ).with_progress(f"Registering {mid}").success(
                 lambda r: (
-                    self.log.appendPlainText(
-                        f"registered as model #{r.get('onchain_id')} (tx {r.get('tx')})"
+                    self.result.setText(
+                        f"{mid} registered as model #{r.get('onchain_id')} (tx {str(r.get('tx'))[:18]}…)"
                     ),
                     self.ui.changed.emit("models"),
                 )

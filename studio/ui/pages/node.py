@@ -25,6 +25,7 @@ class Page(BasePage):
         self.log.setAccessibleName("Node log")
         self.log.setPlaceholderText("The node's log appears here when it runs.")
         self.outer.addWidget(self.log, 1)
+        self.outer.addStretch(1)
 
     def node(self) -> Any:
         return getattr(self.studio, "node", None)
@@ -39,7 +40,9 @@ class Page(BasePage):
             )
             self.toggle.setEnabled(False)
             self.toggle.setToolTip("Not available in this build yet")
+            self.log.hide()
             return
+        self.log.show()
         status = node.status() if hasattr(node, "status") else {}
         self.card.set_text("<br>".join(f"{k}: {v}" for k, v in dict(status).items()) or "Stopped.")
         self.toggle.setText("Stop node" if status.get("running") else "Start node")
