@@ -130,4 +130,3 @@ def run(
     finally:
         single.release()
         ui.bridge.close()
-        studio.close()

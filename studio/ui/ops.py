@@ -249,6 +249,15 @@ def write_op(parent: QWidget | None, fn: Callable[..., T]) -> Op[T]:
     return Op(parent, fn, write=True)
 
 
+def call(studio: Any, path: str, **kwargs: Any) -> Any:
+    """Run a declared operation (studio.commands) with keyword arguments, as the CLI does; a typed
+    result comes back as its plain dict. Called from inside a background op."""
+    from studio.commands import invoke
+
+    result = invoke(path, studio, **kwargs)
+    return result.to_dict() if hasattr(result, "to_dict") else result
+
+
 def _takes_argument(fn: Callable[..., Any]) -> bool:
     try:
         params = inspect.signature(fn).parameters.values()

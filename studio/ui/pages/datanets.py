@@ -32,7 +32,7 @@ from PySide6.QtWidgets import (
 
 from studio.ui.format import short_hash
 from studio.ui.models import FLAGS, RecordFilter, RecordsModel
-from studio.ui.ops import op, write_op
+from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, muted
 from studio.ui.pages.datanet_dialogs import CreateDatanetDialog, publish_text
 
@@ -403,7 +403,7 @@ class Page(BasePage):
             return None
         name = self.current["name"]
         return (
-            write_op(self, lambda: self.studio.datanets.curate(name, **kw))
+            write_op(self, lambda: call(self.studio, "datanet curate", name=name, **kw))
             .success(
                 lambda res: (
                     self.snap_log.setText(f"{res['status']}: {len(res['changed'])} record(s)"),
@@ -458,7 +458,7 @@ class Page(BasePage):
             return None
         name = self.current["name"]
         return (
-            write_op(self, lambda: self.studio.datanets.snapshot(name))
+            write_op(self, lambda: call(self.studio, "datanet snapshot", name=name))
             .success(self._snapped)
             .run_in_background()
         )
@@ -481,7 +481,7 @@ class Page(BasePage):
                 lambda r: self.snap_log.setHtml(
                     f"<b>{'OK' if r['ok'] else 'PROBLEMS'}</b>: {r['records_checked']} records re-hashed, "
                     f"{r['snapshots_checked']} snapshot root(s) rebuilt<br>"
-                    + "<br>".join(html.escape(p) for p in r["problems"])
+                    + "<br>".join(html.escape(str(p)) for p in r["problems"])
                 )
             )
             .run_in_background()
