@@ -100,10 +100,16 @@ def run(
     home: str | None = None, *, screenshots: str | None = None, network: str | None = None
 ) -> int:
     from studio.app import Studio
+
+    with Studio(home, network=network) as studio:
+        return run_studio(studio, screenshots=screenshots)
+
+
+def run_studio(studio: Any, *, screenshots: str | None = None) -> int:
+    """The window over a Studio facade (the `gui` operation's body)."""
     from studio.ui.single import SingleInstance
 
     app = application()
-    studio = Studio(home, network=network)
     if screenshots:
         from studio.ui.screenshots import render_all
 

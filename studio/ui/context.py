@@ -39,6 +39,9 @@ class UiContext(QObject):
         self.conn = conn
         # Tests and --screenshots answer dialogs without a user: (title, text) -> answer.
         self.answer: Callable[[str, str], Any] | None = None
+        self.node: Any = None  # the in-process light node, when started on the Node page
+        self.node_verified: int | None = None  # its "verified up to block N"
+        self.last_report: Any = None  # the Playground's last (report, path), kept across rebuilds
 
     # -- asking the user -------------------------------------------------------------------------
     def ask_password(self, parent: QWidget | None, address: str) -> str | None:

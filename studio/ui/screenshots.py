@@ -44,6 +44,13 @@ def _prepare(ui: Any, win: Any) -> None:
     attributed in the Playground; the first record picked on the Datanets page."""
     from studio.demo_stages.attribution import ANSWER, QUESTION
 
+    ready = [
+        m
+        for m in ui.studio.models.list()
+        if m.get("kind") == "fine-tune" and m["status"] == "ready"
+    ]
+    if not ready:
+        return
     play = win.page("playground")
     play.refresh()
     _wait(lambda: play.model.count() > 0, 20_000)

@@ -77,6 +77,8 @@ class StatusBar(QStatusBar):
         parts = [net, c.rpc_url or "RPC not known yet"]
         if c.head is not None:
             parts.append(f"block {c.head:,}")
+        if self.ui.node_verified is not None:
+            parts.append(f"verified up to block {self.ui.node_verified:,}")
         if c.state == "red":
             wait = c.retry_in
             parts.append(

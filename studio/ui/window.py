@@ -191,6 +191,9 @@ class MainWindow(QMainWindow):
                             os.kill(int(pid), signal.SIGINT)  # the job saves a checkpoint
                         except ProcessLookupError:
                             pass
+        if self.ui.node is not None:  # the in-process node stops with the window
+            node, self.ui.node = self.ui.node, None
+            node.stop()
         self.ui.settings.setValue("window/geometry", self.saveGeometry())
         self.ui.settings.setValue("window/page", self.current_page())
         self.ui.settings.sync()

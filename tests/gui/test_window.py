@@ -24,7 +24,7 @@ def test_every_page_opens_and_has_accessible_names(qtbot: Any, window: Any) -> N
     assert win.current_page() == "datanets"
     node = win.pages["node"]
     node.refresh()
-    assert "not available yet" in node.card.body.text()
+    assert "Stopped" in node.card.body.text() and node.toggle.isEnabled()
 
 
 def test_last_page_and_geometry_are_remembered(qtbot: Any, studio: Any) -> None:
@@ -116,3 +116,47 @@ def test_datanet_create_add_filter_curate_snapshot(qtbot: Any, window: Any, tmp_
     assert not dlg.buttons.button(dlg.buttons.StandardButton.Ok).isEnabled()
     dlg.name.setText("good-name")
     assert dlg.problem.text() == ""
+
+
+def test_node_page_starts_and_stops_the_light_node(qtbot: Any, window: Any) -> None:
+    import httpx
+
+    ui, win = window
+    win.show_page("node")
+    page = win.pages["node"]
+    page.free.setChecked(True)  # no chain, no account: serve only
+    page.start_stop()
+    qtbot.waitUntil(lambda: ui.node is not None, timeout=60_000)
+    qtbot.waitUntil(lambda: "running" in page.card.body.text(), timeout=20_000)
+    r = httpx.get(f"{ui.node.url}/v1/models", timeout=10)
+    assert r.status_code == 200 and r.json()["object"] == "list"
+    assert page.toggle.text() == "Stop node"
+    page.start_stop()
+    qtbot.waitUntil(lambda: ui.node is None and page.toggle.isEnabled(), timeout=60_000)
+    qtbot.waitUntil(lambda: "Stopped" in page.card.body.text())
+
+
+def test_studio_gui_command_paints_a_window_without_heavy_imports(tmp_path: Path) -> None:
+    """`studio gui` end to end in its own process: the window paints, and by then neither torch,
+    transformers, web3 nor eth_account was imported (they load when a page needs them)."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    mark = tmp_path / "painted.json"
+    env = {
+        **os.environ,
+        "STUDIO_HOME": str(tmp_path / "home"),
+        "STUDIO_GUI_FIRST_PAINT_FILE": str(mark),
+    }
+    r = subprocess.run(
+        [sys.executable, "-m", "studio", "gui"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=Path(__file__).resolve().parents[2],
+    )
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert json.loads(mark.read_text())["heavy"] == []

@@ -107,11 +107,16 @@ class Page(BasePage):
             ).run_in_background()
         else:
             self.cards["rewards"].set_text("Waiting for the chain connection…")
-        node = getattr(self.studio, "node", None)
+        node = self.ui.node
         self.cards["node"].set_text(
-            "The light node is not available in this build yet."
+            "Stopped: start it on the Node page to serve your models and record attributions."
             if node is None
-            else "See the Node page."
+            else f"Running at {node.url}/v1"
+            + (
+                f" · verified up to block {self.ui.node_verified:,}"
+                if self.ui.node_verified
+                else ""
+            )
         )
 
     def _show_local(self, s: dict[str, Any]) -> None:
