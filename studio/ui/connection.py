@@ -30,6 +30,7 @@ class ConnectionMonitor(QObject):
         self.retry_at: float | None = None
         self._failures = 0
         self._busy = False
+        self._stopped = False
         self._seen_green_now = False
         self._timer = QTimer(self)
         self._timer.setSingleShot(True)
@@ -45,9 +46,13 @@ class ConnectionMonitor(QObject):
         return max(0, round(self.retry_at - time.monotonic()))
 
     def start(self, delay_ms: int = 0) -> None:
+        self._stopped = False
         self._timer.start(delay_ms)
 
     def stop(self) -> None:
+        """No more polls, including the re-arm of one still in flight (it would start the
+        devnet again after the window closed)."""
+        self._stopped = True
         self._timer.stop()
         self._tick.stop()
 
@@ -56,7 +61,7 @@ class ConnectionMonitor(QObject):
         self.poll()
 
     def poll(self) -> None:
-        if self._busy:
+        if self._busy or self._stopped:
             return
         self._busy = True
         if self.state != "green":
@@ -85,7 +90,8 @@ class ConnectionMonitor(QObject):
         was = self.state
         self.state = "amber" if r["slow"] else "green"
         self.detail = "slow RPC" if r["slow"] else "connected"
-        self._timer.start(POLL_S * 1000)
+        if not self._stopped:
+            self._timer.start(POLL_S * 1000)
         self.changed.emit()
         if was != "green" and self.state == "green" and not self._seen_green_now:
             self.connected.emit()
@@ -99,8 +105,9 @@ class ConnectionMonitor(QObject):
         msg = str(exc).split("\n")[0]
         self.detail = msg[:160]
         self.retry_at = time.monotonic() + wait
-        self._timer.start(wait * 1000)
-        self._tick.start()
+        if not self._stopped:
+            self._timer.start(wait * 1000)
+            self._tick.start()
         self.changed.emit()
 
     def _done(self) -> None:

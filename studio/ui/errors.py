@@ -166,6 +166,8 @@ def install(log_path: Path | None) -> None:
         if issubclass(etype, KeyboardInterrupt):
             sys.__excepthook__(etype, value, tb)
             return
+        if sys.stderr is not None:  # a windowed (frozen) build has no stderr
+            sys.__excepthook__(etype, value, tb)
         report_crash(etype, value, tb)
 
     def thread_hook(args: threading.ExceptHookArgs) -> None:

@@ -55,7 +55,8 @@ def probe(callback: Callable[[dict[str, object]], None], parent: QObject | None 
 
 def _finished(*_a: object) -> None:
     global _cache, _proc
-    assert _proc is not None
+    if _proc is None or not shiboken6.isValid(_proc):
+        return  # the application is shutting down
     out = bytes(_proc.readAllStandardOutput().data()).decode(errors="replace").strip()
     err = bytes(_proc.readAllStandardError().data()).decode(errors="replace").strip()
     try:

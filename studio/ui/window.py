@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass
+from typing import Any
 
-from PySide6.QtCore import QSize, Qt
+from PySide6.QtCore import QSize, Qt, QTimer
 from PySide6.QtGui import QCloseEvent, QKeySequence, QShortcut
 from PySide6.QtWidgets import (
     QHBoxLayout,
@@ -91,7 +92,10 @@ class MainWindow(QMainWindow):
             self.restoreGeometry(geo)
         else:
             self.resize(1180, 760)
-        self.show_page(str(ui.settings.value("window/page", "home")))
+        # The first page loads its data once the window has painted: its background read (which
+        # imports the Datanets code) would otherwise hold the GIL during the first paint.
+        self._first_paint_done = False
+        self.show_page(str(ui.settings.value("window/page", "home")), refresh=False)
 
     # -- pages --------------------------------------------------------------------------------
     def page(self, name: str) -> QWidget:
@@ -109,7 +113,18 @@ class MainWindow(QMainWindow):
             self.pages[name] = widget
         return self.pages[name]
 
-    def show_page(self, name: str) -> None:
+    def paintEvent(self, event: Any) -> None:  # noqa: N802 - Qt name
+        super().paintEvent(event)
+        if not self._first_paint_done:
+            self._first_paint_done = True
+            QTimer.singleShot(0, self._refresh_current)
+
+    def _refresh_current(self) -> None:
+        shown = getattr(self.pages.get(self.current_page()), "on_shown", None)
+        if shown is not None:
+            shown()
+
+    def show_page(self, name: str, *, refresh: bool = True) -> None:
         names = [p.name for p in PAGES]
         if name not in names:
             name = "home"
@@ -122,7 +137,7 @@ class MainWindow(QMainWindow):
             self.sidebar.blockSignals(False)
         self.ui.settings.setValue("window/page", name)
         shown = getattr(widget, "on_shown", None)
-        if shown is not None:
+        if shown is not None and refresh:
             shown()
 
     def retheme(self) -> None:

@@ -30,7 +30,10 @@ def window(qtbot: Any, studio: Any) -> Iterator[tuple[Any, Any]]:
     win.show()
     qtbot.waitExposed(win)
     yield ui, win
+    from studio.ui import ops
+
     win.keep_jobs = False
     ui.conn.stop()
     ui.jobs.stop()
+    qtbot.waitUntil(lambda: ops.running() == 0, timeout=60_000)  # no worker outlives the test
     ui.bridge.close()

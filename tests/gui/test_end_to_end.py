@@ -157,3 +157,7 @@ def test_wizard_to_claim_through_the_window(qtbot: Any, studio: Any, monkeypatch
     assert staking.claimable(studio, KEEPER) == 0
     assert studio.chain.balance(KEEPER) > before
     win.close()
+    from studio.ui import ops
+
+    # nothing left in flight: a late chain poll would start the devnet again after teardown
+    qtbot.waitUntil(lambda: ops.running() == 0, timeout=60_000)
