@@ -76,10 +76,19 @@ def say_add_results(ctx: Context, results: list[dict[str, Any]]) -> None:
     arg("files", nargs="+", metavar="FILE"),
     arg("--contributor", help="address whose data this is (default: the active wallet)"),
     arg("--text-column", help="CSV column holding the text (default: 'text', or prompt/response)"),
+    arg(
+        "--follow-symlinks",
+        action="store_true",
+        help="add what symbolic links point to (refused by default)",
+    ),
 )
 def add(ctx: Context, args: argparse.Namespace) -> Any:
     results = ctx.studio.datanets.add_files(
-        args.name, args.files, contributor=args.contributor, text_column=args.text_column
+        args.name,
+        args.files,
+        contributor=args.contributor,
+        text_column=args.text_column,
+        follow_symlinks=args.follow_symlinks,
     )
     say_add_results(ctx, results)
     added = sum(r.get("records", 0) for r in results if r["status"] == "added")

@@ -23,17 +23,11 @@ import numpy as np
 
 from studio.core import merkle, quality
 from studio.core.blobs import BlobStore
-from studio.core.config import Config, IngestConfig
+from studio.core.config import Config
 from studio.core.errors import AlreadyExists, IntegrityError, InvalidInput, NotFound, StudioError
 from studio.core.events import EventBus
-from studio.core.ingest import (
-    RawRecord,
-    check_size,
-    file_format,
-    read_rows,
-    record_from_canonical,
-    render_text,
-)
+from studio.core.ingest import RawRecord, display_name, record_from_canonical, render_text
+from studio.core.ingest_plan import Planned, plan_files
 from studio.core.store import Store
 
 NAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{1,63}$")
@@ -261,18 +255,6 @@ class Datanets:
         except InvalidInput as e:
             raise InvalidInput(f"Invalid {what}: {e.args[0]}", hint=e.hint) from e
 
-    def _plans(self, paths: builtins.list[Path], text_column: str | None) -> builtins.list[Any]:
-        """parse_file for every path, in order: a plan dict or the StudioError it raised.
-        (Parsing in worker processes was tried: shipping the parsed records back costs as much
-        as it saves on two cores.)"""
-        out: builtins.list[Any] = []
-        for p in paths:
-            try:
-                out.append(parse_file(p, text_column, self.config.ingest))
-            except StudioError as e:
-                out.append(e)
-        return out
-
     def add_files(
         self,
         name: str,
@@ -281,9 +263,11 @@ class Datanets:
         *,
         text_column: str | None = None,
         all_or_nothing: bool = True,
+        follow_symlinks: bool = False,
     ) -> builtins.list[dict[str, Any]]:
         """Ingest files; one result per file: status added | duplicate | error.
-        With all_or_nothing (the CLI), any unreadable file raises before anything is written."""
+        With all_or_nothing (the CLI), any unreadable file raises before anything is written.
+        Symbolic links are refused unless follow_symlinks."""
         dn = self._row(name)
         who = self._contributor(contributor)
         paths = [Path(p) for p in paths]
@@ -294,7 +278,10 @@ class Datanets:
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            return self._add_files(dn, who, paths, text_column, all_or_nothing)
+            plans = plan_files(
+                paths, text_column, self.config.ingest, follow_symlinks=follow_symlinks
+            )
+            return self._add_files(dn, who, paths, plans, all_or_nothing)
         finally:
             if gc_was_on:
                 gc.enable()
@@ -304,12 +291,12 @@ class Datanets:
         dn: dict[str, Any],
         who: str,
         paths: builtins.list[Path],
-        text_column: str | None,
+        plans: builtins.list[Any],
         all_or_nothing: bool,
     ) -> builtins.list[dict[str, Any]]:
         planned: builtins.list[dict[str, Any] | None] = []
         results: builtins.list[dict[str, Any]] = []
-        for p, plan in zip(paths, self._plans(paths, text_column), strict=True):
+        for p, plan in zip(paths, plans, strict=True):
             if not isinstance(plan, StudioError):
                 planned.append(plan)
                 results.append({})
@@ -320,7 +307,14 @@ class Datanets:
                 )
                 raise type(plan)(f"{plan}{others}") from plan
             planned.append(None)
-            results.append({"file": p.name, "path": str(p), "status": "error", "error": str(plan)})
+            results.append(
+                {
+                    "file": display_name(p.name),
+                    "path": display_name(str(p)),
+                    "status": "error",
+                    "error": str(plan),
+                }
+            )
         for i, plan in enumerate(planned):
             if plan is not None:
                 results[i] = self._ingest(dn, plan, who)
@@ -328,7 +322,7 @@ class Datanets:
 
     def _ingest(self, dn: dict[str, Any], plan: dict[str, Any], who: str) -> dict[str, Any]:
         cfg = self.config.ingest
-        base = {"file": plan["name"], "path": str(plan["path"]), "sha256": plan["sha256"]}
+        base = {"file": plan["name"], "path": plan["stored_path"], "sha256": plan["sha256"]}
         prior = self.store.one(
             "SELECT id, added_at, records FROM datanet_files WHERE datanet_id = ? AND sha256 = ?",
             (dn["id"], plan["sha256"]),
@@ -340,13 +334,9 @@ class Datanets:
                 "records": 0,
                 "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
             }
-        recs: builtins.list[_Planned] = plan["records"]
+        recs: builtins.list[Planned] = plan["records"]
         texts: builtins.list[str] = plan["texts"]
-        canon = [
-            t.encode() if r[0] == "text" else RawRecord(*r[:5]).canonical()
-            for t, r in zip(texts, recs, strict=True)
-        ]
-        hashes = [hashlib.sha256(c).hexdigest() for c in canon]
+        canon, hashes = plan["canon"], plan["hashes"]  # (computed by the planning workers)
         sigs = plan["sigs"]
         pii_found: builtins.list[tuple[str, ...]] = plan["pii"]
         pack_bytes, offsets = _pack(canon)
@@ -365,7 +355,7 @@ class Datanets:
                     (
                         dn["id"],
                         plan["name"],
-                        str(Path(plan["path"]).resolve()),
+                        plan["stored_path"],
                         plan["sha256"],
                         plan["size"],
                         plan["format"],
@@ -1015,85 +1005,11 @@ class Datanets:
         }
 
 
-def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[str, Any]:
-    """Read and check one file; nothing is written. Returns the planned records (a picklable
-    dict, so worker processes can produce it)."""
-    file_format(path)
-    size = check_size(path, cfg)
-    data = path.read_bytes()
-    if len(data) != size:  # changed while we read it
-        size = len(data)
-    digest = hashlib.sha256(data).hexdigest()
-    raw = read_rows(path, data, cfg, text_column=text_column)
-    texts = [r[1] if r[0] == "text" else render_text(*r[:5]) for r in raw]
-    stats = quality.analyze(texts)
-    pii, why = quality.scan_many_flat(texts, stats.mnemonic.tolist(), stats.digits.tolist())
-    refused = [{"where": _where(row[5]), "reason": w} for row, w in zip(raw, why, strict=True) if w]
-    sigs, ratios = stats.sigs, stats.letter_ratio
-    if refused:  # keep the others
-        kept = [i for i, w in enumerate(why) if not w]
-        raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
-        sigs, ratios = sigs[kept], ratios[kept]
-    # Records as plain tuples of strings (see _Planned): the GC stops tracking those, so holding
-    # every file's records until they are written costs no garbage-collection passes over them.
-    file_json = json.dumps(path.name, ensure_ascii=False)
-    records: list[_Planned] = [
-        (kind, text if kind != "text" else "", p, r, m, _source_json(src, file_json))
-        for kind, text, p, r, m, src in raw
-    ]
-    return {
-        "path": path,
-        "name": path.name,
-        "sha256": digest,
-        "size": size,
-        "format": file_format(path),
-        "records": records,
-        "texts": texts,
-        "sigs": sigs,
-        "ratios": ratios,
-        "pii": pii,
-        "refused": refused,
-    }
-
-
-# A planned record: kind, text ("" for prose: the plan's texts hold it), prompt, response,
-# messages, and its source as JSON.
-_Planned = tuple[str, str, str | None, str | None, list[dict[str, str]] | None, str]
-
 _INSERT_RECORD = (
     "INSERT INTO records(id, datanet_id, file_id, kind, content_sha256, pack, pack_offset, size, contributor,"
     " license, score, reasons, pii, source, preview, minhash, created_at)"
     " VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?,?)"
 )
-
-
-_INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
-
-
-def _source_json(source: dict[str, Any], file_json: str) -> str:
-    """json.dumps(source, sort_keys=True) for the usual {file, row|offset|page…: int} shape, fast."""
-    if len(source) == 2:
-        k = next(reversed(source))  # the reader's second key: row, offset or paragraph
-        v = source[k]
-        if type(v) is int and k in _INT_KEYS and "file" in source:  # all sort after "file"
-            return f'{{"file": {file_json}, "{k}": {v}}}'
-    parts = []
-    for k in sorted(source):
-        v = source[k]
-        if k == "file":
-            parts.append(f'"file": {file_json}')
-        elif type(v) is int:
-            parts.append(f'"{k}": {v}')
-        else:
-            return json.dumps(source, sort_keys=True, ensure_ascii=False)
-    return "{" + ", ".join(parts) + "}"
-
-
-def _where(source: dict[str, Any]) -> str:
-    for k in ("row", "page", "paragraph", "offset"):
-        if k in source:
-            return f"{source.get('file', '')} {k} {source[k]}"
-    return str(source.get("file", ""))
 
 
 def _manifest(
