@@ -110,16 +110,51 @@ def doctor_checks(home: str | None) -> list[dict[str, Any]]:
     return checks
 
 
-@command("doctor", "Check this machine: Python, torch device, data home, keyring, Qt, anvil.")
+@command(
+    "doctor",
+    "Check this machine: Python, torch device, data home, keyring, Qt, anvil.",
+    arg(
+        "--store",
+        action="store_true",
+        help="also re-hash every blob and verify every Datanet (full store check)",
+    ),
+)
 def doctor(ctx: Context, args: argparse.Namespace) -> Any:
     checks = doctor_checks(ctx.home)
+    if args.store:
+        res = ctx.studio.datanets.verify_store()
+        for p in res["problems"][:20]:
+            where = f"record #{p['record_id']}" if "record_id" in p else f"blob {p.get('blob', '')}"
+            ctx.say(f"  !! {p.get('datanet', 'store')}: {where}: {p['problem']}")
+        checks.append(
+            _check(
+                "store",
+                res["ok"],
+                f"{res['datanets_checked']} Datanet(s), {res['blobs_checked']} blob(s) re-hashed,"
+                f" {len(res['problems'])} problem(s)",
+                "Restore the data home from a backup, or re-add the affected files"
+                " (studio datanet verify NAME lists them).",
+            )
+        )
+    else:
+        checks.append(
+            _check("store", True, "not checked: `studio doctor --store` re-hashes every blob")
+        )
     ctx.say(f"OpenLedger Studio {__version__}")
     for c in checks:
         mark = "ok " if c["ok"] else "!! "
         ctx.say(f"  {mark}{c['check']:<10} {c['detail']}")
         if c["fix"]:
             ctx.say(f"      → {c['fix']}")
-    return {"version": __version__, "checks": checks}
+    result = {"version": __version__, "checks": checks}
+    if args.store and not checks[-1]["ok"]:
+        from studio.core.errors import IntegrityError
+
+        ctx.emit_result(result)
+        raise IntegrityError(
+            "The store check found problems (listed above).", hint=checks[-1]["fix"]
+        )
+    return result
 
 
 @command(
