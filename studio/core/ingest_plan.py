@@ -251,7 +251,23 @@ def plan_files(
     follow_symlinks: bool = False,
     workers: int | None = None,
 ) -> list[dict[str, Any] | StudioError]:
-    """plan_file() for every path, in order: a plan or the StudioError that refused the file.
+    """plan_file() for every path, in order: a plan or the StudioError that refused the file."""
+    return list(
+        iter_plans(paths, text_column, cfg, follow_symlinks=follow_symlinks, workers=workers)
+    )
+
+
+def iter_plans(
+    paths: Sequence[Path],
+    text_column: str | None,
+    cfg: IngestConfig,
+    *,
+    follow_symlinks: bool = False,
+    workers: int | None = None,
+) -> Iterator[dict[str, Any] | StudioError]:
+    """plan_files() as it goes: each file's plan as soon as its chunks are done, while the pool
+    works on the next files (so the caller writes one file while the next is parsed). Every
+    path is checked (exists, plain file, no link, size) before the first plan is yielded.
     Chunks go to a process pool when there is more than one core and enough data; the plans
     are the same either way."""
     prepared: list[tuple[dict[str, Any], list[Chunk]] | StudioError] = []
@@ -268,21 +284,26 @@ def plan_files(
         if n_workers > 1 and big and not getattr(sys, "frozen", False)
         else (_attempt(c, cfg) for c in jobs)
     )
-    out: list[dict[str, Any] | StudioError] = []
-    for item in prepared:
-        if isinstance(item, StudioError):
-            out.append(item)
-            continue
-        head, parts = item
-        planned = [next(results) for _ in parts]  # consume in order, whatever happens
-        errors = [r for r in planned if isinstance(r, StudioError)]
-        try:
-            if errors:
-                raise errors[0]
-            out.append(_merge(head, planned, cfg))  # type: ignore[arg-type]
-        except StudioError as e:
-            out.append(e)
-    return out
+    try:
+        for item in prepared:
+            if isinstance(item, StudioError):
+                yield item
+                continue
+            head, parts = item
+            planned = [next(results) for _ in parts]  # consume in order, whatever happens
+            errors = [r for r in planned if isinstance(r, StudioError)]
+            try:
+                if errors:
+                    raise errors[0]
+                plan = _merge(head, planned, cfg)  # type: ignore[arg-type]
+            except StudioError as e:
+                yield e
+            else:
+                yield plan
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # a caller that stops early shuts the pool down
 
 
 def _attempt(c: Chunk, cfg: IngestConfig) -> dict[str, Any] | StudioError:
@@ -302,12 +323,14 @@ def _in_pool(jobs: list[Chunk], cfg: IngestConfig, n_workers: int) -> Iterator[A
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["studio.core.ingest_plan"])
-    with ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx) as pool:
-        # largest first keeps both cores busy to the end; results still come back in order
-        order = sorted(range(len(jobs)), key=lambda i: -len(jobs[i].data))
-        futures = {i: pool.submit(_attempt, jobs[i], cfg) for i in order}
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    try:
+        futures = [pool.submit(_attempt, c, cfg) for c in jobs]
         for i in range(len(jobs)):
-            yield futures.pop(i).result()
+            yield futures[i].result()
+            futures[i] = None  # type: ignore[call-overload]  # (its plan is the caller's now)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
 
 
 _INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})

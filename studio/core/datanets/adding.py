@@ -9,6 +9,7 @@ import hashlib
 import json
 import os
 import time
+from collections.abc import Iterator
 from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
@@ -19,7 +20,7 @@ from studio.core import quality
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import display_name
-from studio.core.ingest_plan import Planned, plan_files
+from studio.core.ingest_plan import Planned, iter_plans
 from studio.core.ingest_plan import plan_file as parse_file
 
 
@@ -55,7 +56,7 @@ class AddingFiles(DuplicateChecks):
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            plans = plan_files(
+            plans = iter_plans(
                 paths, text_column, self.config.ingest, follow_symlinks=follow_symlinks
             )
             return self._add_files(dn, who, paths, plans, all_or_nothing)
@@ -68,33 +69,36 @@ class AddingFiles(DuplicateChecks):
         dn: dict[str, Any],
         who: str,
         paths: builtins.list[Path],
-        plans: builtins.list[Any],
+        plans: Iterator[Any],
         all_or_nothing: bool,
     ) -> builtins.list[dict[str, Any]]:
-        planned: builtins.list[dict[str, Any] | None] = []
+        """With all_or_nothing every file is planned before the first is written, and the first
+        unreadable one raises; otherwise each file is written as soon as its plan is ready (the
+        pool parses the next ones meanwhile) and an unreadable one gets an error result."""
+        if all_or_nothing:
+            planned = builtins.list(plans)
+            for plan in planned:
+                if isinstance(plan, StudioError):
+                    others = (
+                        f" ({len(paths) - 1} other file(s) not added either)"
+                        if len(paths) > 1
+                        else ""
+                    )
+                    raise type(plan)(f"{plan}{others}") from plan
+            plans = iter(planned)
         results: builtins.list[dict[str, Any]] = []
         for p, plan in zip(paths, plans, strict=True):
             if not isinstance(plan, StudioError):
-                planned.append(plan)
-                results.append({})
-                continue
-            if all_or_nothing:
-                others = (
-                    f" ({len(paths) - 1} other file(s) not added either)" if len(paths) > 1 else ""
+                results.append(self._ingest(dn, plan, who))
+            else:
+                results.append(
+                    {
+                        "file": display_name(p.name),
+                        "path": display_name(str(p)),
+                        "status": "error",
+                        "error": str(plan),
+                    }
                 )
-                raise type(plan)(f"{plan}{others}") from plan
-            planned.append(None)
-            results.append(
-                {
-                    "file": display_name(p.name),
-                    "path": display_name(str(p)),
-                    "status": "error",
-                    "error": str(plan),
-                }
-            )
-        for i, plan in enumerate(planned):
-            if plan is not None:
-                results[i] = self._ingest(dn, plan, who)
         return results
 
     def _ingest(self, dn: dict[str, Any], plan: dict[str, Any], who: str) -> dict[str, Any]:

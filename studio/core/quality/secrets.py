@@ -129,16 +129,22 @@ def _bip39_table() -> tuple[tuple[np.ndarray, np.ndarray], ...]:
 
 _WORD_MASKS = np.array([(1 << (8 * n)) - 1 for n in range(8)] + [(1 << 64) - 1], dtype=np.uint64)
 _PAD = b"\x00" * 16
+_STR_PAD = "\x00" * 16
 
 
 def phrase_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """The one tokeniser of the phrase check, vectorised over a batch: the runs of ASCII letters
     of each normalised, lower-cased text. Returns per token its owner (text index), its BIP-39
     index (-1 when not a list word) and its byte span start (for tests)."""
-    encoded = [normalize(t).lower().encode("utf-8", "surrogatepass") for t in texts]
-    buf = _PAD + _PAD.join(encoded) + _PAD
+    joined = _STR_PAD.join(texts)
+    if joined.isascii():  # one lower/encode for the batch (normalize() keeps ASCII as it is)
+        buf = (_STR_PAD + joined + _STR_PAD).lower().encode("ascii")
+        sizes = np.fromiter(map(len, texts), dtype=np.int64, count=len(texts))
+    else:
+        encoded = [normalize(t).lower().encode("utf-8", "surrogatepass") for t in texts]
+        buf = _PAD + _PAD.join(encoded) + _PAD
+        sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     arr = np.frombuffer(buf, dtype=np.uint8)
-    sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     text_starts = np.cumsum(sizes + len(_PAD)) - sizes
     letter = ((arr >= 97) & (arr <= 122)).view(np.int8)
     step = np.diff(letter)
@@ -286,8 +292,11 @@ _API_KEYS: tuple[tuple[tuple[str, ...], re.Pattern[str]], ...] = (
     ),
     (("ghp_", "gho_", "ghu_", "ghs_", "ghr_"), re.compile(r"\bgh[pousr]_[A-Za-z0-9_]{36}")),
     (("github_pat_",), re.compile(r"\bgithub_pat_[A-Za-z0-9_]{40,}")),
-    (("gl",), re.compile(r"\bgl(?:pat|dt|ft|soat|rt|cbt|ptt|agent)-[A-Za-z0-9_-]{20,}")),
-    (("xox",), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
+    (
+        ("glpat-", "gldt-", "glft-", "glsoat-", "glrt-", "glcbt-", "glptt-", "glagent-"),
+        re.compile(r"\bgl(?:pat|dt|ft|soat|rt|cbt|ptt|agent)-[A-Za-z0-9_-]{20,}"),
+    ),
+    (tuple(f"xox{c}-" for c in "abposr"), re.compile(r"\bxox[abposr]-[A-Za-z0-9-]{10,}")),
     (("hooks.slack.com",), re.compile(r"hooks\.slack\.com/services/T\w+/B\w+/\w+")),
     (("AIza",), re.compile(r"\bAIza[0-9A-Za-z_-]{35}")),
     (("hf_",), re.compile(r"\bhf_[A-Za-z0-9]{30,}")),
@@ -307,6 +316,29 @@ _PEM_LITERALS = ("PRIVATE KEY", "PuTTY-User-Key-File-")
 _AWS_SECRET = re.compile(r"(?<![A-Za-z0-9+/=])[A-Za-z0-9+/]{40}(?![A-Za-z0-9+/=])")
 _AWS_CONTEXT = re.compile(r"aws|secret|access.?key", re.IGNORECASE)
 LONG_TOKEN = 40  # bytes: shorter words are never checked as base64 or AWS secret keys
+
+
+# One-character gates (memchr speed) rule out whole groups of literals before the slower
+# substring searches: most literals hold a '_' or a '-', which prose often lacks.
+_GATES = {
+    lits: next((g for g in "_-" if all(g in lit for lit in lits)), "") for lits, _ in _API_KEYS
+}
+
+
+# several literals: one regex pass over the batch beats one substring search per literal
+_ANY_OF = {lits: re.compile("|".join(map(re.escape, lits))) for lits, _ in _API_KEYS}
+
+
+def _literals_in(joined: str) -> list[tuple[tuple[str, ...], re.Pattern[str]]]:
+    """The API key patterns whose literals occur somewhere in this batch."""
+    present = {g: g in joined for g in "_-"}
+    present[""] = True
+    return [
+        (lits, rx)
+        for lits, rx in _API_KEYS
+        if present[_GATES[lits]]
+        and (lits[0] in joined if len(lits) == 1 else _ANY_OF[lits].search(joined))
+    ]
 
 
 def _entropy(s: str) -> float:
@@ -444,7 +476,7 @@ def scan_many_flat(
         phrase = phrase_flags(normed).tolist()
     joined = "\x00".join(normed)
     pem = any(lit in joined for lit in _PEM_LITERALS)
-    literals = [(lits, rx) for lits, rx in _API_KEYS if any(lit in joined for lit in lits)]
+    literals = _literals_in(joined)
     at = "@" in joined
     pii_out: list[tuple[str, ...]] = []
     refused_out: list[str | None] = []
