@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from studio.core import quality
+from studio.core.cancel import CancelToken, check
 from studio.core.config import IngestConfig
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import (
@@ -250,10 +251,18 @@ def plan_files(
     *,
     follow_symlinks: bool = False,
     workers: int | None = None,
+    cancel: CancelToken | None = None,
 ) -> list[dict[str, Any] | StudioError]:
     """plan_file() for every path, in order: a plan or the StudioError that refused the file."""
     return list(
-        iter_plans(paths, text_column, cfg, follow_symlinks=follow_symlinks, workers=workers)
+        iter_plans(
+            paths,
+            text_column,
+            cfg,
+            follow_symlinks=follow_symlinks,
+            workers=workers,
+            cancel=cancel,
+        )
     )
 
 
@@ -264,6 +273,7 @@ def iter_plans(
     *,
     follow_symlinks: bool = False,
     workers: int | None = None,
+    cancel: CancelToken | None = None,
 ) -> Iterator[dict[str, Any] | StudioError]:
     """plan_files() as it goes: each file's plan as soon as its chunks are done, while the pool
     works on the next files (so the caller writes one file while the next is parsed). Every
@@ -272,6 +282,7 @@ def iter_plans(
     are the same either way."""
     prepared: list[tuple[dict[str, Any], list[Chunk]] | StudioError] = []
     for p in paths:
+        check(cancel)
         try:
             prepared.append(_prepare(Path(p), text_column, cfg, follow_symlinks))
         except StudioError as e:
@@ -290,7 +301,10 @@ def iter_plans(
                 yield item
                 continue
             head, parts = item
-            planned = [next(results) for _ in parts]  # consume in order, whatever happens
+            planned = []
+            for _ in parts:  # consume in order, whatever happens
+                check(cancel)
+                planned.append(next(results))
             errors = [r for r in planned if isinstance(r, StudioError)]
             try:
                 if errors:

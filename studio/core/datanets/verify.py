@@ -7,14 +7,19 @@ import hashlib
 from typing import Any
 
 from studio.core import merkle
+from studio.core.cancel import CancelToken, check
 from studio.core.datanets.records import DatanetRecords
 from studio.core.errors import NotFound
 
 
 class DatanetVerify(DatanetRecords):
-    def verify(self, name: str) -> dict[str, Any]:
+    def verify(self, name: str, *, cancel: CancelToken | None = None) -> dict[str, Any]:
         """Re-hash every blob against its content address (naming the records in a damaged one),
-        every record's bytes, and rebuild every snapshot's leaves and root."""
+        every record's bytes, and rebuild every snapshot's leaves and root (read only)."""
+        with self.events.operation("datanet verify"):
+            return self._verify(name, cancel)
+
+    def _verify(self, name: str, cancel: CancelToken | None) -> dict[str, Any]:
         dn = self._row(name)
         problems: builtins.list[dict[str, Any]] = []
         rows = self.store.query(
@@ -25,6 +30,7 @@ class DatanetVerify(DatanetRecords):
         pack_damaged = False
         blobs_checked = 0
         for i, r in enumerate(rows):
+            check(cancel)
             if i and i % 5000 == 0:
                 self.events.progress("verify", i, len(rows), "records")
             if r["pack"] != pack_id:
@@ -65,6 +71,7 @@ class DatanetVerify(DatanetRecords):
             )
             leaves = []
             for m in members:
+                check(cancel)
                 leaf = merkle.leaf_hash(m["content_sha256"], m["contributor"], m["license"])
                 leaves.append(leaf)
                 if merkle.to_hex(leaf) != m["leaf"]:
@@ -106,10 +113,10 @@ class DatanetVerify(DatanetRecords):
             "problems": problems,
         }
 
-    def verify_store(self) -> dict[str, Any]:
+    def verify_store(self, *, cancel: CancelToken | None = None) -> dict[str, Any]:
         """Every Datanet verified, then every file under blobs/ re-hashed against its name
         (orphans, e.g. a pack left by an interrupted add, are counted, not a problem)."""
-        datanets = [self.verify(d["name"]) for d in self.list()]
+        datanets = [self.verify(d["name"], cancel=cancel) for d in self.list()]
         damaged: builtins.list[str] = []
         checked = 0
         root = self.blobs.root
@@ -117,6 +124,7 @@ class DatanetVerify(DatanetRecords):
             if not sub.is_dir() or len(sub.name) != 2:
                 continue
             for f in sorted(sub.iterdir()):
+                check(cancel)
                 if f.name.startswith(".tmp-") or not f.is_file():
                     continue
                 checked += 1
