@@ -109,12 +109,15 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         s.config.ingest.workers = workers
         s.datanets.create("bench")
         t, c = time.perf_counter(), time.process_time()
-        c_children = _children_cpu()
+        from studio.core import ingest_plan
+
+        c_plan = ingest_plan.PLANNING_CPU_S[0]
         results = s.datanets.add_files(
             "bench", files, contributor="0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
         )
         elapsed, cpu = time.perf_counter() - t, time.process_time() - c
-        cpu_workers = _children_cpu() - c_children
+        # planning CPU spent in workers (the serial path plans in this process: already counted)
+        cpu_workers = (ingest_plan.PLANNING_CPU_S[0] - c_plan) if workers != 1 else 0.0
         rows = s.store.conn.execute(
             "SELECT content_sha256, score, reasons, source FROM records ORDER BY id"
         ).fetchall()
@@ -130,13 +133,6 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         "flags": flags,
         "digest": hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest(),
     }
-
-
-def _children_cpu() -> float:
-    import resource
-
-    ru = resource.getrusage(resource.RUSAGE_CHILDREN)
-    return ru.ru_utime + ru.ru_stime
 
 
 def main() -> None:

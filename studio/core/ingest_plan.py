@@ -15,6 +15,7 @@ import hashlib
 import json
 import os
 import sys
+import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -42,6 +43,9 @@ from studio.core.ingest import (
     split_prose,
 )
 
+# CPU seconds spent planning chunks in this process and its workers, summed over every call
+# (bench/ingest.py reads it: worker processes are not children whose rusage we collect)
+PLANNING_CPU_S = [0.0]
 CHUNK_BYTES = 1 << 20  # prose and JSONL are cut into chunks of about this size
 POOL_MIN_BYTES = 4 << 20  # smaller adds run in this process (starting workers costs more)
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
@@ -137,8 +141,11 @@ def plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
     """Parse, split, scan and sign one chunk (picklable in and out: it runs in workers)."""
     gc_was_on = gc.isenabled()
     gc.disable()  # millions of small acyclic objects: the cyclic GC would rescan them
+    started = time.process_time()
     try:
-        return _plan_chunk(c, cfg)
+        out = _plan_chunk(c, cfg)
+        out["cpu_s"] = time.process_time() - started
+        return out
     finally:
         if gc_was_on:
             gc.enable()
@@ -305,6 +312,8 @@ def iter_plans(
             for _ in parts:  # consume in order, whatever happens
                 check(cancel)
                 planned.append(next(results))
+                if isinstance(planned[-1], dict):
+                    PLANNING_CPU_S[0] += planned[-1].get("cpu_s", 0.0)
             errors = [r for r in planned if isinstance(r, StudioError)]
             try:
                 if errors:

@@ -33,6 +33,9 @@ _K3 = np.uint64(0x165667B19E3779F9)
 _MASK32 = np.uint64(0xFFFFFFFF)
 
 
+_PHRASE_BATCH = 4096
+
+
 @lru_cache(maxsize=1)
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
     from datasketch import MinHash
@@ -166,10 +169,11 @@ def analyze(texts: Sequence[str], batch: int = 256, sample: int = 1) -> TextStat
     long_token = np.zeros(len(texts), dtype=bool)
     digits = np.zeros(len(texts), dtype=np.int64)
     ratio = np.zeros(len(texts), dtype=np.float64)
+    for lo in range(0, len(texts), _PHRASE_BATCH):  # bigger batches: fewer numpy calls
+        mnemonic[lo : lo + _PHRASE_BATCH] = phrase_flags(texts[lo : lo + _PHRASE_BATCH])
     for lo in range(0, len(texts), batch):
         part = texts[lo : lo + batch]
         hv, owner, longest, dg, rt = _shingles(part)
-        mnemonic[lo : lo + batch] = phrase_flags(part)
         long_token[lo : lo + batch] = longest >= LONG_TOKEN
         digits[lo : lo + batch] = dg
         ratio[lo : lo + batch] = rt

@@ -471,10 +471,14 @@ def scan_many_flat(
     phrase / digits / long_token: per text, from minhash.analyze() (which computes them in its
     vectorised pass over the raw bytes); without them they are computed here. Literal checks run
     once over the whole batch first, so a pattern absent from it costs nothing per text."""
-    normed = [normalize(t) for t in texts]
+    joined = "\x00".join(texts)
+    if joined.isascii():  # the usual case: normalize() keeps every text as it is
+        normed = list(texts)
+    else:
+        normed = [normalize(t) for t in texts]
+        joined = "\x00".join(normed)
     if phrase is None:
         phrase = phrase_flags(normed).tolist()
-    joined = "\x00".join(normed)
     pem = any(lit in joined for lit in _PEM_LITERALS)
     literals = _literals_in(joined)
     at = "@" in joined
