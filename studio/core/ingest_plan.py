@@ -273,6 +273,29 @@ def plan_files(
     )
 
 
+Prepared = tuple[dict[str, Any], list[Chunk]] | StudioError
+
+
+def prepare_files(
+    paths: Sequence[Path],
+    text_column: str | None,
+    cfg: IngestConfig,
+    *,
+    follow_symlinks: bool = False,
+    cancel: CancelToken | None = None,
+) -> list[Prepared]:
+    """Every path checked (exists, plain file, no link, size, type) and read into chunks, or
+    the StudioError that refused it: the cheap checks, before any parsing."""
+    prepared: list[Prepared] = []
+    for p in paths:
+        check(cancel)
+        try:
+            prepared.append(_prepare(Path(p), text_column, cfg, follow_symlinks))
+        except StudioError as e:
+            prepared.append(e)
+    return prepared
+
+
 def iter_plans(
     paths: Sequence[Path],
     text_column: str | None,
@@ -282,18 +305,24 @@ def iter_plans(
     workers: int | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[dict[str, Any] | StudioError]:
-    """plan_files() as it goes: each file's plan as soon as its chunks are done, while the pool
-    works on the next files (so the caller writes one file while the next is parsed). Every
-    path is checked (exists, plain file, no link, size) before the first plan is yielded.
+    """plan_files() as it goes (see plans_of)."""
+    prepared = prepare_files(
+        paths, text_column, cfg, follow_symlinks=follow_symlinks, cancel=cancel
+    )
+    return plans_of(prepared, cfg, workers=workers, cancel=cancel)
+
+
+def plans_of(
+    prepared: list[Prepared],
+    cfg: IngestConfig,
+    *,
+    workers: int | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[dict[str, Any] | StudioError]:
+    """Each prepared file's plan (or error), in order, as soon as its chunks are done, while the
+    pool works on the next files (so the caller writes one file while the next is parsed).
     Chunks go to a process pool when there is more than one core and enough data; the plans
     are the same either way."""
-    prepared: list[tuple[dict[str, Any], list[Chunk]] | StudioError] = []
-    for p in paths:
-        check(cancel)
-        try:
-            prepared.append(_prepare(Path(p), text_column, cfg, follow_symlinks))
-        except StudioError as e:
-            prepared.append(e)
     jobs = [c for item in prepared if not isinstance(item, StudioError) for c in item[1]]
     n_workers = min(worker_count(cfg) if workers is None else workers, len(jobs))
     big = sum(len(c.data) for c in jobs) >= POOL_MIN_BYTES

@@ -8,6 +8,7 @@ import gc
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
@@ -20,7 +21,7 @@ from studio.core.changes import Changes
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import display_name
-from studio.core.ingest_plan import Planned, iter_plans
+from studio.core.ingest_plan import Planned, plans_of, prepare_files
 from studio.core.ingest_plan import plan_file as parse_file
 
 
@@ -60,13 +61,18 @@ class AddingFiles(DuplicateChecks):
         gc.disable()
         try:
             with self.events.operation("datanet add"):
-                plans = iter_plans(
+                prepared = prepare_files(
                     paths,
                     text_column,
                     self.config.ingest,
                     follow_symlinks=follow_symlinks,
                     cancel=cancel,
                 )
+                if all_or_nothing:  # a missing, linked or oversized file: before any parsing
+                    for item in prepared:
+                        if isinstance(item, StudioError):
+                            raise _all_or_nothing(item, len(paths))
+                plans = plans_of(prepared, self.config.ingest, cancel=cancel)
                 results = self._add_files(dn, who, paths, plans, all_or_nothing, cancel)
                 added = [r for r in results if r.get("status") == "added"]
                 if added:
@@ -91,33 +97,41 @@ class AddingFiles(DuplicateChecks):
         all_or_nothing: bool,
         cancel: CancelToken | None,
     ) -> builtins.list[dict[str, Any]]:
-        planned: builtins.list[dict[str, Any] | None] = []
+        """Each file is written, in one transaction, as soon as its plan is ready, while the
+        pool plans the next ones. With all_or_nothing an unreadable file rolls the transaction
+        back, and progress is held back until the last file's plan is in: such a failure is
+        one line, with nothing changed."""
         results: builtins.list[dict[str, Any]] = []
-        for p, plan in zip(paths, plans, strict=True):
-            if not isinstance(plan, StudioError):
-                planned.append(plan)
-                results.append({})
-                continue
-            if all_or_nothing:
-                others = (
-                    f" ({len(paths) - 1} other file(s) not added either)" if len(paths) > 1 else ""
-                )
-                raise type(plan)(f"{plan}{others}") from plan
-            planned.append(None)
-            results.append(
-                {
-                    "file": display_name(p.name),
-                    "path": display_name(str(p)),
-                    "status": "error",
-                    "error": str(plan),
-                }
-            )
         new_blobs: builtins.list[str] = []
+        held: builtins.list[tuple[Any, ...]] = []
+        live = [not all_or_nothing]
+
+        def progress(*event: Any) -> None:
+            if live[0]:
+                self.events.progress(*event)
+            else:
+                held.append(event)
+
         try:
             with self.store.transaction():
-                for i, plan in enumerate(planned):
-                    if plan is not None:
-                        results[i] = self._ingest(dn, plan, who, cancel, new_blobs)
+                for i, (p, plan) in enumerate(zip(paths, plans, strict=True)):
+                    if i == len(paths) - 1 and not live[0] and not isinstance(plan, StudioError):
+                        live[0] = True  # every file is planned and readable: report as we go
+                        for event in held:
+                            self.events.progress(*event)
+                    if not isinstance(plan, StudioError):
+                        results.append(self._ingest(dn, plan, who, cancel, new_blobs, progress))
+                    elif all_or_nothing:
+                        raise _all_or_nothing(plan, len(paths))
+                    else:
+                        results.append(
+                            {
+                                "file": display_name(p.name),
+                                "path": display_name(str(p)),
+                                "status": "error",
+                                "error": str(plan),
+                            }
+                        )
                 check(cancel)  # the last safe point: after it, the transaction commits
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
@@ -143,7 +157,9 @@ class AddingFiles(DuplicateChecks):
         who: str,
         cancel: CancelToken | None = None,
         new_blobs: builtins.list[str] | None = None,
+        progress: Callable[..., Any] | None = None,
     ) -> dict[str, Any]:
+        progress = progress or self.events.progress
         cfg = self.config.ingest
         base = {"file": plan["name"], "path": plan["stored_path"], "sha256": plan["sha256"]}
         prior = self.store.one(
@@ -286,12 +302,12 @@ class AddingFiles(DuplicateChecks):
                     chunk = rows[lo : lo + _PROGRESS_EVERY]
                     self.store.conn.executemany(_INSERT_RECORD, chunk)
                     if len(chunk) == _PROGRESS_EVERY:
-                        self.events.progress("ingest", lo + len(chunk), total, plan["name"])
+                        progress("ingest", lo + len(chunk), total, plan["name"])
                 self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
             raise
-        self.events.progress("ingest", total, total, plan["name"])
+        progress("ingest", total, total, plan["name"])
         return {
             **base,
             "status": "added",
@@ -301,6 +317,11 @@ class AddingFiles(DuplicateChecks):
             "file_id": file_id,
             "_ids": ids,  # for the Changes; add_files removes it
         }
+
+
+def _all_or_nothing(error: StudioError, n_files: int) -> StudioError:
+    others = f" ({n_files - 1} other file(s) not added either)" if n_files > 1 else ""
+    return type(error)(f"{error}{others}")
 
 
 _INSERT_RECORD = (
