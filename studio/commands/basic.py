@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import platform
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from studio import __version__
-from studio.commands import Context, arg, command
+from studio.commands import arg, operation
+from studio.core.results import Check, DoctorReport, Summary
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def _check(name: str, ok: bool, detail: str, fix: str = "") -> dict[str, Any]:
@@ -110,60 +113,57 @@ def doctor_checks(home: str | None) -> list[dict[str, Any]]:
     return checks
 
 
-@command(
-    "doctor",
-    "Check this machine: Python, torch device, data home, keyring, Qt, anvil.",
-    arg(
-        "--store",
-        action="store_true",
-        help="also re-hash every blob and verify every Datanet (full store check)",
-    ),
-)
-def doctor(ctx: Context, args: argparse.Namespace) -> Any:
-    checks = doctor_checks(ctx.home)
-    if args.store:
-        res = ctx.studio.datanets.verify_store()
-        for p in res["problems"][:20]:
-            where = f"record #{p['record_id']}" if "record_id" in p else f"blob {p.get('blob', '')}"
-            ctx.say(f"  !! {p.get('datanet', 'store')}: {where}: {p['problem']}")
-        checks.append(
-            _check(
-                "store",
-                res["ok"],
-                f"{res['datanets_checked']} Datanet(s), {res['blobs_checked']} blob(s) re-hashed,"
-                f" {len(res['problems'])} problem(s)",
-                "Restore the data home from a backup, or re-add the affected files"
-                " (studio datanet verify NAME lists them).",
-            )
-        )
-    else:
-        checks.append(
-            _check("store", True, "not checked: `studio doctor --store` re-hashes every blob")
-        )
-    ctx.say(f"OpenLedger Studio {__version__}")
-    for c in checks:
-        mark = "ok " if c["ok"] else "!! "
-        ctx.say(f"  {mark}{c['check']:<10} {c['detail']}")
-        if c["fix"]:
-            ctx.say(f"      → {c['fix']}")
-    result = {"version": __version__, "checks": checks}
-    if args.store and not checks[-1]["ok"]:
+@operation("doctor", "Check this machine: Python, torch device, data home, keyring, Qt, anvil.")
+def doctor(
+    studio: Studio,
+    *,
+    store: Annotated[
+        bool, arg("also re-hash every blob and verify every Datanet (full store check)")
+    ] = False,
+) -> DoctorReport:
+    checks = doctor_checks(str(studio.paths.home))
+    checks.append(
+        _store_check(studio)
+        if store
+        else _check("store", True, "not checked: `studio doctor --store` re-hashes every blob")
+    )
+    report = DoctorReport(version=__version__, checks=tuple(Check.from_dict(c) for c in checks))
+    if not checks[-1]["ok"]:
         from studio.core.errors import IntegrityError
 
-        ctx.emit_result(result)
         raise IntegrityError(
-            "The store check found problems (listed above).", hint=checks[-1]["fix"]
+            "The store check found problems (see the store line above).",
+            hint=checks[-1]["fix"],
+            result=report,
         )
-    return result
+    return report
 
 
-@command(
-    "demo",
-    "Run the end-to-end demo on the embedded devnet, printing each step.",
-    arg("--fresh", action="store_true", help="start from an empty data home"),
-    arg("--skip", default="", help="comma-separated stages to skip: chain,train,attribution"),
-)
-def demo(ctx: Context, args: argparse.Namespace) -> Any:
+def _store_check(studio: Studio) -> dict[str, Any]:
+    res = studio.datanets.verify_store()
+    shown = []
+    for p in res["problems"][:3]:
+        where = f"record #{p['record_id']}" if "record_id" in p else f"blob {p.get('blob', '')}"
+        shown.append(f"{p.get('datanet', 'store')} {where}: {p['problem']}")
+    more = f"; {len(res['problems']) - 3} more" if len(res["problems"]) > 3 else ""
+    damaged = sorted({p["datanet"] for p in res["problems"] if "datanet" in p})
+    fix = "Restore the data home from a backup, or re-add the affected files" + (
+        f" (studio datanet verify {damaged[0]} lists them)." if damaged else "."
+    )
+    detail = (
+        f"{res['datanets_checked']} Datanet(s), {res['blobs_checked']} blob(s) re-hashed,"
+        f" {len(res['problems'])} problem(s)"
+    ) + (": " + "; ".join(shown) + more if shown else "")
+    return _check("store", res["ok"], detail, fix)
+
+
+@operation("demo", "Run the end-to-end demo on the embedded devnet, printing each step.")
+def demo(
+    studio: Studio,
+    *,
+    fresh: Annotated[bool, arg("start from an empty data home")] = False,
+    skip: Annotated[str, arg("comma-separated stages to skip: chain,train,attribution")] = "",
+) -> Summary:
     from studio.demo import run_demo
 
-    return run_demo(ctx, fresh=args.fresh, skip={s for s in args.skip.split(",") if s})
+    return Summary(run_demo(studio, fresh=fresh, skip={s for s in skip.split(",") if s}))
