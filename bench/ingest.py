@@ -178,7 +178,8 @@ def main() -> None:
             name = "serial ingest" if label == "serial" else f"parallel ingest ({n_par} workers)"
             print(
                 f"{name + ':':<32}{mb / r['elapsed']:8.1f} MB/s   {mb / cpu:8.1f} MB/s"
-                f"   ({r['elapsed']:.2f} s wall, {cpu:.2f} s CPU, {r['records']} records)"
+                f"   ({r['elapsed']:.2f} s wall; CPU {r['cpu']:.2f} s here"
+                f" + {r['cpu_workers']:.2f} s in workers; {r['records']} records)"
             )
         print(f"ratio parallel/serial:          {ser['elapsed'] / par['elapsed']:8.2f}x")
         print(f"ratio parallel/baseline:        {base / par['elapsed']:8.3f}")
