@@ -202,7 +202,9 @@ def _safe_sqrt(v: Any) -> Any:
     import torch
 
     pos = v > 0
-    return torch.where(pos, torch.sqrt(torch.where(pos, v, torch.ones_like(v))), torch.zeros_like(v))
+    return torch.where(
+        pos, torch.sqrt(torch.where(pos, v, torch.ones_like(v))), torch.zeros_like(v)
+    )
 
 
 def step(

@@ -6,6 +6,7 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+from studio.attribution.gradients import GradientConfig
 from studio.commands import Context, arg, command
 from studio.core.errors import InvalidInput, WalletError
 
@@ -58,7 +59,18 @@ def _print_report(ctx: Context, rep: dict[str, Any]) -> None:
     arg("model", help="fine-tuned model id (studio model list)"),
     arg("--prompt", required=True, help="the question"),
     arg("--output", default=None, help="the answer to attribute (default: generate it)"),
-    arg("--method", default="gradient", choices=("gradient", "span", "hybrid")),
+    arg(
+        "--method",
+        default="gradient",
+        choices=("gradient", "span", "hybrid", "exact"),
+        help="gradient: the fast index; exact: differentiate through the training run "
+        "(slower, needs the version's replay record)",
+    ),
+    arg(
+        "--estimate",
+        action="store_true",
+        help="with --method exact: show the memory and time it needs, then stop",
+    ),
     arg("--top", type=int, default=10, help="records named in the report (the rest are pooled)"),
     arg("--max-new-tokens", type=int, default=64, help="when generating the output"),
     arg(
@@ -76,6 +88,13 @@ def attribute(ctx: Context, args: argparse.Namespace) -> Any:
     if args.top < 1:
         raise InvalidInput("--top must be at least 1.")
     attributor = ctx.studio.attribution
+    if args.method == "exact":
+        est = attributor.exact_estimate(args.model)
+        ctx.say(f"Exact attribution: {est['summary']}")
+        if args.estimate:
+            return est
+    elif args.estimate:
+        raise InvalidInput("--estimate goes with --method exact.")
     signer = _signer(ctx) if args.sign else None
     rep = attributor.attribute(
         args.model,
@@ -100,7 +119,7 @@ def attribute(ctx: Context, args: argparse.Namespace) -> Any:
         "--proj-dim",
         type=int,
         default=None,
-        help="projection size per LoRA matrix side (default 32)",
+        help=f"projection size per LoRA matrix side (default {GradientConfig().proj_dim})",
     ),
     arg("--seed", type=int, default=0, help="projection seed"),
     arg("--force", action="store_true", help="rebuild even if an up-to-date index exists"),

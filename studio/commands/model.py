@@ -200,6 +200,11 @@ TRAIN_ARGS = (
         help="steps between validation passes (default: before/after)",
     ),
     arg("--detach", action="store_true", help="start the job and return at once"),
+    arg(
+        "--no-index",
+        action="store_true",
+        help="skip building the attribution index at the end (the first attribute call builds it)",
+    ),
 )
 
 
@@ -224,7 +229,7 @@ def model_train(ctx: Context, args: argparse.Namespace) -> Any:
         base=base, datanets=datanets, settings=_settings(args), name=args.name
     )
     ctx.say(f"Training {model_id} on {', '.join(datanets)} (base {base})")
-    proc = models.start_job(model_id)
+    proc = models.start_job(model_id, index=not args.no_index)
     if args.detach:
         ctx.say(
             f"  job running as pid {proc.pid}; follow with `studio model list`, stop with `studio model cancel {model_id}`"
@@ -270,6 +275,7 @@ def model_cancel(ctx: Context, args: argparse.Namespace) -> Any:
     "internal: the training job process that model train/resume start",
     arg("model"),
     arg("--resume", action="store_true"),
+    arg("--no-index", action="store_true"),
 )
 def model_run_job(ctx: Context, args: argparse.Namespace) -> Any:
     """The job subprocess: JSON lines on stdout, SIGINT → checkpoint → exit."""
@@ -283,7 +289,25 @@ def model_run_job(ctx: Context, args: argparse.Namespace) -> Any:
     stream = JobStream(sys.stdout, job=args.model)
     ctx.studio.events.subscribe(stream)
     result = ctx.studio.models.run_job(args.model, resume=args.resume, cancel=token)
+    if not args.no_index:
+        _index_after_training(ctx, args.model, token)
     return {"id": result["id"], "dir": result["dir"]}
+
+
+def _index_after_training(ctx: Context, model_id: str, token: Any) -> None:
+    """A model is ready to attribute right after training: build its attribution index in the
+    same job (progress streams to the caller). A failure here leaves the model usable: the first
+    attribute call builds the index instead."""
+    from studio.core.errors import StudioError
+    from studio.core.events import Event
+
+    ctx.studio.events.emit(Event("log", job=model_id, message="building the attribution index"))
+    try:
+        ctx.studio.attribution.build_index(model_id, cancel=token)
+    except StudioError as e:
+        ctx.studio.events.emit(
+            Event("warning", job=model_id, message=f"attribution index not built: {e}")
+        )
 
 
 @command(

@@ -245,7 +245,7 @@ class TrainingJobs(ModelVersions):
         return done
 
     # -- training: the subprocess ------------------------------------------------------------
-    def start_job(self, model_id: str, *, resume: bool = False) -> Any:
+    def start_job(self, model_id: str, *, resume: bool = False, index: bool = True) -> Any:
         from studio.core.jobs import JobProcess
 
         row = self._row(model_id)
@@ -254,6 +254,8 @@ class TrainingJobs(ModelVersions):
         args = ["model", "_run", model_id, "--home", str(self.studio.paths.home)]
         if resume:
             args.append("--resume")
+        if not index:  # else the job builds the attribution index once the model is ready
+            args.append("--no-index")
         env = (
             {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
             if os.environ.get("OMP_NUM_THREADS")

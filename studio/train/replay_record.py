@@ -63,16 +63,14 @@ class ReplayRecord:
 
     def save(self, out: Path) -> None:
         import torch
-        from safetensors.torch import save_file
+        from safetensors.torch import save
 
-        from studio.core.atomic import write_text
+        from studio.core.atomic import write_bytes, write_text
 
         out = Path(out)
         out.mkdir(parents=True, exist_ok=True)
-        save_file(
-            {k: v.detach().cpu().contiguous() for k, v in self.init.items()},
-            str(out / "init.safetensors"),
-        )
+        init = {k: v.detach().cpu().contiguous() for k, v in self.init.items()}
+        write_bytes(out / "init.safetensors", save(init))
         if self.rng_state is not None:
             torch.save(self.rng_state, out / "rng.pt")
         write_text(out / "replay.json", json.dumps(self.meta(), separators=(",", ":")))

@@ -382,14 +382,17 @@ class TrainingRun:
         """The LoRA initialisation and the RNG state the loop starts from, kept in the job
         folder from the first start (a resumed run reuses them)."""
         import torch
-        from safetensors.torch import save_file
+        from safetensors.torch import save
+
+        from studio.core.atomic import write_bytes
 
         init = self.job_dir / "replay-init.safetensors"
         if init.exists():
             return
         self.job_dir.mkdir(parents=True, exist_ok=True)
         named = {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters()}
-        save_file({n: named[n] for n, p in self.model.named_parameters() if p.requires_grad}, init)
+        trainable = {n: named[n] for n, p in self.model.named_parameters() if p.requires_grad}
+        write_bytes(init, save(trainable))
         torch.save(torch.get_rng_state(), self.job_dir / "replay-rng.pt")
 
     def write_replay(self, out: Path) -> None:
@@ -401,7 +404,10 @@ class TrainingRun:
         cfg, plan = self.cfg, self.plan
         keys = sorted({(e.datanet, int(e.version), int(e.record_id)) for e in self.train_examples})
         index = {k: i for i, k in enumerate(keys)}
-        who = {(e.datanet, int(e.version), int(e.record_id)): e.contributor for e in self.train_examples}
+        who = {
+            (e.datanet, int(e.version), int(e.record_id)): e.contributor
+            for e in self.train_examples
+        }
         if cfg.packing:
             from studio.train.data import pack_bins
 
@@ -420,7 +426,9 @@ class TrainingRun:
             float(max(1, sum(loss_items([self.train_rows[i] for i in m]) for m in micro)))
             for micro in steps
         ]
-        f = lr_lambda(cfg.schedule, int(round(cfg.warmup_ratio * plan.total_steps)), plan.total_steps)
+        f = lr_lambda(
+            cfg.schedule, int(round(cfg.warmup_ratio * plan.total_steps)), plan.total_steps
+        )
         why = None
         if self.choice.device != "cpu" and self.choice.dtype != "fp32":
             why = f"trained in {self.choice.dtype} mixed precision; a replay would not follow it"
@@ -429,7 +437,12 @@ class TrainingRun:
         group = self.optimizer.param_groups[0]
         rng = self.job_dir / "replay-rng.pt"
         ReplayRecord(
-            lora={"r": cfg.rank, "alpha": cfg.alpha, "dropout": cfg.dropout, "targets": self.targets},
+            lora={
+                "r": cfg.rank,
+                "alpha": cfg.alpha,
+                "dropout": cfg.dropout,
+                "targets": self.targets,
+            },
             optimizer={
                 "name": "adamw",
                 "betas": list(group["betas"]),
@@ -449,7 +462,9 @@ class TrainingRun:
             exact=why is None,
             why_not=why,
             init=load_file(str(self.job_dir / "replay-init.safetensors")),
-            rng_state=torch.load(rng, weights_only=True) if cfg.dropout > 0 and rng.exists() else None,
+            rng_state=torch.load(rng, weights_only=True)
+            if cfg.dropout > 0 and rng.exists()
+            else None,
         ).save(out)
 
     # -- evaluation --

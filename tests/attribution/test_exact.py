@@ -11,7 +11,9 @@ import pytest
 from attr_fixtures import make_records
 
 
-def _train(root: Path, base: Path, *, dropout: float, steps: int = 5, packing: bool = False) -> Path:
+def _train(
+    root: Path, base: Path, *, dropout: float, steps: int = 5, packing: bool = False
+) -> Path:
     from studio.train.config import TrainConfig
     from studio.train.trainer import TrainingRun
 
@@ -74,7 +76,9 @@ def test_replay_follows_the_trainer(trained: dict[str, Any]) -> None:
     rep = X.load_replay(ReplayRecord.load(trained["plain"] / "replay"), trained["base"])
     final, _ = X.train(rep)
     for got, want in zip(final, _adapter_params(rep, trained["plain"]), strict=True):
-        np.testing.assert_allclose(got.double().numpy(), want.double().numpy(), rtol=1e-4, atol=2e-6)
+        np.testing.assert_allclose(
+            got.double().numpy(), want.double().numpy(), rtol=1e-4, atol=2e-6
+        )
     # A wrong step (no clipping) would not: the check can fail.
     rep.record.optimizer["max_grad_norm"] = 0.0
     rep.record.lrs = [x * 1.5 for x in rep.record.lrs]
@@ -116,3 +120,76 @@ def test_metagradient_matches_finite_differences(trained: dict[str, Any]) -> Non
         fd = (loss_at(1 + h * u, q) - loss_at(1 - h * u, q)) / (2 * h)
         assert abs(fd - grads[q] @ u) <= 1e-4 * abs(grads[q] @ u) + 1e-9
     assert torch.get_num_threads() == 1
+
+
+@pytest.fixture
+def exact_studio(studio: Any, trained: dict[str, Any]) -> Any:
+    """A Studio whose model "tiny-exact" is the real training run above (replay record and all)."""
+    from attr_fixtures import FakeDatanets, FakeModels, Version
+
+    out = trained["plain"]
+    card = {
+        "base": "tiny",
+        "base_model_hash": "0x" + "11" * 32,
+        "adapter_hash": "0x" + "22" * 32,
+        "config_hash": "0x" + "33" * 32,
+        "datanets": [{"name": "notes", "version": 1, "root": "0x" + "ab" * 32, "records": 12}],
+        "training_config": {"fmt": "auto", "max_length": 64, "val_split": 0.0},
+        "metrics": {"tokens_per_s": 5000.0},
+    }
+    v = Version("tiny-exact", out, "tiny", trained["base"], out / "adapter", card)
+    studio.__dict__["models"] = FakeModels({"tiny-exact": v})
+    studio.__dict__["datanets"] = FakeDatanets(make_records(n_per=4))
+    studio.__dict__.pop("attribution", None)
+    return studio
+
+
+def test_exact_report_verifies_and_names_the_method(exact_studio: Any) -> None:
+    from attr_fixtures import CANARY
+
+    from studio.attribution import replay
+
+    att = exact_studio.attribution
+    seen: list[Any] = []
+    exact_studio.events.subscribe(seen.append)
+    est = replay.estimate(att, "tiny-exact")
+    assert est["fits"] and est["steps"] == 5 and est["memory_bytes"] > 0 and "MiB" in est["summary"]
+    assert replay.choose_method(att, "tiny-exact") == "exact"
+    rep = att.attribute("tiny-exact", "What did the keeper log?", CANARY, method="exact", top_k=3)
+    assert rep["method"]["name"] == "exact" and rep["method"]["params"]["exact"]["steps"] == 5
+    assert rep["records_scored"] == 12
+    assert sum(w["bps"] for w in rep["weights"]) == 10_000
+    assert any(getattr(e, "job", "") == replay.JOB for e in seen)  # progress was shown
+    res = att.verify(rep)
+    assert res["match"], res["differences"]
+    # A tampered score is caught by the re-run.
+    bad = json_copy(rep)
+    bad["top_records"][0]["score"] *= 2
+    bad["report_hash"] = __import__("studio.attribution.report", fromlist=["x"]).compute_hash(bad)
+    assert not att.verify(bad)["match"]
+
+
+def json_copy(d: dict[str, Any]) -> dict[str, Any]:
+    import json
+
+    return json.loads(json.dumps(d))
+
+
+def test_exact_refuses_without_a_replay_record(att_studio: Any) -> None:
+    from studio.attribution import replay
+    from studio.core.errors import AttributionError
+
+    with pytest.raises(AttributionError, match="no replay record"):
+        att_studio.attribution.attribute("tiny-ft", "q?", "an answer", method="exact")
+    assert replay.choose_method(att_studio.attribution, "tiny-ft") == "gradient"
+
+
+def test_exact_refuses_when_memory_is_short(
+    exact_studio: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio.attribution import exact as X
+    from studio.core.errors import AttributionError
+
+    monkeypatch.setattr(X, "available_memory", lambda: 1 << 20)  # a machine with 1 MiB free
+    with pytest.raises(AttributionError, match="needs about"):
+        exact_studio.attribution.attribute("tiny-exact", "q?", "an answer", method="exact")
