@@ -160,20 +160,28 @@ def datanet_fixture(seed: int, max_bytes: int = 96) -> A.Fixture:
 # -- training through the replay ------------------------------------------------------------------
 
 
+_BASES: dict[str, Any] = {}
+
+
 def make_record(
     base: Path, exs: list[A.Example], fam: Family, seed: int, n_records: int, pad: int
 ) -> Any:
     """The replay record of bench/attribution.py's training loop (python-random order per epoch,
     mean over examples of each example's mean token loss, AdamW, constant LR, no clipping)."""
+    import copy
+
     import torch
     from peft import LoraConfig, get_peft_model
     from transformers import AutoModelForCausalLM
 
     from studio.train.replay_record import ReplayRecord
 
+    key = str(base)
+    if key not in _BASES:
+        _BASES[key] = AutoModelForCausalLM.from_pretrained(base)
     torch.manual_seed(seed)
     model = get_peft_model(
-        AutoModelForCausalLM.from_pretrained(base),
+        copy.deepcopy(_BASES[key]),
         LoraConfig(
             r=fam.rank, lora_alpha=2 * fam.rank, lora_dropout=0.0, target_modules=fam.targets
         ),
@@ -281,7 +289,9 @@ def run_exact(trainer: Trainer, record: Any, queries: list[A.Example]) -> dict[s
 
     rep = trainer.replay(record, "float64")
     t0 = time.perf_counter()
-    grads, _ = X.metagradients(rep, [(q.input_ids, q.labels) for q in queries], block=8)
+    grads, _ = X.metagradients(
+        rep, [(q.input_ids, q.labels) for q in queries], block=8, batched=True
+    )
     total = time.perf_counter() - t0
     return {"scores": -grads, "latency": total / len(queries), "build": 0.0}
 
@@ -323,6 +333,7 @@ def run_family_seed(
 ) -> dict[str, Any]:
     import torch
 
+    _BASES.clear()
     from studio.train.tiny import build_tiny_model
 
     torch.set_num_threads(1)
@@ -334,6 +345,14 @@ def run_family_seed(
         layers=fam.layers,
         intermediate_size=fam.inter,
     )
+    # One style query per contributor (the first) and every canary query: the exact method's cost
+    # grows with the number of queries, and every method is scored on the same ones.
+    style = [
+        q
+        for i, q in enumerate(fx.style_queries)
+        if i % (len(fx.style_queries) // fx.contributors) == 0
+    ]
+    fx.style_queries = style
     queries = fx.style_queries + fx.canary_queries
     nq = len(fx.style_queries)
     trainer = Trainer(base, fx, fam)
@@ -419,8 +438,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--methods", nargs="+", default=["ours", "exact", "kronfluence-ekfac", "trak-dattri"]
     )
+    ap.add_argument("--epochs", type=int, default=None, help="override every family's epochs")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
+    if args.epochs:
+        for f in FAMILIES.values():
+            f.epochs = args.epochs
     tmp = Path(tempfile.mkdtemp(prefix="attr-fam-"))
     out: list[dict[str, Any]] = []
     t0 = time.perf_counter()

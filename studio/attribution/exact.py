@@ -352,6 +352,7 @@ def metagradients(
     block: int = 1,
     progress: Progress | None = None,
     cancel: Any = None,
+    batched: bool = False,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(d loss_q / d w_record for every query q and record, float64 Q x N; the query losses)."""
     import torch
@@ -391,6 +392,24 @@ def metagradients(
             state = step(rep, t, state, w, graph=True)
         outs = [*state[0], *state[1], *state[2]]
         ins = [*p0, *m0, *v0, w]
+        if batched and len(queries) > 1:
+            # One vmapped vector-Jacobian product carries every query's adjoint at once.
+            stacked = [torch.stack([a[j] for a in adj]) for j in range(len(outs))]
+            g = torch.autograd.grad(
+                outs, ins, grad_outputs=stacked, is_grads_batched=True, allow_unused=True
+            )
+            for qi in range(len(queries)):
+                adj[qi] = [
+                    x[qi].detach() if x is not None else torch.zeros_like(i)
+                    for x, i in zip(g[:-1], ins[:-1], strict=True)
+                ]
+            if g[-1] is not None:
+                gw += g[-1].detach().double()
+            del state, outs, g
+            done += stop - start
+            if progress:
+                progress(done, total, f"reverse through steps {start + 1}-{stop} of {T}")
+            continue
         for qi in range(len(queries)):
             g = torch.autograd.grad(
                 outs,
