@@ -345,6 +345,14 @@ def query_loss(rep: Replay, params: Sequence[Any], query: Query) -> Any:
     return (tok * valid).sum() / valid.sum().clamp(min=1)
 
 
+def _save(path: Path, obj: Any) -> None:
+    import torch
+
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)
+
+
 def metagradients(
     rep: Replay,
     queries: Sequence[Query],
@@ -353,8 +361,13 @@ def metagradients(
     progress: Progress | None = None,
     cancel: Any = None,
     batched: bool = False,
+    workdir: Path | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
-    """(d loss_q / d w_record for every query q and record, float64 Q x N; the query losses)."""
+    """(d loss_q / d w_record for every query q and record, float64 Q x N; the query losses).
+
+    With `workdir`, the kept states and the reverse pass's progress (adjoints and the gradient
+    so far, after every block) are saved there, so a cancelled or killed run resumes where it
+    stopped and gives the same numbers."""
     import torch
 
     if not queries:
@@ -362,29 +375,44 @@ def metagradients(
     T = rep.record.total_steps
     block = max(1, min(int(block), T))
     total = 2 * T
+    fwd_file = Path(workdir) / "forward.pt" if workdir else None
+    rev_file = Path(workdir) / "reverse.pt" if workdir else None
+    if workdir:
+        Path(workdir).mkdir(parents=True, exist_ok=True)
 
     def fwd_progress(done: int, _t: int, msg: str) -> None:
         if progress:
             progress(done, total, msg)
 
-    final, kept = train(rep, progress=fwd_progress, cancel=cancel, keep_every=block)
-    # Seeds of the reverse pass: d loss_q / d theta_T (the moments do not enter the loss).
-    adj: list[list[Any]] = []
-    losses = []
-    leaves = [p.detach().requires_grad_(True) for p in final]
-    for q in queries:
-        loss = query_loss(rep, leaves, q)
-        g = torch.autograd.grad(loss, leaves)
-        zeros = [torch.zeros_like(p) for p in final]
-        adj.append([*g, *zeros, *[z.clone() for z in zeros]])
-        losses.append(float(loss.detach()))
-    gw = torch.zeros((len(queries), rep.n_records), dtype=torch.float64)
-    done = T
+    if fwd_file is not None and fwd_file.exists():
+        saved = torch.load(fwd_file, weights_only=False)
+        final, kept = saved["final"], saved["kept"]
+        rep.__dict__["_rng"] = saved["rng"]
+    else:
+        final, kept = train(rep, progress=fwd_progress, cancel=cancel, keep_every=block)
+        if fwd_file is not None:
+            _save(fwd_file, {"final": final, "kept": kept, "rng": rep.__dict__.get("_rng")})
+    if rev_file is not None and rev_file.exists():
+        saved = torch.load(rev_file, weights_only=False)
+        adj, gw, losses, resume_at = saved["adj"], saved["gw"], saved["losses"], saved["next"]
+    else:
+        # Seeds of the reverse pass: d loss_q / d theta_T (the moments do not enter the loss).
+        adj, losses, resume_at = [], [], T
+        leaves = [p.detach().requires_grad_(True) for p in final]
+        for q in queries:
+            loss = query_loss(rep, leaves, q)
+            g = torch.autograd.grad(loss, leaves)
+            zeros = [torch.zeros_like(p) for p in final]
+            adj.append([*g, *zeros, *[z.clone() for z in zeros]])
+            losses.append(float(loss.detach()))
+        gw = torch.zeros((len(queries), rep.n_records), dtype=torch.float64)
     for start in reversed(range(0, T, block)):
-        _check(cancel)
         stop = min(start + block, T)
+        if start >= resume_at:
+            continue  # done before the run was interrupted
+        _check(cancel)
         p0, m0, v0 = (
-            [x.detach().clone().requires_grad_(True) for x in part] for part in kept.pop(start)
+            [x.detach().clone().requires_grad_(True) for x in part] for part in kept[start]
         )
         w = torch.ones(rep.n_records, dtype=rep.dtype, requires_grad=True)
         state = (p0, m0, v0)
@@ -405,29 +433,26 @@ def metagradients(
                 ]
             if g[-1] is not None:
                 gw += g[-1].detach().double()
-            del state, outs, g
-            done += stop - start
-            if progress:
-                progress(done, total, f"reverse through steps {start + 1}-{stop} of {T}")
-            continue
-        for qi in range(len(queries)):
-            g = torch.autograd.grad(
-                outs,
-                ins,
-                grad_outputs=adj[qi],
-                retain_graph=qi < len(queries) - 1,
-                allow_unused=True,
-            )
-            adj[qi] = [
-                x.detach() if x is not None else torch.zeros_like(i)
-                for x, i in zip(g[:-1], ins[:-1], strict=True)
-            ]
-            if g[-1] is not None:
-                gw[qi] += g[-1].detach().double()
-        del state, outs
-        done += stop - start
+        else:
+            for qi in range(len(queries)):
+                g = torch.autograd.grad(
+                    outs,
+                    ins,
+                    grad_outputs=adj[qi],
+                    retain_graph=qi < len(queries) - 1,
+                    allow_unused=True,
+                )
+                adj[qi] = [
+                    x.detach() if x is not None else torch.zeros_like(i)
+                    for x, i in zip(g[:-1], ins[:-1], strict=True)
+                ]
+                if g[-1] is not None:
+                    gw[qi] += g[-1].detach().double()
+        del state, outs, g
+        if rev_file is not None:
+            _save(rev_file, {"adj": adj, "gw": gw, "losses": losses, "next": start})
         if progress:
-            progress(done, total, f"reverse through steps {start + 1}-{stop} of {T}")
+            progress(T + (T - start), total, f"reverse through steps {start + 1}-{stop} of {T}")
     return gw.numpy(), np.array(losses)
 
 

@@ -5,6 +5,8 @@ per-record scores that go into the usual report. The mathematics is in exact.py.
 from __future__ import annotations
 
 import hashlib
+import json
+import shutil
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
@@ -133,18 +135,27 @@ def exact_scores(
     events = attributor.studio.events
     rep = X.load_replay(rec, _base_dir(attributor, info), dtype=DTYPE)
     blk = int(block or est["block"])
+    rhash = record_hash(info)
+    # A cancelled or killed run resumes from its work folder (same query, same settings).
+    key = hashlib.sha256(
+        json.dumps([rhash, DTYPE, blk, [[list(i), list(y)] for i, y in queries]]).encode()
+    ).hexdigest()[:16]
+    work = Path(info.attribution_dir) / "exact-work" / key
     grads, _ = X.metagradients(
         rep,
         queries,
         block=blk,
         progress=lambda d, t, m: events.progress(JOB, d, t, m),
         cancel=cancel,
+        batched=len(queries) > 1,
+        workdir=work,
     )
+    shutil.rmtree(work, ignore_errors=True)
     params = {
         "dtype": DTYPE,
         "steps": rec.total_steps,
         "block": blk,
-        "replay_hash": record_hash(info),
+        "replay_hash": rhash,
         "score": "-d loss(query) / d record weight, through every training step (AdamW)",
     }
     return records, -grads, params

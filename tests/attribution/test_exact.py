@@ -122,6 +122,32 @@ def test_metagradient_matches_finite_differences(trained: dict[str, Any]) -> Non
     assert torch.get_num_threads() == 1
 
 
+def test_cancelled_exact_run_resumes_to_the_same_numbers(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    from studio.attribution import exact as X
+    from studio.core.errors import Cancelled
+    from studio.train.replay_record import ReplayRecord
+
+    class CancelAfter:
+        def __init__(self, n: int) -> None:
+            self.n = n
+
+        @property
+        def cancelled(self) -> bool:
+            self.n -= 1
+            return self.n < 0
+
+    rep = X.load_replay(ReplayRecord.load(trained["plain"] / "replay"), trained["base"])
+    q = [([5, 40, 41, 42, 43], [5, 40, 41, 42, 43])]
+    whole, _ = X.metagradients(rep, q, block=1)
+    with pytest.raises(Cancelled):  # 5 forward steps, then 2 of the 5 reverse blocks
+        X.metagradients(rep, q, block=1, cancel=CancelAfter(7), workdir=tmp_path / "w")
+    assert (tmp_path / "w" / "reverse.pt").exists()
+    resumed, _ = X.metagradients(rep, q, block=1, workdir=tmp_path / "w")
+    np.testing.assert_array_equal(resumed, whole)
+
+
 @pytest.fixture
 def exact_studio(studio: Any, trained: dict[str, Any]) -> Any:
     """A Studio whose model "tiny-exact" is the real training run above (replay record and all)."""
@@ -193,3 +219,31 @@ def test_exact_refuses_when_memory_is_short(
     monkeypatch.setattr(X, "available_memory", lambda: 1 << 20)  # a machine with 1 MiB free
     with pytest.raises(AttributionError, match="needs about"):
         exact_studio.attribution.attribute("tiny-exact", "q?", "an answer", method="exact")
+
+
+def test_cli_shows_the_estimate_and_refuses_in_one_line(
+    cli: Any, exact_studio: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import json
+
+    from attr_fixtures import FakeModels, Version
+
+    from studio.app import Studio
+
+    models, datanets = exact_studio.models, exact_studio.datanets
+    monkeypatch.setattr(Studio, "models", property(lambda self: models))
+    monkeypatch.setattr(Studio, "datanets", property(lambda self: datanets))
+    argv = ["attribute", "tiny-exact", "--prompt", "q?", "--output", "an answer"]
+    rc, out, err = cli(*argv, "--method", "exact", "--estimate")
+    assert rc == 0, err
+    assert "Exact attribution: exact replay of 5 steps over 12 records" in out and "MiB" in out
+    rc, out, err = cli(*argv, "--method", "exact", "--estimate", "--json")
+    assert rc == 0 and json.loads(out)["fits"] is True
+    v = models.versions["tiny-exact"]
+    models.versions["old"] = Version(
+        "old", v.dir.parent / "old", "tiny", v.base_dir, v.adapter_dir, v.card
+    )
+    (v.dir.parent / "old").mkdir(exist_ok=True)
+    rc, out, err = cli("attribute", "old", "--prompt", "q?", "--output", "x", "--method", "exact")
+    assert rc == 1 and "no replay record" in err and err.strip().count("\n") == 0
+    assert isinstance(models, FakeModels)
