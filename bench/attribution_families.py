@@ -329,7 +329,13 @@ class PeakRSS:
 
 
 def run_family_seed(
-    fam: Family, seed: int, subsets: int, methods: list[str], tmp: Path, drop: float
+    fam: Family,
+    seed: int,
+    subsets: int,
+    methods: list[str],
+    tmp: Path,
+    drop: float,
+    truth_dtype: str = "float32",
 ) -> dict[str, Any]:
     import torch
 
@@ -372,7 +378,7 @@ def run_family_seed(
     single_losses = []
     for m in range(subsets):
         single_masks[m, rng.choice(n, max(1, int(round(drop * n))), replace=False)] = False
-        r = trainer.replay(record)
+        r = trainer.replay(record, truth_dtype)
         f, _ = __import__("studio.attribution.exact", fromlist=["x"]).train(
             r, single_masks[m].astype(float)
         )
@@ -438,6 +444,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument(
         "--methods", nargs="+", default=["ours", "exact", "kronfluence-ekfac", "trak-dattri"]
     )
+    ap.add_argument(
+        "--truth-dtype",
+        default="float32",
+        choices=("float32", "float64"),
+        help="precision of the single-model retrains (float64: the run exact differentiates)",
+    )
     ap.add_argument("--epochs", type=int, default=None, help="override every family's epochs")
     ap.add_argument("--json", default=None)
     args = ap.parse_args(argv)
@@ -453,7 +465,13 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{fname} seed {seed}: training + {2 * args.subsets} retrains…", flush=True)
                 out.append(
                     run_family_seed(
-                        FAMILIES[fname], seed, args.subsets, args.methods, tmp, args.drop
+                        FAMILIES[fname],
+                        seed,
+                        args.subsets,
+                        args.methods,
+                        tmp,
+                        args.drop,
+                        args.truth_dtype,
                     )
                 )
                 if args.json:
