@@ -23,6 +23,7 @@ DEV0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ELSEWHERE = {
     ("demo",): "tests/test_demo.py runs it end to end",
     ("model", "_run"): "the training job process: every `model train` here starts it",
+    ("node", "run"): "tests/node/test_exactly_once.py runs it as a process (kill -9, SIGTERM)",
 }
 LOCAL = [
     "doctor",
