@@ -30,6 +30,18 @@ No setting was tuned here: the fast default is studio's (chosen on seeds 10-13 o
 the exact method has none (its block spacing changes memory only), kronfluence and TRAK run
 as bench/attribution.py runs them.
 
+Last run (2 shared CPU cores at load ~20, so seed 0 only, 8 subsets per setting, 2 epochs;
+`--families F --seeds 0 1 2 --subsets 8 --epochs 2`), record LDS usual / single-model:
+  tuned    fast 0.479/0.277  exact 0.150/0.656  EK-FAC 0.507/0.342  TRAK 0.571/0.232
+  targets  fast 0.473/0.390  exact 0.076/0.472  EK-FAC 0.481/0.311  TRAK 0.475/0.185
+  datanet  fast 0.254/0.248  exact 0.135/0.641  EK-FAC 0.238/0.125  TRAK 0.224/0.500
+  size     fast 0.726/0.552  (the other methods did not finish in time)
+Fast per-query latency 0.14-0.40 s vs EK-FAC 24-30 s (kronfluence's per-query call). The exact
+method is the best in the single-model setting but below 0.9 at 10% drops: the derivative is
+exact (finite differences agree to 1e-6), the run is not linear at that scale (AdamW with
+eps 1e-8 acts like sign descent on small gradients). Retraining the single-model subsets in
+float64 (--truth-dtype float64) gave the same LDS, so float32 noise is not the cause.
+
 Usage: .venv/bin/python bench/attribution_families.py [--families ...] [--seeds 0 1 2]
        [--subsets 16] [--methods ours exact kronfluence-ekfac trak-dattri] [--json PATH]
 """
