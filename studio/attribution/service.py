@@ -23,8 +23,10 @@ import numpy as np
 from studio.attribution import report as R
 from studio.attribution.gradients import GradientConfig
 from studio.attribution.span import SpanConfig, SpanIndex, default_min_len
+from studio.core.cancel import CancelToken, check
 from studio.core.errors import AttributionError, InvalidInput, NotFound
 from studio.core.events import Event
+from studio.core.hashing import file_sha256
 
 METHODS = ("gradient", "span", "hybrid", "exact")
 HYBRID_RULE = (
@@ -66,20 +68,12 @@ class Scored:
     params: dict[str, Any]
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def adapter_files_digest(adapter_dir: Path) -> str:
     """sha256 over the adapter's weight files (names and bytes), to notice a swapped adapter."""
     h = hashlib.sha256()
     files = sorted(p for p in Path(adapter_dir).glob("*") if p.suffix in (".safetensors", ".bin"))
     for p in files:
-        h.update(p.name.encode() + b"\0" + bytes.fromhex(_sha256_file(p)))
+        h.update(p.name.encode() + b"\0" + bytes.fromhex(file_sha256(p)))
     return "0x" + h.hexdigest()
 
 
@@ -212,7 +206,7 @@ class Attributor:
         model_id: str,
         *,
         config: GradientConfig | None = None,
-        cancel: Any = None,
+        cancel: CancelToken | None = None,
         force: bool = False,
     ) -> dict[str, Any]:
         """Build (or resume) the gradient index and the span index for a fine-tuned model. An
@@ -253,6 +247,7 @@ class Attributor:
             progress=progress,
             cancel=cancel,
         )
+        check(cancel)
         si = self._build_span(info, tok, exs)
         return self._index_summary(info, gi, si, reused=False)
 
@@ -335,9 +330,10 @@ class Attributor:
         span_min_len: int | None = None,
         owners: dict[str, str | None] | None = None,
         exact_block: int | None = None,
-        cancel: Any = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Attribute `output` (generated from `prompt` when None) to the model's training records.
+        Read only (the span index aside, built on first use by an atomic rename): a cancel stops it.
 
         `owners` maps each Datanet to the address its pooled share goes to (see report.py); by
         default the owner the Datanets store knows, if any. The owners used are in the report so
@@ -378,6 +374,7 @@ class Attributor:
             )
             self.build_index(model_id, cancel=cancel)
         model, tok = self.load(model_id)
+        check(cancel)
         generated = output is None
         if generated:
             output = self.studio.models.generate(
@@ -393,6 +390,7 @@ class Attributor:
         ids, labels = encode_query(
             tok, prompt, output, chat=settings["fmt"] == "auto", max_length=context
         )
+        check(cancel)
         scored = self.score(
             info,
             ids,
@@ -450,6 +448,7 @@ class Attributor:
                 "examples": gi.meta["n"],
                 "dim": gi.meta["dim"],
             }
+        check(cancel)
         if method == "exact":
             from studio.attribution.replay import exact_scores
 
@@ -458,6 +457,7 @@ class Attributor:
             )
             grad_scores = grad_scores[0]
         si = self._span_index(info, tok)
+        check(cancel)
         scfg = SpanConfig(min_len=span_min_len or default_min_len(len(tok)))
         spans = si.find_spans(out_ids, scfg)
         if method in ("span", "hybrid"):
