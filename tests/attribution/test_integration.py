@@ -7,8 +7,6 @@ import json
 
 import pytest
 
-from studio.core.errors import AttributionError
-
 REPO_SAMPLE = (
     __import__("pathlib").Path(__file__).resolve().parents[2] / "resources" / "sample-datanet"
 )
@@ -51,8 +49,12 @@ def test_index_attribute_verify_with_the_real_factory(trained, tmp_path) -> None
 
     studio, model_id, manifest = trained
     att = studio.attribution
-    with pytest.raises(AttributionError, match=f"studio attribution index {model_id}"):
-        att.attribute(model_id, QUESTION, ANSWER)
+    seen = []
+    studio.events.subscribe(seen.append)
+    first = att.attribute(model_id, QUESTION, ANSWER)  # no index yet: built on first use
+    assert first["method"]["name"] == "gradient"
+    assert any("no attribution index yet" in (e.message or "") for e in seen)
+    assert att.build_index(model_id)["reused"]
     res = att.build_index(model_id, config=GradientConfig(proj_dim=16))
     card = studio.models.get(model_id).card
     trained_ids = {i for d in card["datanets"] for i in d["record_ids"]}
@@ -66,4 +68,20 @@ def test_index_attribute_verify_with_the_real_factory(trained, tmp_path) -> None
     assert rep["snapshots"][0]["root"] == card["datanets"][0]["root"]
     assert rep["model"]["adapter_hash"] == card["adapter_hash"]
     path = att.save_report(rep, tmp_path / "r.json")
+    assert att.verify(path)["match"]
+
+
+def test_exact_on_a_factory_trained_model(trained, tmp_path) -> None:
+    """The ModelFactory writes the replay record (LoRA dropout on: its RNG is recorded too) and
+    the card says the version can be attributed exactly; the exact report verifies."""
+    studio, model_id, manifest = trained
+    card = studio.models.get(model_id).card
+    assert card["exact_attribution"]["exact"] is True
+    assert "Exact attribution: yes" in (studio.models.get(model_id).dir / "card.md").read_text()
+    att = studio.attribution
+    assert att.choose_method(model_id) == "exact"
+    rep = att.attribute(model_id, QUESTION, ANSWER, method="exact", top_k=5)
+    assert rep["method"]["name"] == "exact"
+    assert rep["top_records"][0]["contributor"] == manifest["files"][0]["contributor"]
+    path = att.save_report(rep, tmp_path / "exact.json")
     assert att.verify(path)["match"]
