@@ -5,6 +5,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.core.atomic import fsync_dir
@@ -26,9 +27,53 @@ class BlobStore:
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
 
-    def put(self, data: bytes) -> str:
-        """Store data; returns its sha256. Writing an existing blob is a no-op."""
+    # -- blobs a transaction is about to reference -------------------------------------------
+    # A killed process must not leave a blob that nothing points at (it holds the user's text).
+    # Such a blob is put with a marker naming it and the writing process, inside the write
+    # transaction that references it; settle() drops the marker after COMMIT. sweep_abandoned()
+    # (run under the write lock, so no live writer is between its put and its COMMIT) deletes
+    # the blobs of markers whose process is gone, unless a committed row uses them.
+    @property
+    def _pending(self) -> Path:
+        return self.root / ".pending"
+
+    def put_pending(self, data: bytes) -> str:
         digest = sha256_hex(data)
+        self._pending.mkdir(exist_ok=True)
+        (self._pending / f"{os.getpid()}.{digest}").touch()
+        return self.put(data, digest)
+
+    def settle(self, digest: str, *, keep: bool = True) -> None:
+        """The transaction is over: committed (keep) or rolled back (keep=False deletes the blob;
+        pass whether a committed row still uses it)."""
+        if not keep:
+            self.path_for(digest).unlink(missing_ok=True)
+        (self._pending / f"{os.getpid()}.{digest}").unlink(missing_ok=True)
+
+    def has_abandoned(self) -> bool:
+        try:
+            return any(True for _ in os.scandir(self._pending))
+        except FileNotFoundError:
+            return False
+
+    def sweep_abandoned(self, in_use: Callable[[str], bool]) -> list[str]:
+        """Delete blobs left by processes that died before COMMIT; returns their digests."""
+        from studio.core.jobs import pid_alive
+
+        removed = []
+        for marker in sorted(self._pending.glob("*.*")):
+            pid, _, digest = marker.name.partition(".")
+            if pid.isdigit() and pid_alive(int(pid)):
+                continue  # still writing
+            if not in_use(digest):
+                self.path_for(digest).unlink(missing_ok=True)
+                removed.append(digest)
+            marker.unlink(missing_ok=True)
+        return removed
+
+    def put(self, data: bytes, digest: str | None = None) -> str:
+        """Store data; returns its sha256. Writing an existing blob is a no-op."""
+        digest = digest or sha256_hex(data)
         dest = self.path_for(digest)
         if dest.exists():
             return digest

@@ -105,6 +105,24 @@ class Datanets:
         self.config = config
         self.events = events
         self._dedupe_cache: dict[int, tuple[dict[str, int], quality.DuplicateIndex, int]] = {}
+        self.sweep_abandoned_blobs()
+
+    def sweep_abandoned_blobs(self) -> builtins.list[str]:
+        """Delete blobs an interrupted ingest wrote but never committed (cheap when there are none)."""
+        if not self.blobs.has_abandoned():
+            return []
+        with self.store.transaction():  # the write lock: no live ingest is between put and COMMIT
+            return self.blobs.sweep_abandoned(self._blob_in_use)
+
+    def _blob_in_use(self, digest: str) -> bool:
+        return (
+            self.store.one(
+                "SELECT 1 FROM datanet_files WHERE pack = ?1 UNION ALL SELECT 1 FROM records"
+                " WHERE pack = ?1 UNION ALL SELECT 1 FROM snapshots WHERE manifest_hash = ?1",
+                (digest,),
+            )
+            is not None
+        )
 
     # -- datanets ---------------------------------------------------------------------------------
     def create(
@@ -343,13 +361,15 @@ class Datanets:
         sigs = plan["sigs"]
         pii_found: builtins.list[tuple[str, ...]] = plan["pii"]
         pack_bytes, offsets = _pack(canon)
-        # The pack is written before the transaction: if we die before COMMIT it is an orphan blob
-        # (harmless, content-addressed); no row ever points at a blob that is not on disk.
-        pack = self.blobs.put(pack_bytes) if pack_bytes else hashlib.sha256(b"").hexdigest()
+        pack = hashlib.sha256(pack_bytes).hexdigest()
         slow = float(os.environ.get("STUDIO_TEST_INGEST_DELAY", "0") or 0)  # crash test only
         now = time.time()
         try:
             with self.store.transaction():
+                # Written inside the transaction that references it (see BlobStore.put_pending):
+                # a process killed before COMMIT leaves a blob the next open sweeps away.
+                if pack_bytes:
+                    self.blobs.put_pending(pack_bytes)
                 # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
                 seen, index = self._dedupe_state(dn["id"])
                 cur = self.store.execute(
@@ -470,7 +490,11 @@ class Datanets:
                 self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
+            if pack_bytes:
+                with self.store.transaction():
+                    self.blobs.settle(pack, keep=self._blob_in_use(pack))
             raise
+        self.blobs.settle(pack)
         self.events.progress("ingest", total, total, plan["name"])
         return {
             **base,

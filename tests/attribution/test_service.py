@@ -155,12 +155,34 @@ def test_index_build_resumes_after_interruption(att_studio) -> None:
     building = v.dir / "attribution" / "gradient.building"
     done = sorted(p.name for p in building.glob("chunk_*.npz"))
     assert done and len(done) < 4 and not idx.exists()
-    mtimes = {p: (building / p).stat().st_mtime_ns for p in done}
-    again = _index(att_studio)
+    before = {p: ((st := (building / p).stat()).st_ino, st.st_mtime_ns) for p in done}
+
+    class Watch:
+        """A cancel token that never cancels: it counts the batches the resumed build computes
+        and, at its first one, looks at the chunks the interrupted build had finished."""
+
+        def __init__(self) -> None:
+            self.batches = 0
+            self.seen: dict[str, tuple[int, int]] | None = None
+
+        def check(self) -> None:
+            if self.seen is None:
+                self.seen = {
+                    p: ((st := (building / p).stat()).st_ino, st.st_mtime_ns)
+                    for p in done
+                    if (building / p).exists()
+                }
+            self.batches += 1
+
+    watch = Watch()
+    again = att_studio.attribution.build_index("tiny-ft", config=CFG, cancel=watch)
     assert again == full
+    assert watch.seen == before  # the finished chunks were neither removed nor rewritten
+    # only the records of the missing chunks were computed: 18 records, chunks of 5, batches of 4
+    chunks_left = range(len(done), 4)
+    assert watch.batches == sum(len(range(0, min(5, 18 - 5 * c), 4)) for c in chunks_left)
     assert np.array_equal(np.load(idx / "grads.npy"), want)
     assert not building.exists()
-    del mtimes
     # Re-running is safe and cheap: an up-to-date index is kept, unless forced.
     assert _index(att_studio) == {**full, "reused": True}
     forced = att_studio.attribution.build_index("tiny-ft", config=CFG, force=True)
