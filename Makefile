@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint typecheck pytest contracts bench clean gui
+.PHONY: setup demo test lint typecheck pytest contracts bench clean gui mutants
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -53,5 +53,14 @@ contracts: $(NODE_STAMP) $(SETUP_STAMP)
 gui: setup
 	$(STUDIO) gui
 
+# Mutation testing (not in CI: hours for everything on 2 cores). Config: [tool.mutmut] in
+# pyproject.toml. A subset: make mutants MUTANTS='studio.core.atomic* studio.core.blobs*'.
+# Kill rate per module and every survivor with its diff: bench/out/mutants.txt.
+MUTANTS ?=
+mutants: setup
+	rm -rf mutants
+	env -u PYTHONPATH $(VENV)/bin/mutmut run $(MUTANTS) || true
+	$(PY) scripts/mutants_report.py
+
 clean:
-	rm -rf $(VENV) node_modules demo-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules demo-home .pytest_cache .mypy_cache .ruff_cache mutants

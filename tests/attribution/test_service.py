@@ -213,6 +213,14 @@ def test_verify_tells_float_noise_from_tampering(att_studio) -> None:
     noisy["report_hash"] = compute_hash(noisy)
     res = att_studio.attribution.verify(noisy)
     assert not res["match"] and not res["match_within_tolerance"]
+    # One basis point moved between two payees (the sum stays 10,000): a different payout.
+    moved = json.loads(json.dumps(rep))
+    moved["weights"][0]["bps"] -= 1
+    moved["weights"][-1]["bps"] += 1
+    moved["report_hash"] = compute_hash(moved)
+    res = att_studio.attribution.verify(moved)
+    assert not res["match"] and not res["match_within_tolerance"]
+    assert "weights[0].bps" in res["differences"] and res["float_noise"] == []
 
 
 def test_sketched_index_keeps_the_ranking(att_studio) -> None:

@@ -34,7 +34,23 @@ def test_train_writes_adapter_and_card(studio):
     assert card["adapter_hash"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     cfg = TrainConfig.from_dict(card["training_config"])
     assert card["config_hash"] == canonical_sha256(cfg.hashed_part())
-    assert len(card["base_model_hash"]) == 64
+    # The base model hash, computed independently: sha256 of the canonical JSON of
+    # {file: sha256} over the weights, config and tokenizer files of the base folder.
+    base = Path(card["base_dir"])
+    manifest = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in base.iterdir()
+        if p.suffix == ".safetensors"
+        or p.name
+        in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+    }
+    assert "model.safetensors" in manifest and "tokenizer.json" in manifest
+    assert (
+        card["base_model_hash"]
+        == hashlib.sha256(
+            json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+    )
     assert card["datanets"][0]["record_ids"] == list(range(1, 13))
     assert {"torch", "transformers", "peft"} <= set(card["library_versions"])
     m = card["metrics"]

@@ -108,16 +108,11 @@ class DatanetCatalog:
                     time.time(),
                 ),
             )
-            if owner_addr and self._has_owner_column():
+            if owner_addr:
                 self.store.execute(
                     "UPDATE datanets SET owner = ? WHERE name = ?", (owner_addr, name)
                 )
         return self.get(name)
-
-    def _has_owner_column(self) -> bool:
-        # False only on a store kept at a schema before m005 (the upgrade tests build those)
-        cols = self.store.conn.execute("PRAGMA table_info(datanets)").fetchall()
-        return any(c[1] == "owner" for c in cols)
 
     def set_owner_if_missing(self, name: str, address: str) -> dict[str, Any]:
         """Record `address` as the owner of a Datanet that has none (publish calls this); an
