@@ -4,11 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import os
-import tempfile
 from collections.abc import Callable
 from pathlib import Path
 
-from studio.core.atomic import fsync_dir
+from studio.core import atomic
 from studio.core.errors import IntegrityError, NotFound
 
 
@@ -27,27 +26,37 @@ class BlobStore:
     def has(self, digest: str) -> bool:
         return self.path_for(digest).exists()
 
+    def put(self, data: bytes) -> str:
+        """Store data; returns its sha256. Writing an existing blob is a no-op."""
+        return self.add(data)[0]
+
+    def add(self, data: bytes) -> tuple[str, bool]:
+        """Store data; returns its sha256 and whether this call created the blob (so a cancelled
+        call can take back exactly what it wrote)."""
+        digest = sha256_hex(data)
+        dest = self.path_for(digest)
+        if dest.exists():
+            return digest, False
+        atomic.write_bytes(dest, data)
+        return digest, True
+
     # -- blobs a transaction is about to reference -------------------------------------------
     # A killed process must not leave a blob that nothing points at (it holds the user's text).
-    # Such a blob is put with a marker naming it and the writing process, inside the write
-    # transaction that references it; settle() drops the marker after COMMIT. sweep_abandoned()
-    # (run under the write lock, so no live writer is between its put and its COMMIT) deletes
-    # the blobs of markers whose process is gone, unless a committed row uses them.
+    # Such a blob is added with a marker naming it and the writing process, inside the write
+    # transaction that references it; settle() drops the marker once that transaction is over.
+    # sweep_abandoned() (run under the write lock, so no live writer is between its add and its
+    # COMMIT) deletes the blobs of markers whose process is gone, unless a committed row uses them.
     @property
     def _pending(self) -> Path:
         return self.root / ".pending"
 
-    def put_pending(self, data: bytes) -> str:
+    def add_pending(self, data: bytes) -> tuple[str, bool]:
         digest = sha256_hex(data)
         self._pending.mkdir(exist_ok=True)
         (self._pending / f"{os.getpid()}.{digest}").touch()
-        return self.put(data, digest)
+        return self.add(data)
 
-    def settle(self, digest: str, *, keep: bool = True) -> None:
-        """The transaction is over: committed (keep) or rolled back (keep=False deletes the blob;
-        pass whether a committed row still uses it)."""
-        if not keep:
-            self.path_for(digest).unlink(missing_ok=True)
+    def settle(self, digest: str) -> None:
         (self._pending / f"{os.getpid()}.{digest}").unlink(missing_ok=True)
 
     def has_abandoned(self) -> bool:
@@ -66,33 +75,17 @@ class BlobStore:
             if pid.isdigit() and pid_alive(int(pid)):
                 continue  # still writing
             if not in_use(digest):
-                self.path_for(digest).unlink(missing_ok=True)
+                self.discard(digest)
                 removed.append(digest)
             marker.unlink(missing_ok=True)
         return removed
 
-    def put(self, data: bytes, digest: str | None = None) -> str:
-        """Store data; returns its sha256. Writing an existing blob is a no-op."""
-        digest = digest or sha256_hex(data)
-        dest = self.path_for(digest)
-        if dest.exists():
-            return digest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+    def discard(self, digest: str) -> None:
+        """Remove a blob that nothing references (the caller checked)."""
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        fsync_dir(dest.parent)
-        return digest
+            self.path_for(digest).unlink()
+        except FileNotFoundError:
+            pass
 
     def get(self, digest: str, *, verify: bool = False) -> bytes:
         p = self.path_for(digest)
