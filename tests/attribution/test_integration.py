@@ -21,6 +21,10 @@ ANSWER = "When the Hollow Bell goes under, the keeper rings the fog bell twice a
 
 @pytest.fixture
 def trained(studio):
+    return _train(studio, learning_rate=1e-2)
+
+
+def _train(studio, learning_rate, steps=4):
     manifest = json.loads((REPO_SAMPLE / "manifest.json").read_text())
     name = manifest["name"]
     dn = studio.datanets
@@ -36,11 +40,11 @@ def trained(studio):
         datanets=[f"{name}@{snap['version']}"],
         name="attr-it",
         settings=dict(
-            max_steps=4,
+            max_steps=steps,
             batch_size=4,
             max_length=96,
             checkpoint_every=100,
-            learning_rate=1e-2,
+            learning_rate=learning_rate,
             warmup_ratio=0.0,
             val_split=0.1,
         ),
@@ -72,11 +76,13 @@ def test_index_attribute_verify_with_the_real_factory(trained, tmp_path) -> None
     assert att.verify(path)["match"]
 
 
-def test_attribute_cli_on_a_trained_model_with_output_generated_and_signed(
+def test_attribute_cli_on_a_trained_model_given_generated_and_signed(
     trained, cli, tmp_path, monkeypatch
 ) -> None:
-    """`studio attribute` through the CLI on the real fine-tune: a given answer, a generated one,
-    and a report signed by the real wallet (keystore + password file), then verified."""
+    """`studio attribute` through the CLI on the real fine-tune: a given answer, a report signed by
+    the real wallet (keystore + password file) and verified, the same hash from other processes
+    with other thread counts, and a generated answer (this tiny model answers only whitespace,
+    which is refused in one line; a generated report is covered in test_attribution_cli)."""
     from eth_account import Account
     from eth_account.messages import encode_defunct
 
@@ -107,17 +113,18 @@ def test_attribute_cli_on_a_trained_model_with_output_generated_and_signed(
 
     signed = tmp_path / "signed.json"
     rc, out, err = cli(
-        "attribute", model_id, "--prompt", QUESTION, "--max-new-tokens", "8", "--sign",
-        "--password-file", str(pw), "--json", "--save", str(signed),
+        "attribute", model_id, "--prompt", QUESTION, "--output", ANSWER, "--method", "hybrid",
+        "--top", "5", "--sign", "--password-file", str(pw), "--json", "--save", str(signed),
     )  # fmt: skip
     assert rc == 0, err
-    gen = json.loads(out)
-    assert gen["output"]["generated"] is True and gen["output"]["text"].strip()
-    rc, out, _ = cli("model", "generate", model_id, "--prompt", QUESTION, "--max-new-tokens", "8")
-    assert gen["output"]["text"] in out  # the same (greedy, seeded) generation
-    msg = encode_defunct(primitive=bytes.fromhex(gen["report_hash"][2:]))
-    assert gen["signature"]["signer"] == address
-    assert Account.recover_message(msg, signature=gen["signature"]["signature"]) == address
+    sig = json.loads(out)
+    assert {k: v for k, v in sig.items() if k != "signature"} == rep  # signing changes nothing else
+    msg = encode_defunct(primitive=bytes.fromhex(sig["report_hash"][2:]))
+    assert sig["signature"]["signer"] == address
+    assert Account.recover_message(msg, signature=sig["signature"]["signature"]) == address
+
+    rc, out, err = cli("attribute", model_id, "--prompt", QUESTION, "--max-new-tokens", "8")
+    assert rc == 1 and "output is empty" in err and err.count("\n") == 1, (out, err)
     # Another process, with another torch thread count (as a validator's machine would run it):
     # the same report, byte for byte.
     for threads in ("1", "2"):
