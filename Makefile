@@ -58,7 +58,9 @@ gui: setup
 # Kill rate per module and every survivor with its diff: bench/out/mutants.txt.
 MUTANTS ?=
 mutants: setup
-	rm -rf mutants
+	rm -rf mutants && mkdir mutants
+	ln -s ../node_modules mutants/node_modules  # anvil, for the chain tests
+	ln -s ../resources mutants/resources
 	env -u PYTHONPATH $(VENV)/bin/mutmut run $(MUTANTS) || true
 	$(PY) scripts/mutants_report.py
 
