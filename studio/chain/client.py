@@ -17,7 +17,7 @@ from studio.core.errors import ChainError
 from studio.core.events import EventBus
 from studio.core.paths import Paths
 
-from .networks import Network, get_network
+from .networks import PROFILES, Network, get_network
 
 if TYPE_CHECKING:
     from studio.core.store import Store
@@ -109,6 +109,17 @@ class ChainClient:
         profile = get_network(studio.network_name, studio.config)
         return cls(
             profile, paths=studio.paths, store=studio.store, events=studio.events, studio=studio
+        )
+
+    @classmethod
+    def for_devnet(cls, studio: Any) -> ChainClient:
+        """The embedded devnet's client, whatever network the studio is set to (the faucet)."""
+        return cls(
+            PROFILES["devnet"],
+            paths=studio.paths,
+            store=studio.store,
+            events=studio.events,
+            studio=studio,
         )
 
     @classmethod

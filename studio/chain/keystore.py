@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_utils import is_hex_address, to_checksum_address
 
 from studio.core import atomic
-from studio.core.errors import AlreadyExists, WalletError
+from studio.core.errors import AlreadyExists, WalletError, WrongPassword
 
 # eth-account's default scrypt work factor (n = 2**18, r = 8, p = 1: about 256 MiB and ~1 s).
 # Tests lower it through this attribute; files record their own parameters, so decrypting never
@@ -66,9 +66,9 @@ def decrypt(doc: dict[str, Any], password: str, *, source: str = "keystore") -> 
         key = bytes(Account.decrypt(doc, password))
     except ValueError as e:
         if "MAC mismatch" in str(e):
-            raise WalletError(
+            raise WrongPassword(
                 f"Wrong password for {claimed}.",
-                hint="Try again, or use --password-file with the right password.",
+                hint="Try again with the right password.",
             ) from e
         raise WalletError(f"The {source} for {claimed} cannot be decrypted: it is damaged.") from e
     except Exception as e:  # noqa: BLE001 - any decoding failure means a damaged file

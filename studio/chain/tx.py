@@ -28,6 +28,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from studio.core.cancel import CancelToken
 from studio.core.errors import ChainError, InvalidInput
 from studio.core.events import Event
 
@@ -528,6 +529,23 @@ class TxPipeline:
         """The journal row (mined, else in flight) sent under an idempotency key, if any."""
         return self._by_key(key)
 
+    def entry(self, tx_hash: str) -> dict[str, Any] | None:
+        """The journal row of a transaction this studio sent, or None."""
+        return self._row(tx_hash)
+
+    def check_key_free(self, key: str, *, sender: str, to: str, value: int) -> None:
+        """An idempotency key names one transfer: refuse to reuse it for another one (it would
+        report the old transfer as sent)."""
+        prev = self._by_key(key)
+        if prev is not None and (
+            prev["to_address"] != to or int(prev["value"]) != value or prev["sender"] != sender
+        ):
+            raise InvalidInput(
+                f"The key {key!r} was already used for another transaction "
+                f"({prev['purpose']} from {prev['sender']} to {prev['to_address']}, tx {prev['tx_hash']}).",
+                hint="Use a new key for a new transfer.",
+            )
+
     def _by_key(self, key: str) -> dict[str, Any] | None:
         return self.store.one(
             "SELECT * FROM chain_tx WHERE chain_id = ? AND idem_key = ? AND status IN ('mined','signed','sent') "
@@ -687,8 +705,11 @@ class TxPipeline:
         )
         log.info("sent %s nonce %s: %s", row["tx_hash"], row["nonce"], purpose)
 
-    def wait(self, tx_hash: str, *, timeout: float = 120) -> TxResult:
-        """Wait for the transaction (or a replacement of it) to be mined; ChainError after `timeout`."""
+    def wait(
+        self, tx_hash: str, *, timeout: float = 120, cancel: CancelToken | None = None
+    ) -> TxResult:
+        """Wait for the transaction (or a replacement of it) to be mined; ChainError after `timeout`.
+        A cancel stops the waiting only: the transaction stays in the journal, still pending."""
         row = self._row(tx_hash)
         if row is None:
             raise ChainError(f"The transaction {tx_hash} is not in this studio's journal.")
@@ -704,6 +725,8 @@ class TxPipeline:
         deadline = time.monotonic() + timeout
         delay = 0.02
         while True:
+            if cancel is not None:
+                cancel.check()
             family = self.store.query(
                 "SELECT * FROM chain_tx WHERE chain_id = ? AND sender = ? AND nonce = ? AND status IN "
                 "('signed','sent','mined','failed') ORDER BY id DESC",

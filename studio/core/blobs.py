@@ -2,17 +2,13 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 from collections.abc import Callable
 from pathlib import Path
 
 from studio.core import atomic
 from studio.core.errors import IntegrityError, NotFound
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from studio.core.hashing import sha256_hex
 
 
 class BlobStore:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from studio.core.events import Event
+from studio.core.events import Event, current_operation
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -63,6 +63,8 @@ class JobStream:
 class JobProcess:
     """A running job subprocess; read its events, cancel it, wait for it."""
 
+    op = ""  # the operation id its events are re-tagged with
+
     def __init__(
         self,
         args: Sequence[str],
@@ -74,6 +76,8 @@ class JobProcess:
         full_env = dict(os.environ)
         full_env.update(env or {})
         full_env.setdefault("PYTHONUNBUFFERED", "1")
+        # The job's events belong to the operation that started it (the child has its own ids).
+        self.op = current_operation()
         self._stderr_file = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*own_executable(), *args],
@@ -98,9 +102,12 @@ class JobProcess:
             if not line.startswith("{"):
                 continue
             try:
-                yield Event.from_dict(json.loads(line))
+                ev = Event.from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue
+            if self.op:
+                ev.op = self.op
+            yield ev
 
     def follow(self, on_event: Callable[[Event], None]) -> int:
         for ev in self.events():
