@@ -95,8 +95,13 @@ def test_blobs_are_content_addressed_and_verified(tmp_path: Path) -> None:
     assert not store.verify(d)
     with pytest.raises(IntegrityError):
         store.get(d, verify=True)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"Blob 000000000000… is missing") as e:
         store.get("00" * 32)
+    assert "studio datanet verify" in (e.value.hint or "")
+    with pytest.raises(IntegrityError, match=rf"Blob {d[:12]}… does not match"):
+        store.get(d, verify=True)
+    assert not store.verify("00" * 32)  # a missing blob does not verify (mutmut found this gap)
+    assert store.verify(store.put(b"fine"))
 
 
 def test_config_round_trip_and_bad_values(tmp_path: Path) -> None:
