@@ -24,6 +24,7 @@ ELSEWHERE = {
     ("demo",): "tests/test_demo.py runs it end to end",
     ("model", "_run"): "the training job process: every `model train` here starts it",
     ("node", "run"): "tests/node/test_exactly_once.py runs it as a process (kill -9, SIGTERM)",
+    ("gui",): "tests/gui/test_window.py runs `studio gui` as a process up to its first paint",
 }
 LOCAL = [
     "doctor",

@@ -55,6 +55,11 @@ class BlobStore:
     def settle(self, digest: str) -> None:
         (self._pending / f"{os.getpid()}.{digest}").unlink(missing_ok=True)
 
+    def settle_mine(self) -> None:
+        """Drop every marker this process holds (its write transaction is over)."""
+        for marker in self._pending.glob(f"{os.getpid()}.*"):
+            marker.unlink(missing_ok=True)
+
     def has_abandoned(self) -> bool:
         try:
             return any(True for _ in os.scandir(self._pending))
