@@ -565,6 +565,9 @@ def report_lines(rep: Mapping[str, Any]) -> list[str]:
 
 @renders("attribute")
 def _attribute(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
+    if not hasattr(r, "report"):  # --method exact --estimate: the cost, nothing run
+        ctx.say(f"Exact attribution: {r.summary}" + ("" if r.fits else " (does not fit here)"))
+        return
     for line in report_lines(r.report):
         ctx.say(line)
     ctx.say(f"Saved: {r.path}  (check it: studio attribution verify {r.path})")

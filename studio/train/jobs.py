@@ -258,13 +258,15 @@ class TrainingJobs(ModelVersions):
         return done
 
     # -- training: the subprocess ------------------------------------------------------------
-    def start_job(self, model_id: str, *, resume: bool = False) -> Any:
+    def start_job(self, model_id: str, *, resume: bool = False, index: bool = True) -> Any:
         from studio.core.jobs import JobProcess
 
         row = self._job_row(model_id)
         args = ["model", "_run", model_id, "--home", str(self.studio.paths.home)]
         if resume:
             args.append("--resume")
+        if not index:  # else the job builds the attribution index once the model is ready
+            args.append("--no-index")
         env = (
             {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
             if os.environ.get("OMP_NUM_THREADS")

@@ -195,6 +195,7 @@ class TrainingRun:
                 hint="Check the Datanet's records, or raise --max-length.",
             )
         train, val = split_examples(examples, cfg.val_split, cfg.seed)
+        self.train_examples = train  # the replay record maps row tokens back to records
         self.n_examples = len(examples)
         self.train_rows = to_rows(train, cfg.max_length, cfg.packing)
         self.val_rows = to_rows(val, cfg.max_length, False)
@@ -261,6 +262,7 @@ class TrainingRun:
         self.model = get_peft_model(model, lora)
         self.model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self._save_replay_start()
         self.trainable = sum(p.numel() for p in self.params)
         self.optimizer = torch.optim.AdamW(
             self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
@@ -284,6 +286,96 @@ class TrainingRun:
             dt = torch.bfloat16 if self.choice.dtype == "bf16" else torch.float16
             return torch.autocast("cuda", dtype=dt)
         return contextlib.nullcontext()
+
+    # -- the replay record (exact attribution differentiates through this run) --
+    def _save_replay_start(self) -> None:
+        """The LoRA initialisation and the RNG state the loop starts from, kept in the job
+        folder from the first start (a resumed run reuses them)."""
+        import torch
+        from safetensors.torch import save
+
+        from studio.core.atomic import write_bytes
+
+        init = self.job_dir / "replay-init.safetensors"
+        if init.exists():
+            return
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        named = {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters()}
+        trainable = {n: named[n] for n, p in self.model.named_parameters() if p.requires_grad}
+        write_bytes(init, save(trainable))
+        torch.save(torch.get_rng_state(), self.job_dir / "replay-rng.pt")
+
+    def write_replay(self, out: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        from studio.train.replay_record import ReplayRecord
+
+        cfg, plan = self.cfg, self.plan
+        keys = sorted({(e.datanet, int(e.version), int(e.record_id)) for e in self.train_examples})
+        index = {k: i for i, k in enumerate(keys)}
+        who = {
+            (e.datanet, int(e.version), int(e.record_id)): e.contributor
+            for e in self.train_examples
+        }
+        if cfg.packing:
+            from studio.train.data import pack_bins
+
+            members = pack_bins(self.train_examples, cfg.max_length)
+        else:
+            members = [[i] for i in range(len(self.train_examples))]
+        rows = []
+        for (ids, labels, pos), mem in zip(self.train_rows, members, strict=True):
+            recs: list[int] = []
+            for i in mem:
+                e = self.train_examples[i]
+                recs += [index[(e.datanet, int(e.version), int(e.record_id))]] * len(e.input_ids)
+            rows.append({"input_ids": ids, "labels": labels, "position_ids": pos, "records": recs})
+        steps = [plan.micro_batches(s) for s in range(plan.total_steps)]
+        scale = [
+            float(max(1, sum(loss_items([self.train_rows[i] for i in m]) for m in micro)))
+            for micro in steps
+        ]
+        f = lr_lambda(
+            cfg.schedule, int(round(cfg.warmup_ratio * plan.total_steps)), plan.total_steps
+        )
+        why = None
+        if self.choice.device != "cpu" and self.choice.dtype != "fp32":
+            why = f"trained in {self.choice.dtype} mixed precision; a replay would not follow it"
+        elif cfg.qlora:
+            why = "trained with QLoRA (4-bit base weights)"
+        group = self.optimizer.param_groups[0]
+        rng = self.job_dir / "replay-rng.pt"
+        ReplayRecord(
+            lora={
+                "r": cfg.rank,
+                "alpha": cfg.alpha,
+                "dropout": cfg.dropout,
+                "targets": self.targets,
+            },
+            optimizer={
+                "name": "adamw",
+                "betas": list(group["betas"]),
+                "eps": group["eps"],
+                "weight_decay": group["weight_decay"],
+                "max_grad_norm": cfg.max_grad_norm,
+            },
+            lrs=[cfg.learning_rate * f(s) for s in range(plan.total_steps)],
+            steps=steps,
+            step_scale=scale,
+            rows=rows,
+            records=[
+                {"datanet": k[0], "version": k[1], "record_id": k[2], "contributor": who[k]}
+                for k in keys
+            ],
+            pad_id=int(self.tokenizer.pad_token_id),
+            exact=why is None,
+            why_not=why,
+            init=load_file(str(self.job_dir / "replay-init.safetensors")),
+            rng_state=torch.load(rng, weights_only=True)
+            if cfg.dropout > 0 and rng.exists()
+            else None,
+        ).save(out)
 
     # -- evaluation --
     def evaluate(self, rows: Sequence[Row] | None = None) -> float | None:
@@ -564,6 +656,7 @@ class TrainingRun:
         try:
             with atomic.building_dir(self.out_dir) as tmp:
                 self.model.save_pretrained(str(tmp / "adapter"), safe_serialization=True)
+                self.write_replay(tmp / "replay")
                 if self.finish:
                     self.finish(tmp, metrics)
                 if self.out_dir.exists():  # appeared meanwhile: never replace a finished model

@@ -23,7 +23,9 @@ def test_attribute_index_verify_cli(cli, cli_fakes, tmp_path) -> None:
     rc, out, err = cli(
         "attribute", "tiny-ft", "--prompt", "What did the keeper log?", "--output", CANARY
     )
-    assert rc == 1 and "studio attribution index tiny-ft" in err and err.count("\n") == 1
+    # No index yet: the first call builds it, saying so, and then attributes.
+    assert rc == 0, err
+    assert "no attribution index yet: building it now" in err and "Report hash" in out
     rc, out, err = cli("attribution", "index", "tiny-ft", "--proj-dim", "8", "--json")
     assert rc == 0, err
     assert json.loads(out)["records"] == 18

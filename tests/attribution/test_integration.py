@@ -11,8 +11,6 @@ from pathlib import Path
 
 import pytest
 
-from studio.core.errors import AttributionError
-
 REPO = Path(__file__).resolve().parents[2]
 REPO_SAMPLE = REPO / "resources" / "sample-datanet"
 QUESTION = "What does the keeper of Skerry Point do when the Hollow Bell rock goes under?"
@@ -58,8 +56,12 @@ def test_index_attribute_verify_with_the_real_factory(trained, tmp_path) -> None
 
     studio, model_id, manifest = trained
     att = studio.attribution
-    with pytest.raises(AttributionError, match=f"studio attribution index {model_id}"):
-        att.attribute(model_id, QUESTION, ANSWER)
+    seen = []
+    studio.events.subscribe(seen.append)
+    first = att.attribute(model_id, QUESTION, ANSWER)  # no index yet: built on first use
+    assert first["method"]["name"] == "gradient"
+    assert any("no attribution index yet" in (e.message or "") for e in seen)
+    assert att.build_index(model_id)["reused"]
     res = att.build_index(model_id, config=GradientConfig(proj_dim=16))
     card = studio.models.get(model_id).card
     trained_ids = {i for d in card["datanets"] for i in d["record_ids"]}
@@ -142,3 +144,19 @@ def test_attribute_cli_on_a_trained_model_given_generated_and_signed(
     rc, out, err = cli("attribute", model_id, "--prompt", QUESTION, "--output", ANSWER, "--sign",
                        "--password-file", str(tmp_path / "missing.txt"))  # fmt: skip
     assert rc == 1 and err.count("\n") == 1 and "Traceback" not in err
+
+
+def test_exact_on_a_factory_trained_model(trained, tmp_path) -> None:
+    """The ModelFactory writes the replay record (LoRA dropout on: its RNG is recorded too) and
+    the card says the version can be attributed exactly; the exact report verifies."""
+    studio, model_id, manifest = trained
+    card = studio.models.get(model_id).card
+    assert card["exact_attribution"]["exact"] is True
+    assert "Exact attribution: yes" in (studio.models.get(model_id).dir / "card.md").read_text()
+    att = studio.attribution
+    assert att.choose_method(model_id) == "exact"
+    rep = att.attribute(model_id, QUESTION, ANSWER, method="exact", top_k=5)
+    assert rep["method"]["name"] == "exact"
+    assert rep["top_records"][0]["contributor"] == manifest["files"][0]["contributor"]
+    path = att.save_report(rep, tmp_path / "exact.json")
+    assert att.verify(path)["match"]
