@@ -99,6 +99,10 @@ class TrainingJobs(ModelVersions):
                 f"A max length of {cfg.max_length} is above this model's context of {limit} tokens.",
                 hint=f"Use a max length of {min(limit, 2048)} or less.",
             )
+        if cfg.target_modules:
+            from studio.train.trainer import check_target_modules
+
+            check_target_modules(config, cfg.target_modules)
         cfg.datanets = [
             {k: e.get(k) for k in ("name", "version", "root", "records")} for e in entries
         ]

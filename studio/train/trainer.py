@@ -87,6 +87,19 @@ def resolve_targets(model: Any, cfg: TrainConfig) -> list[str] | str:
     return targets
 
 
+def check_target_modules(model_config: Any, targets: Sequence[str] | None) -> None:
+    """Refuse unknown LoRA target modules from the model's config alone (the layers are built on
+    the meta device: no weights are loaded), so a bad --target-modules fails before a job exists."""
+    if not targets:
+        return
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config)
+    resolve_targets(model, TrainConfig(target_modules=list(targets)))
+
+
 def lora_state(model: Any) -> dict[str, Any]:
     from peft import get_peft_model_state_dict
 
@@ -380,13 +393,7 @@ class TrainingRun:
                     n = loss_items(chunk)
                     if n == 0:
                         continue
-                    batch = {
-                        k: v.to(self.device)
-                        for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
-                    }
-                    with self.autocast():
-                        out = self.model(**batch, use_cache=False, num_items_in_batch=1)
-                    total += float(out.loss)
+                    total += float(self.forward(chunk, 1).loss)
                     items += n
         finally:
             self.model.train()
@@ -477,13 +484,17 @@ class TrainingRun:
 
         return canonical_sha256(self.cfg.hashed_part())
 
-    def _micro_step(self, rows: Sequence[Row], n_items: int) -> float:
+    def forward(self, rows: Sequence[Row], n_items: int = 1) -> Any:
+        """The forward pass training and evaluation share. No KV cache: with one the model
+        ignores the packed position ids and attention crosses example boundaries."""
         batch = {
             k: v.to(self.device) for k, v in collate(rows, self.tokenizer.pad_token_id).items()
         }
         with self.autocast():
-            out = self.model(**batch, use_cache=False, num_items_in_batch=n_items)
-        loss = out.loss
+            return self.model(**batch, use_cache=False, num_items_in_batch=n_items)
+
+    def _micro_step(self, rows: Sequence[Row], n_items: int) -> float:
+        loss = self.forward(rows, n_items).loss
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
         else:
