@@ -14,7 +14,8 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui installer installer-smoke
+.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots mutants \
+	installer installer-smoke
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -57,8 +58,30 @@ contracts: $(NODE_STAMP) $(SETUP_STAMP)
 gui: setup
 	$(STUDIO) gui
 
+# Mutation testing (not in CI: hours for everything on 2 cores). Config: [tool.mutmut] in
+# pyproject.toml. A subset: make mutants MUTANTS='studio.core.atomic* studio.core.blobs*'.
+# Kill rate per module and every survivor with its diff: bench/out/mutants.txt.
+MUTANTS ?=
+mutants: setup
+	rm -rf mutants && mkdir mutants
+	ln -s ../node_modules mutants/node_modules  # anvil, for the chain tests
+	ln -s ../resources mutants/resources
+	env -u PYTHONPATH $(VENV)/bin/mutmut run $(MUTANTS) || true
+	$(PY) scripts/mutants_report.py
+
+# Real data first (the demo on the tiny model: devnet, published sample Datanet, a trained model,
+# an attribution report settled on chain), then every page in light and dark at scale 1 and 2.
+SHOTS_HOME ?= $(CURDIR)/.screenshots-home
+screenshots: setup
+	rm -rf $(SHOTS_HOME)
+	STUDIO_HOME=$(SHOTS_HOME) STUDIO_DEMO_BASE=tiny STUDIO_DEMO_TRAIN_STEPS=24 $(STUDIO) demo --fresh
+	QT_QPA_PLATFORM=offscreen STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) gui --screenshots docs/screenshots
+	# git keeps every page at scale 1 and two HiDPI samples; `studio gui --screenshots` writes all
+	find docs/screenshots -name '*@2x.png' ! -name 'home-light@2x.png' ! -name 'playground-dark@2x.png' -delete
+	STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) devnet down
+
 clean:
-	rm -rf $(VENV) node_modules demo-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache mutants
 
 # The Linux bundle (dist/studio, .tar.gz, .deb) from its own build venv (build/venv-installer,
 # installed from the hashed lock installers/requirements-build.txt); then the frozen smoke test.
@@ -67,3 +90,4 @@ installer:
 
 installer-smoke:
 	installers/smoke.sh
+

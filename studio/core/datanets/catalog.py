@@ -43,6 +43,24 @@ class DatanetCatalog:
         self.config = config
         self.events = events
         self._dedupe_cache: dict[int, tuple[dict[str, int], quality.DuplicateIndex, int]] = {}
+        self.sweep_abandoned_blobs()
+
+    def sweep_abandoned_blobs(self) -> builtins.list[str]:
+        """Delete blobs an interrupted ingest wrote but never committed (cheap when there are none)."""
+        if not self.blobs.has_abandoned():
+            return []
+        with self.store.transaction():  # the write lock: no live ingest is between put and COMMIT
+            return self.blobs.sweep_abandoned(self._blob_in_use)
+
+    def _blob_in_use(self, digest: str) -> bool:
+        return (
+            self.store.one(
+                "SELECT 1 FROM datanet_files WHERE pack = ?1 UNION ALL SELECT 1 FROM records"
+                " WHERE pack = ?1 UNION ALL SELECT 1 FROM snapshots WHERE manifest_hash = ?1",
+                (digest,),
+            )
+            is not None
+        )
 
     # -- datanets ---------------------------------------------------------------------------------
     def create(
@@ -54,7 +72,7 @@ class DatanetCatalog:
         license: str = "CC-BY-4.0",
         owner: str | None = None,
     ) -> dict[str, Any]:
-        if not NAME_RE.match(name or ""):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):  # "$" accepts a final newline
             raise InvalidInput(
                 f"'{name}' is not a valid Datanet name.",
                 hint="Use 2-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit.",
@@ -80,6 +98,13 @@ class DatanetCatalog:
                 "The summary is longer than 280 characters.",
                 hint="Shorten it; put details in the description.",
             )
+        for what, text in (("summary", summary), ("description", description)):
+            refused = quality.scan(text).refused if text else None
+            if refused:  # published with the Datanet: scanned like a record, never stored
+                raise InvalidInput(
+                    f"The {what} {refused}: it cannot be stored.",
+                    hint=f"Remove the secret from the {what} and create the Datanet again.",
+                )
         # the owner defaults to the active wallet; none at all is allowed (set when published)
         owner_addr = owner or self.config.active_account
         owner_addr = self._address(owner_addr, "owner") if owner_addr else None
@@ -102,17 +127,12 @@ class DatanetCatalog:
                     time.time(),
                 ),
             )
-            if owner_addr and self._has_owner_column():
+            if owner_addr:
                 self.store.execute(
                     "UPDATE datanets SET owner = ? WHERE name = ?", (owner_addr, name)
                 )
         self.events.changed(Changes.of(datanets=[name]), job="datanet")
         return self.get(name)
-
-    def _has_owner_column(self) -> bool:
-        # False only on a store kept at a schema before m005 (the upgrade tests build those)
-        cols = self.store.conn.execute("PRAGMA table_info(datanets)").fetchall()
-        return any(c[1] == "owner" for c in cols)
 
     def set_owner_if_missing(self, name: str, address: str) -> dict[str, Any]:
         """Record `address` as the owner of a Datanet that has none (publish calls this); an
@@ -178,7 +198,7 @@ class DatanetCatalog:
         addr = contributor or self.config.active_account
         if not addr:
             raise InvalidInput(
-                "no contributor: create a wallet (studio wallet create) or pass --contributor 0x…"
+                "no contributor: create a wallet (studio wallet create) or name the contributor's address"
             )
         return checksum_address(addr)
 
