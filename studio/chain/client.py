@@ -61,7 +61,7 @@ class StudioHTTPProvider(HTTPProvider):
             hint = (
                 "Start it with `studio devnet up`."
                 if self.network_name == "devnet"
-                else "Check your connection and the network's RPC URL (--network, STUDIO_RPC_URL)."
+                else "Check your connection, the network chosen and its RPC URL (STUDIO_RPC_URL)."
             )
             raise ChainError(
                 f"Cannot reach the {self.network_name} RPC at {self.endpoint_uri} "
@@ -181,7 +181,7 @@ class ChainClient:
             raise ChainError(
                 f"The RPC at {self.network.rpc_url} is chain {actual}, but the {self.profile.name} "
                 f"network is chain {self.profile.chain_id}; refusing to sign for another chain.",
-                hint="Check --network and the RPC URL.",
+                hint="Check the network chosen and its RPC URL.",
             )
         return actual
 

@@ -30,11 +30,11 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
-from studio.core import atomic
+from studio.core import atomic, resources
 from studio.core.cancel import CancelToken
 from studio.core.errors import Cancelled, ChainError
 from studio.core.events import Event, EventBus
-from studio.core.jobs import pid_alive
+from studio.core.jobs import child_env, pid_alive
 from studio.core.paths import Paths
 
 from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network, parse_address
@@ -65,11 +65,7 @@ _ANVIL_PACKAGES = {
 
 def _project_roots() -> list[Path]:
     """Folders that may hold node_modules: the source checkout, the current dir, a frozen bundle."""
-    roots = [Path(__file__).resolve().parents[2], Path.cwd()]
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        roots.insert(0, Path(bundle))
-    return roots
+    return [*resources.roots(), Path.cwd()]
 
 
 def find_anvil() -> Path:
@@ -349,6 +345,7 @@ class Devnet:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
+                env=child_env(),
                 **kwargs,
             )
         finally:
