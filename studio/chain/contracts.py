@@ -352,7 +352,7 @@ def ensure_deployed(client: Any, *, allow_deploy: bool | None = None) -> dict[st
             return dict(dep)
     if not (client.profile.embedded if allow_deploy is None else allow_deploy):
         return load_deployment(client)
-    from .devnet import dev_account
+    from .devkeys import dev_account
 
     client.check_chain_id()
     # The genesis hash ties the idempotency keys to this very chain: after a reset the devnet
