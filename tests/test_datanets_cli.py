@@ -183,6 +183,24 @@ def test_verify_cli_exits_1_on_tampering(cli: Any, net: str, studio_home: Path) 
     assert rc == 1 and "record #1" in out and "problem(s) found" in err
 
 
+# The studio CLI with a writer slowed from outside: a progress event (and a pause) after every
+# record, inside the ingest transaction, so the test can kill it there.
+SLOW_INGEST = """
+import sys, time
+import studio.core.datanets.adding as adding
+from studio.core.events import EventBus
+adding._PROGRESS_EVERY = 1
+_progress = EventBus.progress
+def slow_progress(self, job, *a, **kw):
+    _progress(self, job, *a, **kw)
+    if job == "ingest":
+        time.sleep(0.05)
+EventBus.progress = slow_progress
+from studio.cli import main
+sys.exit(main(sys.argv[1:]))
+"""
+
+
 def test_killed_ingest_leaves_nothing_and_rerun_completes(
     cli: Any, net: str, studio_home: Path, tmp_path: Path
 ) -> None:
@@ -200,14 +218,9 @@ def test_killed_ingest_leaves_nothing_and_rerun_completes(
             for i in range(n)
         )
     )
-    env = {
-        **os.environ,
-        "STUDIO_HOME": str(studio_home),
-        "STUDIO_TEST_INGEST_DELAY": "0.05",
-        "PYTHONPATH": str(REPO),
-    }
+    env = {**os.environ, "STUDIO_HOME": str(studio_home), "PYTHONPATH": str(REPO)}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "studio", "datanet", "add", net, str(big), "--contributor", A1],
+        [sys.executable, "-c", SLOW_INGEST, "datanet", "add", net, str(big), "--contributor", A1],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         env=env,

@@ -3,11 +3,9 @@
 from __future__ import annotations
 
 import hashlib
-import os
-import tempfile
 from pathlib import Path
 
-from studio.core.atomic import fsync_dir
+from studio.core import atomic
 from studio.core.errors import IntegrityError, NotFound
 
 
@@ -28,26 +26,24 @@ class BlobStore:
 
     def put(self, data: bytes) -> str:
         """Store data; returns its sha256. Writing an existing blob is a no-op."""
+        return self.add(data)[0]
+
+    def add(self, data: bytes) -> tuple[str, bool]:
+        """Store data; returns its sha256 and whether this call created the blob (so a cancelled
+        call can take back exactly what it wrote)."""
         digest = sha256_hex(data)
         dest = self.path_for(digest)
         if dest.exists():
-            return digest
-        dest.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=dest.parent, prefix=".tmp-")
+            return digest, False
+        atomic.write_bytes(dest, data)
+        return digest, True
+
+    def discard(self, digest: str) -> None:
+        """Remove a blob that nothing references (the caller checked)."""
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(data)
-                f.flush()
-                os.fsync(f.fileno())
-            os.replace(tmp, dest)
-        except BaseException:
-            try:
-                os.unlink(tmp)
-            except FileNotFoundError:
-                pass
-            raise
-        fsync_dir(dest.parent)
-        return digest
+            self.path_for(digest).unlink()
+        except FileNotFoundError:
+            pass
 
     def get(self, digest: str, *, verify: bool = False) -> bytes:
         p = self.path_for(digest)

@@ -7,7 +7,6 @@ import builtins
 import gc
 import hashlib
 import json
-import os
 import time
 from itertools import accumulate, repeat
 from pathlib import Path
@@ -16,6 +15,8 @@ from typing import Any
 import numpy as np
 
 from studio.core import quality
+from studio.core.cancel import CancelToken, check
+from studio.core.changes import Changes
 from studio.core.config import IngestConfig
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, StudioError
@@ -30,12 +31,18 @@ _PROGRESS_EVERY = 5000  # records inserted between progress events
 
 
 class AddingFiles(DuplicateChecks):
-    def _plans(self, paths: builtins.list[Path], text_column: str | None) -> builtins.list[Any]:
+    def _plans(
+        self,
+        paths: builtins.list[Path],
+        text_column: str | None,
+        cancel: CancelToken | None = None,
+    ) -> builtins.list[Any]:
         """parse_file for every path, in order: a plan dict or the StudioError it raised.
         (Parsing in worker processes was tried: shipping the parsed records back costs as much
         as it saves on two cores.)"""
         out: builtins.list[Any] = []
         for p in paths:
+            check(cancel)
             try:
                 out.append(parse_file(p, text_column, self.config.ingest))
             except StudioError as e:
@@ -50,9 +57,12 @@ class AddingFiles(DuplicateChecks):
         *,
         text_column: str | None = None,
         all_or_nothing: bool = True,
+        cancel: CancelToken | None = None,
     ) -> builtins.list[dict[str, Any]]:
         """Ingest files; one result per file: status added | duplicate | error.
-        With all_or_nothing (the CLI), any unreadable file raises before anything is written."""
+        With all_or_nothing (the CLI), any unreadable file raises before anything is written.
+        All files are written in one transaction: a cancel (or a crash) part-way leaves the
+        Datanet, and the blobs folder, as they were before the call."""
         dn = self._row(name)
         who = self._contributor(contributor)
         paths = [Path(p) for p in paths]
@@ -63,7 +73,18 @@ class AddingFiles(DuplicateChecks):
         gc_was_on = gc.isenabled()
         gc.disable()
         try:
-            return self._add_files(dn, who, paths, text_column, all_or_nothing)
+            with self.events.operation("datanet add"):
+                results = self._add_files(dn, who, paths, text_column, all_or_nothing, cancel)
+                added = [r for r in results if r.get("status") == "added"]
+                if added:
+                    self.events.changed(
+                        Changes.of(
+                            datanets=[name],
+                            records=[i for r in added for i in r.pop("_ids")],
+                        ),
+                        job="ingest",
+                    )
+                return results
         finally:
             if gc_was_on:
                 gc.enable()
@@ -75,10 +96,11 @@ class AddingFiles(DuplicateChecks):
         paths: builtins.list[Path],
         text_column: str | None,
         all_or_nothing: bool,
+        cancel: CancelToken | None,
     ) -> builtins.list[dict[str, Any]]:
         planned: builtins.list[dict[str, Any] | None] = []
         results: builtins.list[dict[str, Any]] = []
-        for p, plan in zip(paths, self._plans(paths, text_column), strict=True):
+        for p, plan in zip(paths, self._plans(paths, text_column, cancel), strict=True):
             if not isinstance(plan, StudioError):
                 planned.append(plan)
                 results.append({})
@@ -90,12 +112,38 @@ class AddingFiles(DuplicateChecks):
                 raise type(plan)(f"{plan}{others}") from plan
             planned.append(None)
             results.append({"file": p.name, "path": str(p), "status": "error", "error": str(plan)})
-        for i, plan in enumerate(planned):
-            if plan is not None:
-                results[i] = self._ingest(dn, plan, who)
+        new_blobs: builtins.list[str] = []
+        try:
+            with self.store.transaction():
+                for i, plan in enumerate(planned):
+                    if plan is not None:
+                        results[i] = self._ingest(dn, plan, who, cancel, new_blobs)
+                check(cancel)  # the last safe point: after it, the transaction commits
+        except BaseException:
+            self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
+            self._discard_unreferenced(new_blobs)
+            raise
         return results
 
-    def _ingest(self, dn: dict[str, Any], plan: dict[str, Any], who: str) -> dict[str, Any]:
+    def _discard_unreferenced(self, digests: builtins.list[str]) -> None:
+        """Remove packs this call wrote and no row points at (after a rollback): the blobs folder
+        is left as it was. A pack another process committed meanwhile is kept."""
+        for d in digests:
+            if not self.store.one(
+                "SELECT 1 FROM datanet_files WHERE pack = ? UNION ALL "
+                "SELECT 1 FROM records WHERE pack = ? LIMIT 1",
+                (d, d),
+            ):
+                self.blobs.discard(d)
+
+    def _ingest(
+        self,
+        dn: dict[str, Any],
+        plan: dict[str, Any],
+        who: str,
+        cancel: CancelToken | None = None,
+        new_blobs: builtins.list[str] | None = None,
+    ) -> dict[str, Any]:
         cfg = self.config.ingest
         base = {"file": plan["name"], "path": str(plan["path"]), "sha256": plan["sha256"]}
         prior = self.store.one(
@@ -121,8 +169,13 @@ class AddingFiles(DuplicateChecks):
         pack_bytes, offsets = _pack(canon)
         # The pack is written before the transaction: if we die before COMMIT it is an orphan blob
         # (harmless, content-addressed); no row ever points at a blob that is not on disk.
-        pack = self.blobs.put(pack_bytes) if pack_bytes else hashlib.sha256(b"").hexdigest()
-        slow = float(os.environ.get("STUDIO_TEST_INGEST_DELAY", "0") or 0)  # crash test only
+        check(cancel)
+        if pack_bytes:
+            pack, created = self.blobs.add(pack_bytes)
+            if created and new_blobs is not None:
+                new_blobs.append(pack)
+        else:
+            pack = hashlib.sha256(b"").hexdigest()
         now = time.time()
         try:
             with self.store.transaction():
@@ -232,17 +285,12 @@ class AddingFiles(DuplicateChecks):
                         repeat(now),
                     )
                 )
-                if slow:
-                    for i, r in enumerate(rows):
-                        self.store.execute(_INSERT_RECORD, r)
-                        self.events.progress("ingest", i + 1, total, plan["name"])
-                        time.sleep(slow)
-                else:
-                    for lo in range(0, total, _PROGRESS_EVERY):
-                        chunk = rows[lo : lo + _PROGRESS_EVERY]
-                        self.store.conn.executemany(_INSERT_RECORD, chunk)
-                        if len(chunk) == _PROGRESS_EVERY:
-                            self.events.progress("ingest", lo + len(chunk), total, plan["name"])
+                for lo in range(0, total, _PROGRESS_EVERY):
+                    check(cancel)
+                    chunk = rows[lo : lo + _PROGRESS_EVERY]
+                    self.store.conn.executemany(_INSERT_RECORD, chunk)
+                    if len(chunk) == _PROGRESS_EVERY:
+                        self.events.progress("ingest", lo + len(chunk), total, plan["name"])
                 self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
@@ -255,6 +303,7 @@ class AddingFiles(DuplicateChecks):
             "refused": plan["refused"],
             "flags": flagged,
             "file_id": file_id,
+            "_ids": ids,  # for the Changes; add_files removes it
         }
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from studio.core import quality
 from studio.core.address import checksum_address
 from studio.core.blobs import BlobStore
+from studio.core.changes import Changes
 from studio.core.config import Config
 from studio.core.errors import AlreadyExists, InvalidInput, NotFound
 from studio.core.events import EventBus
@@ -94,6 +95,7 @@ class DatanetCatalog:
                 self.store.execute(
                     "UPDATE datanets SET owner = ? WHERE name = ?", (owner_addr, name)
                 )
+        self.events.changed(Changes.of(datanets=[name]), job="datanet")
         return self.get(name)
 
     def _has_owner_column(self) -> bool:
@@ -107,9 +109,11 @@ class DatanetCatalog:
         addr = self._address(address, "owner")
         self._row(name)
         with self.store.transaction():
-            self.store.execute(
+            cur = self.store.execute(
                 "UPDATE datanets SET owner = ? WHERE name = ? AND owner IS NULL", (addr, name)
             )
+        if cur.rowcount:
+            self.events.changed(Changes.of(datanets=[name]), job="datanet")
         return self.get(name)
 
     def _row(self, name: str) -> dict[str, Any]:

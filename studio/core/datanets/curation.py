@@ -9,6 +9,7 @@ import time
 from typing import Any
 
 from studio.core import quality
+from studio.core.changes import Changes
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, NotFound
 from studio.core.ingest import RawRecord, record_from_canonical
@@ -81,6 +82,7 @@ class Curation(DuplicateChecks):
                 "UPDATE records SET status = ?, status_reason = ? WHERE id = ?",
                 [(status, why, i) for i in ids],
             )
+        self.events.changed(Changes.of(datanets=[name], records=ids), job="curate")
         return {"datanet": name, "status": status, "changed": ids, "left_pending": below}
 
     def edit_record(self, name: str, record_id: int, new_text: str) -> dict[str, Any]:
@@ -91,13 +93,14 @@ class Curation(DuplicateChecks):
         if old["kind"] == "text":
             rec = RawRecord("text", text=new_text.strip())
         else:
+            fields = "prompt and response" if old["kind"] == "prompt_response" else "messages"
             try:
                 obj = json.loads(new_text)
-            except ValueError as e:
+                rec = record_from_canonical(old["kind"], json.dumps(obj).encode())
+            except (ValueError, KeyError, TypeError) as e:
                 raise InvalidInput(
-                    f"Record #{record_id} is {old['kind']}: give the edit as JSON."
+                    f"Record #{record_id} is {old['kind']}: give the edit as JSON with {fields}."
                 ) from e
-            rec = record_from_canonical(old["kind"], json.dumps(obj).encode())
         if not rec.plain_text().strip():
             raise InvalidInput("The edited text is empty.")
         text = rec.plain_text()
@@ -160,4 +163,7 @@ class Curation(DuplicateChecks):
             )
         r = self.store.one("SELECT * FROM records WHERE id = ?", (new_id,))
         assert r is not None
+        self.events.changed(
+            Changes.of(datanets=[name], records=[record_id, int(r["id"])]), job="curate"
+        )
         return self._record_public(r)

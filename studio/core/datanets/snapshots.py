@@ -11,6 +11,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.core import merkle
+from studio.core.cancel import CancelToken, check
+from studio.core.changes import Changes
 from studio.core.datanets.records import DatanetRecords
 from studio.core.errors import InvalidInput, NotFound
 
@@ -36,51 +38,78 @@ class SnapshotRecord:
 
 
 class DatanetSnapshots(DatanetRecords):
-    def snapshot(self, name: str) -> dict[str, Any]:
+    def snapshot(self, name: str, *, cancel: CancelToken | None = None) -> dict[str, Any]:
         """A new immutable version over the accepted records (id order), with its Merkle root.
-        If nothing changed since the latest version, that version is returned (unchanged: true)."""
+        If nothing changed since the latest version, that version is returned (unchanged: true).
+        Cancelled part-way, nothing is written (the manifest blob included)."""
         dn = self._row(name)
-        with self.store.transaction():
-            rows = self.store.query(
-                "SELECT id, content_sha256, contributor, license FROM records"
-                " WHERE datanet_id = ? AND status = 'accepted' ORDER BY id",
-                (dn["id"],),
-            )
-            if not rows:
-                raise InvalidInput(
-                    f"'{name}' has no accepted records to snapshot.",
-                    hint=f"Accept some first: studio datanet curate {name} --accept-all",
+        with self.events.operation("datanet snapshot"):
+            made = self._snapshot(name, dn, cancel)
+            if "unchanged" not in made:
+                self.events.changed(
+                    Changes.of(datanets=[name], snapshots=[(name, made["version"])]),
+                    job="snapshot",
                 )
-            leaves = [
-                merkle.leaf_hash(r["content_sha256"], r["contributor"], r["license"]) for r in rows
-            ]
-            root = merkle.to_hex(merkle.merkle_root(leaves))
-            latest = self.store.one(
-                "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version DESC LIMIT 1",
-                (dn["id"],),
-            )
-            if latest and latest["root"] == root and latest["records"] == len(rows):
-                return {
-                    "version": latest["version"],
-                    "root": root,
-                    "records": len(rows),
-                    "unchanged": True,
-                }
-            version = (latest["version"] if latest else 0) + 1
-            manifest = _manifest(name, version, root, rows, leaves)
-            manifest_hash = self.blobs.put(manifest)
-            cur = self.store.execute(
-                "INSERT INTO snapshots(datanet_id, version, root, records, manifest_hash, created_at)"
-                " VALUES (?,?,?,?,?,?)",
-                (dn["id"], version, root, len(rows), manifest_hash, time.time()),
-            )
-            self.store.conn.executemany(
-                "INSERT INTO snapshot_records(snapshot_id, idx, record_id, leaf) VALUES (?,?,?,?)",
-                [
-                    (cur.lastrowid, i, r["id"], merkle.to_hex(leaf))
-                    for i, (r, leaf) in enumerate(zip(rows, leaves, strict=True))
-                ],
-            )
+        return made
+
+    def _snapshot(
+        self, name: str, dn: dict[str, Any], cancel: CancelToken | None
+    ) -> dict[str, Any]:
+        new_blob = ""
+        try:
+            with self.store.transaction():
+                rows = self.store.query(
+                    "SELECT id, content_sha256, contributor, license FROM records"
+                    " WHERE datanet_id = ? AND status = 'accepted' ORDER BY id",
+                    (dn["id"],),
+                )
+                if not rows:
+                    raise InvalidInput(
+                        f"'{name}' has no accepted records to snapshot.",
+                        hint=f"Accept some first: studio datanet curate {name} --accept-all",
+                    )
+                leaves = []
+                for r in rows:
+                    check(cancel)
+                    leaves.append(
+                        merkle.leaf_hash(r["content_sha256"], r["contributor"], r["license"])
+                    )
+                root = merkle.to_hex(merkle.merkle_root(leaves))
+                latest = self.store.one(
+                    "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version DESC LIMIT 1",
+                    (dn["id"],),
+                )
+                if latest and latest["root"] == root and latest["records"] == len(rows):
+                    return {
+                        "version": latest["version"],
+                        "root": root,
+                        "records": len(rows),
+                        "unchanged": True,
+                    }
+                version = (latest["version"] if latest else 0) + 1
+                manifest = _manifest(name, version, root, rows, leaves)
+                check(cancel)
+                manifest_hash, created = self.blobs.add(manifest)
+                new_blob = manifest_hash if created else ""
+                cur = self.store.execute(
+                    "INSERT INTO snapshots(datanet_id, version, root, records, manifest_hash, created_at)"
+                    " VALUES (?,?,?,?,?,?)",
+                    (dn["id"], version, root, len(rows), manifest_hash, time.time()),
+                )
+                self.store.conn.executemany(
+                    "INSERT INTO snapshot_records(snapshot_id, idx, record_id, leaf) VALUES (?,?,?,?)",
+                    [
+                        (cur.lastrowid, i, r["id"], merkle.to_hex(leaf))
+                        for i, (r, leaf) in enumerate(zip(rows, leaves, strict=True))
+                    ],
+                )
+                check(cancel)  # the last safe point before COMMIT
+        except BaseException:
+            if new_blob and not self.store.one(
+                "SELECT 1 FROM snapshots WHERE manifest_hash = ?", (new_blob,)
+            ):
+                self.blobs.discard(new_blob)
+            raise
         return {"version": version, "root": root, "records": len(rows)}
 
     def _snapshot_row(self, name: str, version: int | None) -> dict[str, Any]:
@@ -140,7 +169,7 @@ class DatanetSnapshots(DatanetRecords):
         ]
 
     def snapshot_records(
-        self, name: str, version: int | None = None
+        self, name: str, version: int | None = None, *, cancel: CancelToken | None = None
     ) -> builtins.list[SnapshotRecord]:
         s = self._snapshot_row(name, version)
         rows = self.store.query(
@@ -151,6 +180,7 @@ class DatanetSnapshots(DatanetRecords):
         cache: dict[str, bytes] = {}
         out = []
         for r in sorted(rows, key=lambda r: (r["pack"], r["idx"])):  # read each pack once
+            check(cancel)
             rec = self._load(r, cache)
             out.append(
                 SnapshotRecord(
@@ -199,14 +229,19 @@ class DatanetSnapshots(DatanetRecords):
         out: str | os.PathLike[str],
         format: str = "jsonl",
         version: int | None = None,
+        *,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
+        """Write a snapshot version to a file (temp-then-rename: a cancel leaves no partial file)."""
         from studio.core.export import export_records
 
-        recs = self.snapshot_records(name, version)
-        snap = self.get_snapshot(name, version)
-        path = export_records(
-            recs, out, format, default_name=f"{name}-v{snap['version']}"
-        ).resolve()
+        with self.events.operation("datanet export"):
+            recs = self.snapshot_records(name, version, cancel=cancel)
+            check(cancel)
+            snap = self.get_snapshot(name, version)
+            path = export_records(
+                recs, out, format, default_name=f"{name}-v{snap['version']}"
+            ).resolve()
         return {
             "datanet": name,
             "version": snap["version"],

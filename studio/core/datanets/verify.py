@@ -7,13 +7,18 @@ import hashlib
 from typing import Any
 
 from studio.core import merkle
+from studio.core.cancel import CancelToken, check
 from studio.core.datanets.records import DatanetRecords
 from studio.core.errors import NotFound
 
 
 class DatanetVerify(DatanetRecords):
-    def verify(self, name: str) -> dict[str, Any]:
-        """Re-hash every record's bytes and rebuild every snapshot's leaves and root."""
+    def verify(self, name: str, *, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Re-hash every record's bytes and rebuild every snapshot's leaves and root (read only)."""
+        with self.events.operation("datanet verify"):
+            return self._verify(name, cancel)
+
+    def _verify(self, name: str, cancel: CancelToken | None) -> dict[str, Any]:
         dn = self._row(name)
         problems: builtins.list[dict[str, Any]] = []
         rows = self.store.query(
@@ -23,6 +28,7 @@ class DatanetVerify(DatanetRecords):
         pack_id = None
         pack_missing = False
         for i, r in enumerate(rows):
+            check(cancel)
             if r["pack"] != pack_id:
                 pack_id, pack_missing = r["pack"], False
                 try:
@@ -53,6 +59,7 @@ class DatanetVerify(DatanetRecords):
             )
             leaves = []
             for m in members:
+                check(cancel)
                 leaf = merkle.leaf_hash(m["content_sha256"], m["contributor"], m["license"])
                 leaves.append(leaf)
                 if merkle.to_hex(leaf) != m["leaf"]:
