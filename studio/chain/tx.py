@@ -393,7 +393,7 @@ class TxPipeline:
         )
         self.events.emit(
             Event(
-                "warning" if action in ("rebroadcast", "restored", "replaced") else "info",
+                "warning" if action in ("rebroadcast", "restored", "replaced") else "log",
                 job="tx",
                 message=f"journal: {row['purpose']} (tx {row['tx_hash']}, nonce {row['nonce']}): "
                 f"{words[action]}",
