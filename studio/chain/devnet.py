@@ -30,7 +30,7 @@ from filelock import FileLock, Timeout
 from studio.core import atomic
 from studio.core.errors import ChainError
 from studio.core.events import Event, EventBus
-from studio.core.jobs import pid_alive
+from studio.core.jobs import child_environment, pid_alive
 from studio.core.paths import Paths
 
 from .devkeys import (
@@ -309,6 +309,7 @@ class Devnet:
                 )
             proc = subprocess.Popen(
                 args,
+                env=child_environment(),  # no secrets (STUDIO_PASSWORD) in anvil's environment
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,

@@ -67,12 +67,14 @@ class Journal:
             params.append(to_checksum_address(sender))
         return self.store.query(q + " ORDER BY nonce, id", params)
 
-    def by_key(self, key: str) -> dict[str, Any] | None:
-        """The row (mined first, else the newest in flight) sent under an idempotency key."""
+    def by_key(self, key: str, since: float | None = None) -> dict[str, Any] | None:
+        """The row (mined first, else the newest in flight) sent under an idempotency key; with
+        `since`, only rows journaled at or after that time."""
         return self.store.one(
             "SELECT * FROM chain_tx WHERE chain_id = ? AND idem_key = ? AND status IN "
-            "('mined','signed','sent') ORDER BY (status = 'mined') DESC, id DESC LIMIT 1",
-            (self.chain_id, key),
+            "('mined','signed','sent') AND created_at >= ? "
+            "ORDER BY (status = 'mined') DESC, id DESC LIMIT 1",
+            (self.chain_id, key, float("-inf") if since is None else since),
         )
 
     def has_open_before(self, sender: str, nonce: int) -> bool:

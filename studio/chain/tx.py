@@ -61,14 +61,11 @@ class Connection(Protocol):
     def check_chain_id(self) -> int: ...
 
 
-def intent_key(
-    sender: str, to: str | None, value: int, data: str = "0x", *, now: float | None = None
-) -> str:
-    """The default idempotency key of a payment: who pays whom how much with what data, within
-    a time window of INTENT_WINDOW_S. Asking twice for the same payment in that window (a re-run
-    after a crash) pays once; `--again` asks for a second payment on purpose."""
-    bucket = int((time.time() if now is None else now) // INTENT_WINDOW_S)
-    body = f"{to_checksum_address(sender)}|{to or ''}|{int(value)}|{data.lower()}|{bucket}"
+def intent_key(sender: str, to: str | None, value: int, data: str = "0x") -> str:
+    """The default idempotency key of a payment: who pays whom how much with what data. Sent
+    with `key_window_s=INTENT_WINDOW_S`, asking for the same payment again within that window (a
+    re-run after a crash or a kill) pays once; `wallet send --again` makes a second payment."""
+    body = f"{to_checksum_address(sender)}|{to or ''}|{int(value)}|{data.lower()}"
     return "intent:" + hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
@@ -489,9 +486,12 @@ class TxPipeline:
         key: str | None = None,
         timeout: float = 120,
         gas: int | None = None,
+        key_window_s: float | None = None,
     ) -> TxResult:
         """Sign, journal, broadcast and wait. `key`: an idempotency key; once a transaction with that
-        key succeeded, the same call returns it without sending again."""
+        key succeeded, the same call returns it without sending again. With `key_window_s`, only a
+        transaction journaled under the key that recently counts (an intent key: the same payment
+        an hour later is a new payment)."""
         if not purpose:
             raise InvalidInput("Every transaction needs a purpose (it is shown in the journal).")
         if to is not None:
@@ -502,14 +502,15 @@ class TxPipeline:
         sender = to_checksum_address(account.address)
 
         self._check_chain()  # before trusting the journal for `key`: is it still the same chain?
+        since = None if key_window_s is None else time.time() - float(key_window_s)
         if key is not None:
-            done = self._by_key(key)
+            done = self._by_key(key, since)
             if done is not None and done["status"] == "mined" and self._trusted(done):
                 return self._result_from_row(done, reused=True)
         with self._nonce_lock(sender):
             self.settle(sender)  # restores rows a rollback lost, re-sends unsent ones (reported)
             if key is not None:
-                done = self._by_key(key)
+                done = self._by_key(key, since)
                 if done is not None and done["status"] == "mined":
                     if not self._trusted(done):  # mined, but not yet deep enough: wait for it
                         self._wait_confirmed(done, timeout)
@@ -545,8 +546,8 @@ class TxPipeline:
         """The journal row (mined, else in flight) sent under an idempotency key, if any."""
         return self._by_key(key)
 
-    def _by_key(self, key: str) -> dict[str, Any] | None:
-        return self.journal.by_key(key)
+    def _by_key(self, key: str, since: float | None = None) -> dict[str, Any] | None:
+        return self.journal.by_key(key, since)
 
     def _next_nonce(self, sender: str) -> int:
         chain_pending = int(self.w3.eth.get_transaction_count(sender, "pending"))

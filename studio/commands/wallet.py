@@ -1,4 +1,4 @@
-"""studio wallet create | import | list | show | use | export | balance | send | speed-up | history | keyring."""
+"""studio wallet create | import | list | show | use | export | balance | send | speed-up | history | pending | forget-chain | keyring."""
 
 from __future__ import annotations
 
@@ -172,6 +172,8 @@ def wallet_export(ctx: Context, args: argparse.Namespace) -> Any:
 
     w = ctx.studio.wallet
     info = w.get(args.address)
+    if args.private_key:
+        _confirm_private_key_export(ctx, args, info.address)
     text = w.export(info.address, private_key=args.private_key, password_file=ctx.password_file)
     if args.private_key:
         ctx.warn("this is your unencrypted private key: anyone who sees it controls the account.")
@@ -185,12 +187,42 @@ def wallet_export(ctx: Context, args: argparse.Namespace) -> Any:
         )
         return {"address": info.address, "out": str(out), "private_key": args.private_key}
     if ctx.json:
-        return {
-            "address": info.address,
-            "private_key" if args.private_key else "keystore": text.strip(),
-        }
+        return {"address": info.address, "keystore": text.strip()}
+    if args.private_key:  # straight to the terminal, never through the quiet/JSON machinery
+        print(text.rstrip("\n"), file=sys.stdout, flush=True)
+        return None
     ctx.say(text.rstrip("\n"))
     return None
+
+
+def _confirm_private_key_export(ctx: Context, args: argparse.Namespace, address: str) -> None:
+    """A raw key goes only to a terminal or a 0600 file, never into --json, and only after the
+    person at the terminal types the confirmation."""
+    if ctx.json and not args.out:
+        raise InvalidInput(
+            "A private key is never part of --json output.",
+            hint="Write it to a file instead: --private-key --out FILE",
+        )
+    if not args.out and not sys.stdout.isatty():
+        raise InvalidInput(
+            "Refusing to print a private key to something that is not a terminal (a pipe or a file "
+            "may keep it).",
+            hint="Use --out FILE to write it to a file with mode 0600.",
+        )
+    if sys.stdin is None or not sys.stdin.isatty():
+        raise InvalidInput(
+            "Exporting a private key needs a typed confirmation at a terminal.",
+            hint="Run it in a terminal; or export the encrypted keystore (without --private-key).",
+        )
+    print(
+        f"This shows the unencrypted private key of {address}: anyone who sees it controls the "
+        "account. Type EXPORT to go on: ",
+        end="",
+        file=sys.stderr,
+        flush=True,
+    )
+    if sys.stdin.readline().strip() != "EXPORT":
+        raise InvalidInput("Not confirmed; nothing exported.")
 
 
 @command(
@@ -222,7 +254,16 @@ def wallet_balance(ctx: Context, args: argparse.Namespace) -> Any:
     arg("to", metavar="TO"),
     arg("amount", metavar="AMOUNT", help="in OPEN (e.g. 1.5) or wei (e.g. 100wei)"),
     arg("--from", dest="sender", metavar="ADDRESS", help="send from this account"),
-    arg("--key", help="idempotency key: re-running with the same key never pays twice"),
+    arg(
+        "--key",
+        help="idempotency key: re-running with the same key never pays twice (default: derived "
+        "from sender, recipient and amount, valid for 10 minutes)",
+    ),
+    arg(
+        "--again",
+        action="store_true",
+        help="pay again on purpose, although the same payment was just made",
+    ),
     arg("--timeout", type=float, default=120, help="seconds to wait for the receipt"),
     arg(
         "--remember",
@@ -243,6 +284,20 @@ def wallet_send(ctx: Context, args: argparse.Namespace) -> Any:
             hint="Give an amount above 0 (e.g. 1.5); to cancel a pending transaction use `studio wallet speed-up TX --cancel`.",
         )
     s = ctx.studio
+    if args.again and args.key:
+        raise InvalidInput("--again and --key contradict each other.", hint="Give one of them.")
+    key = args.key
+    if key is None and not args.again:
+        # The same payment asked for twice within a few minutes (a re-run after a crash or a
+        # kill) is one payment; --again makes a second one.
+        from studio.chain.tx import intent_key
+
+        key = intent_key(s.wallet.get(args.sender).address, to, wei)
+    window = None
+    if not args.key and not args.again:
+        from studio.chain.tx import INTENT_WINDOW_S
+
+        window = INTENT_WINDOW_S
     if args.key:
         # The key names one transfer: reusing it for another one would report the old one as sent.
         prev = s.chain.tx.by_key(args.key)
@@ -263,13 +318,17 @@ def wallet_send(ctx: Context, args: argparse.Namespace) -> Any:
         to=to,
         value=wei,
         purpose=f"send {format_open(wei)}",
-        key=args.key,
+        key=key,
         timeout=args.timeout,
+        key_window_s=window,
     )
     if res.reused:
+        how = f"with key {args.key!r}" if args.key else "(the same payment, a few minutes ago)"
         ctx.say(
-            f"Already sent with key {args.key!r}: tx {res.hash} (block {res.block}); nothing sent again."
+            f"Already sent {how}: tx {res.hash} (block {res.block}); nothing sent again.",
         )
+        if not args.key:
+            ctx.say("To pay the same amount again on purpose, add --again.")
     else:
         ctx.say(
             f"Sent {format_open(wei)} from {account.address} to {to}: tx {res.hash}, block {res.block}, "
@@ -331,6 +390,61 @@ def wallet_history(ctx: Context, args: argparse.Namespace) -> Any:
         "created_at",
     )
     return [{k: r[k] for k in keep} for r in rows]
+
+
+@command(
+    "wallet pending",
+    "Transactions signed and journaled but never sent (e.g. after a crash); --abandon drops one.",
+    arg("address", nargs="?", metavar="ADDRESS"),
+    arg("--abandon", metavar="TX_HASH", help="drop this signed-but-unsent transaction"),
+    network=True,
+)
+def wallet_pending(ctx: Context, args: argparse.Namespace) -> Any:
+    tx = ctx.studio.chain.tx
+    if args.abandon:
+        res = tx.abandon(args.abandon)
+        for h in res["abandoned"]:
+            ctx.say(f"Abandoned {h}: it will never be sent.")
+        return res
+    rows = tx.unsent(args.address)
+    if not rows:
+        ctx.say("No signed-but-unsent transactions.")
+    for r in rows:
+        ctx.say(f"  nonce {r['nonce']:<4} {r['tx_hash']}  {r['purpose']}  (from {r['sender']})")
+    if rows:
+        ctx.say(
+            "Re-running the command that made one sends it; `--abandon TX_HASH` drops it instead."
+        )
+    keep = (
+        "tx_hash",
+        "sender",
+        "nonce",
+        "to_address",
+        "value",
+        "purpose",
+        "idem_key",
+        "created_at",
+    )
+    return [{k: r[k] for k in keep} for r in rows]
+
+
+@command(
+    "wallet forget-chain",
+    "Forget the journal and deployments of a chain that was reset on purpose (custom networks).",
+    arg("chain_id", type=int, metavar="CHAIN_ID"),
+    arg("--yes", action="store_true", help="really forget it"),
+)
+def wallet_forget_chain(ctx: Context, args: argparse.Namespace) -> Any:
+    from studio.chain.journal import forget_chain
+
+    if not args.yes:
+        raise InvalidInput(
+            f"This forgets every transaction this studio sent on chain {args.chain_id}.",
+            hint=f"Add --yes: studio wallet forget-chain {args.chain_id} --yes",
+        )
+    forget_chain(ctx.studio.store, args.chain_id)
+    ctx.say(f"Forgot the journal and deployments of chain {args.chain_id}.")
+    return {"chain_id": args.chain_id, "forgotten": True}
 
 
 @command(

@@ -60,6 +60,15 @@ class JobStream:
             self.out.flush()
 
 
+# Environment variables that hold secrets: never handed to a child process.
+SECRET_ENV_VARS = ("STUDIO_PASSWORD",)
+
+
+def child_environment() -> dict[str, str]:
+    """os.environ for a child process, without the secret variables."""
+    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
+
+
 class JobProcess:
     """A running job subprocess; read its events, cancel it, wait for it."""
 
@@ -71,7 +80,7 @@ class JobProcess:
         cwd: Path | None = None,
         log_path: Path | None = None,
     ) -> None:
-        full_env = dict(os.environ)
+        full_env = child_environment()
         full_env.update(env or {})
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         self._stderr_file = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115

@@ -241,6 +241,7 @@ def test_cli_publish_stake_rewards(
         )
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery staple\n")
+    pw.chmod(0o600)  # else: a visible warning
     for i in (0, 1):
         key = tmp_path / f"k{i}"
         key.write_text(anvil.keys[i])

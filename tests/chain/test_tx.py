@@ -353,6 +353,7 @@ def test_cli_send_speed_up_history(
     use_anvil_for_cli(anvil, monkeypatch)
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)  # else: a visible warning
     acct = Account.create()
     kf = tmp_path / "key"
     kf.write_text(bytes(acct.key).hex())
