@@ -1,5 +1,6 @@
 """Revert reasons in plain words: Error(string), Panic(uint256) and the contracts' custom errors
-(learned from their ABIs), decoded from the data a node returns with a refusal."""
+(learned from their ABIs), decoded from the data a node returns with a refusal; and what a sent
+transaction comes back as (TxResult, or TxReverted when it was mined but reverted)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,50 @@ def revert_data(e: BaseException) -> Any:
         if isinstance(d, str) and d.startswith("0x"):
             return d
     return None
+
+
+@dataclass
+class TxResult:
+    hash: str
+    status: int  # 1 success, 0 reverted
+    block: int | None
+    gas_used: int | None
+    contract_address: str | None
+    receipt: Any = None
+    nonce: int | None = None
+    purpose: str = ""
+    reused: bool = False  # True: returned from the journal for an idempotency key, nothing sent
+
+    @property
+    def ok(self) -> bool:
+        return self.status == 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "hash": self.hash,
+            "status": self.status,
+            "block": self.block,
+            "gas_used": self.gas_used,
+            "contract_address": self.contract_address,
+            "nonce": self.nonce,
+            "purpose": self.purpose,
+            "reused": self.reused,
+        }
+
+
+class TxReverted(ChainError):
+    """The transaction was mined but reverted (gas was spent). `.result` holds the TxResult."""
+
+    def __init__(self, message: str, result: TxResult, *, hint: str | None = None) -> None:
+        super().__init__(message, hint=hint)
+        self.result = result
+
+
+def decode_raw(raw_tx: str) -> dict[str, Any]:
+    from eth_account.typed_transactions import TypedTransaction
+    from hexbytes import HexBytes
+
+    return dict(TypedTransaction.from_bytes(HexBytes(raw_tx)).as_dict())
 
 
 class RevertDecoder:

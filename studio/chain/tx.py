@@ -14,7 +14,6 @@ from __future__ import annotations
 import hashlib
 import logging
 import time
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
 
@@ -31,9 +30,10 @@ from web3.exceptions import (
 from studio.core.errors import ChainError, InvalidInput
 from studio.core.events import Event
 
+from . import recovery
 from .journal import OPEN_STATUSES, Journal, forget_chain
 from .networks import parse_address
-from .reverts import RevertDecoder, revert_data
+from .reverts import RevertDecoder, TxResult, TxReverted, decode_raw, revert_data
 from .reverts import to_hex as _hex
 
 __all__ = ["OPEN_STATUSES", "Connection", "TxPipeline", "TxResult", "TxReverted", "forget_chain"]
@@ -41,7 +41,8 @@ __all__ = ["OPEN_STATUSES", "Connection", "TxPipeline", "TxResult", "TxReverted"
 log = logging.getLogger("studio.tx")
 
 GAS_MARGIN = 1.25  # estimate × margin: state can move between estimate and inclusion
-FEE_BUMP = 1.25  # a replacement must pay ≥ 10–12.5 % more; 25 % clears every client's rule
+from .recovery import FEE_BUMP  # noqa: E402 - one constant, kept where replacements are made
+
 DEFAULT_PRIORITY_FEE = 10**9  # 1 gwei when the node has no suggestion
 INTENT_WINDOW_S = 600  # the same payment asked for again within this window is the same payment
 PUBLIC_CONFIRMATIONS = 3  # a journaled receipt is trusted on a public network once this deep
@@ -67,50 +68,6 @@ def intent_key(sender: str, to: str | None, value: int, data: str = "0x") -> str
     re-run after a crash or a kill) pays once; `wallet send --again` makes a second payment."""
     body = f"{to_checksum_address(sender)}|{to or ''}|{int(value)}|{data.lower()}"
     return "intent:" + hashlib.sha256(body.encode()).hexdigest()[:32]
-
-
-@dataclass
-class TxResult:
-    hash: str
-    status: int  # 1 success, 0 reverted
-    block: int | None
-    gas_used: int | None
-    contract_address: str | None
-    receipt: Any = None
-    nonce: int | None = None
-    purpose: str = ""
-    reused: bool = False  # True: returned from the journal for an idempotency key, nothing sent
-
-    @property
-    def ok(self) -> bool:
-        return self.status == 1
-
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hash": self.hash,
-            "status": self.status,
-            "block": self.block,
-            "gas_used": self.gas_used,
-            "contract_address": self.contract_address,
-            "nonce": self.nonce,
-            "purpose": self.purpose,
-            "reused": self.reused,
-        }
-
-
-class TxReverted(ChainError):
-    """The transaction was mined but reverted (gas was spent). `.result` holds the TxResult."""
-
-    def __init__(self, message: str, result: TxResult, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.result = result
-
-
-def _decode_raw(raw_tx: str) -> dict[str, Any]:
-    from eth_account.typed_transactions import TypedTransaction
-    from hexbytes import HexBytes
-
-    return dict(TypedTransaction.from_bytes(HexBytes(raw_tx)).as_dict())
 
 
 class TxPipeline:
@@ -333,7 +290,7 @@ class TxPipeline:
         """Why a mined transaction reverted: replay it as a call on the state before its block."""
         if int(receipt["gasUsed"]) >= int(row["gas_limit"]):
             return "out of gas"
-        tx = _decode_raw(row["raw_tx"])
+        tx = decode_raw(row["raw_tx"])
         call: dict[str, Any] = {
             "from": row["sender"],
             "data": _hex(tx["data"]),
@@ -356,123 +313,30 @@ class TxPipeline:
         self.w3.eth.send_raw_transaction(raw_tx)
 
     def _rebroadcast(self, row: dict[str, Any]) -> bool:
-        """Send the journaled bytes again; True when the node took them (or already had them)."""
-        try:
-            self._broadcast(row["raw_tx"])
-        except Web3RPCError as e:
-            msg = str(getattr(e, "message", e)).lower()
-            if "already" in msg or "known" in msg or "underpriced" in msg:
-                pass  # the node has it (or a faster sibling): fine
-            elif "nonce too low" in msg or "nonce" in msg:
-                return False  # its nonce is taken; settle() decides mined vs replaced
-            else:
-                self._set(row["id"], status="abandoned", error=str(getattr(e, "message", e))[:500])
-                return False
-        if row["status"] != "sent":
-            self._set(row["id"], status="sent")
-        return True
-
-    def _report(self, report: list[dict[str, Any]], row: dict[str, Any], action: str) -> None:
-        words = {
-            "rebroadcast": "sent again (it was signed earlier but may never have reached the chain)",
-            "restored": "sent again (the chain lost it in a rollback)",
-            "mined": "found mined",
-            "failed": "found mined but reverted",
-            "replaced": "its nonce went to another transaction",
-        }
-        report.append(
-            {
-                "hash": row["tx_hash"],
-                "nonce": row["nonce"],
-                "purpose": row["purpose"],
-                "action": action,
-            }
-        )
-        self.events.emit(
-            Event(
-                "warning" if action in ("rebroadcast", "restored", "replaced") else "log",
-                job="tx",
-                message=f"journal: {row['purpose']} (tx {row['tx_hash']}, nonce {row['nonce']}): "
-                f"{words[action]}",
-                data={"hash": row["tx_hash"], "action": action},
-            )
-        )
+        return recovery.rebroadcast(self, row)
 
     def settle(self, sender: str) -> list[dict[str, Any]]:
-        """Bring the sender's journal up to date with the chain and report every row it touched:
-        receipts recorded ('mined'/'failed'), rows whose nonce went elsewhere ('replaced'), open
-        rows re-broadcast byte for byte ('rebroadcast'), and mined rows the chain no longer has
-        (a rollback) re-broadcast ('restored'). Never a second payment: the same bytes, same nonce."""
-        sender = to_checksum_address(sender)
-        report: list[dict[str, Any]] = []
-        chain_nonce = int(self.w3.eth.get_transaction_count(sender, "latest"))
-        lost = [
-            r
-            for r in self.journal.pending(sender, statuses=("mined", "failed"))
-            if int(r["nonce"]) >= chain_nonce and self._receipt(r["tx_hash"]) is None
-        ]
-        for row in lost:  # nonce order: the chain forgot them, so their nonces are free again
-            self._set(row["id"], status="sent", block_number=None, gas_used=None)
-            if self._rebroadcast({**row, "status": "sent"}):
-                self._report(report, row, "restored")
-        rows = self.pending(sender)
-        if not rows:
-            return report
-        done_nonces: set[int] = set()
-        for row in rows:
-            if row["nonce"] in done_nonces:
-                continue
-            receipt = self._receipt(row["tx_hash"])
-            if receipt is not None:
-                try:
-                    self._finish(row, receipt)
-                    self._report(report, row, "mined")
-                except TxReverted:
-                    self._report(report, row, "failed")
-                done_nonces.add(row["nonce"])
-        for row in self.pending(sender):
-            if row["nonce"] < chain_nonce:
-                if self._known_mined(row["tx_hash"]):
-                    continue  # mined, its receipt not served yet (a lagging node): wait() records it
-                # Its nonce was used by a transaction that none of our rows for it produced.
-                self._set(row["id"], status="replaced", error="nonce used by another transaction")
-                self._report(report, row, "replaced")
-            elif row["status"] == "signed" or not self._known(row["tx_hash"]):
-                if self._rebroadcast(row):
-                    self._report(report, row, "rebroadcast")
-            # else: 'sent' and in the node's pool: nothing to do
-        return report
+        """Bring the sender's journal up to date with the chain; reports every row it touched
+        (see recovery.settle)."""
+        return recovery.settle(self, sender)
 
     def abandon(self, tx_hash: str) -> dict[str, Any]:
-        """Drop a signed-but-unsent journal row so it is never sent. Only safe while no node has
-        it: a row a node already knows must be cancelled instead (`speed_up(cancel=True)`)."""
-        row = self._row(tx_hash)
-        if row is None:
-            raise ChainError(f"The transaction {tx_hash} is not in this studio's journal.")
-        if row["status"] != "signed":
-            raise ChainError(
-                f"{tx_hash} is {row['status']}, not signed-but-unsent; only those can be abandoned.",
-                hint="Replace a pending one with a 0-OPEN transfer: "
-                f"`studio wallet speed-up {tx_hash} --cancel`.",
-            )
-        with self._nonce_lock(row["sender"]):
-            if self._known(row["tx_hash"]):
-                self._set(row["id"], status="sent")
-                raise ChainError(
-                    f"The node already has {tx_hash}; it can no longer be abandoned.",
-                    hint=f"Cancel it instead: `studio wallet speed-up {tx_hash} --cancel`.",
-                )
-            self._set(row["id"], status="abandoned", error="abandoned by the user before sending")
-            # Later rows of this sender were signed with the nonces after it: they would wait for
-            # it forever, so they go too (nothing of them reached a node either).
-            later = [
-                r
-                for r in self.unsent(row["sender"])
-                if int(r["nonce"]) > int(row["nonce"]) and not self._known(r["tx_hash"])
-            ]
-            for r in later:
-                self._set(r["id"], status="abandoned", error=f"abandoned with {tx_hash}")
-        return {"abandoned": [row["tx_hash"], *(r["tx_hash"] for r in later)]}
+        """Drop a signed-but-unsent journal row so it is never sent (see recovery.abandon)."""
+        return recovery.abandon(self, tx_hash)
+
+    def speed_up(
+        self,
+        tx_hash: str,
+        *,
+        account: Any,
+        bump: float = FEE_BUMP,
+        cancel: bool = False,
+        timeout: float = 120,
+    ) -> TxResult:
+        """Re-sign a pending transaction with higher fees, or cancel it (see recovery.speed_up)."""
+        return recovery.speed_up(
+            self, tx_hash, account=account, bump=bump, cancel=cancel, timeout=timeout
+        )
 
     # -- sending -----------------------------------------------------------------------------
     def send(
@@ -757,61 +621,3 @@ class TxPipeline:
         return self.send(
             account, to=None, data=data, value=value, purpose=purpose, key=key, timeout=timeout
         )
-
-    # -- replacing ---------------------------------------------------------------------------
-    def speed_up(
-        self,
-        tx_hash: str,
-        *,
-        account: Any,
-        bump: float = FEE_BUMP,
-        cancel: bool = False,
-        timeout: float = 120,
-    ) -> TxResult:
-        """Re-sign a pending transaction with the same nonce and higher fees (or, with `cancel`, a
-        0-value transfer to oneself) and wait for whichever of them is mined."""
-        row = self._row(tx_hash)
-        if row is None:
-            raise ChainError(f"The transaction {tx_hash} is not in this studio's journal.")
-        sender = row["sender"]
-        if to_checksum_address(account.address) != sender:
-            raise ChainError(f"{tx_hash} was sent by {sender}; unlock that account to replace it.")
-        with self._nonce_lock(sender):
-            self._check_chain()
-            self.settle(sender)
-            row = self._row(tx_hash)
-            assert row is not None
-            if row["status"] not in OPEN_STATUSES:
-                return self.wait(tx_hash, timeout=0)
-            latest = self.journal.latest_open(sender, int(row["nonce"]))
-            assert latest is not None
-            max_fee, prio = self._fees()
-            new_prio = max(prio, int(int(latest["max_priority_fee_per_gas"]) * bump) + 1)
-            new_max = max(max_fee, int(int(latest["max_fee_per_gas"]) * bump) + 1, new_prio)
-            original = _decode_raw(latest["raw_tx"])
-            body: dict[str, Any] = {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": int(row["nonce"]),
-                "maxFeePerGas": new_max,
-                "maxPriorityFeePerGas": new_prio,
-            }
-            if cancel:
-                body.update(to=sender, value=0, data="0x", gas=21000)
-                purpose = f"cancel: {row['purpose']}"
-            else:
-                body.update(
-                    value=int(latest["value"]),
-                    data=_hex(original["data"]),
-                    gas=int(latest["gas_limit"]),
-                )
-                if latest["to_address"]:
-                    body["to"] = latest["to_address"]
-                purpose = row["purpose"]
-            new_id = self._journal(
-                account, body, sender, purpose, row["idem_key"], replaces=row["id"]
-            )
-            new_row = self.journal.get(new_id)
-            assert new_row is not None
-            self._send_row(new_row, purpose)
-        return self.wait(new_row["tx_hash"], timeout=timeout)
