@@ -26,9 +26,10 @@ import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 ///   from events alone) and storage keeps per-contributor counts plus a replay guard per batch.
 ///   Every batch carries a multiproof of its records against the snapshot root (`leafIndices`
 ///   ascending + the sibling hashes the tree walk needs, see `_verifyMulti`), so only records
-///   that are really in the snapshot *with that contributor* bind; each (contributor, content)
-///   pair counts once, so the count of a snapshot can never exceed its distinct records and a
-///   curator with a sock-puppet cannot fill it before the real contributors bind.
+///   that are really in the snapshot *with that contributor* bind; each record (leaf) counts once
+///   (a bitmap, one bit per leaf), so a (contributor, content) pair bound again adds nothing, the
+///   count can never exceed the snapshot's records, and a curator with a sock-puppet cannot fill
+///   it before the real contributors bind (a puppet can only bind leaves naming the puppet).
 /// - Ownership moves in two steps (transfer → accept) and the accepting owner starts with no
 ///   curators; snapshot versions advance by exactly one.
 /// - A configurable publishing fee (exact `msg.value`) is charged per published snapshot and
@@ -133,8 +134,8 @@ contract DatanetRegistry is AccessControlDefaultAdminRules, Pausable, Reentrancy
     /// Curators per ownership epoch: a new owner starts with an empty set.
     mapping(uint256 => uint64) private _curatorEpoch;
     mapping(uint256 => mapping(uint64 => mapping(address => bool))) private _curators;
-    /// (datanet, version, contributor, contentHash) pairs already bound.
-    mapping(bytes32 => bool) private _pairBound;
+    /// Bound snapshot leaves, 256 per word, keyed by (datanet, version, leafIndex / 256).
+    mapping(bytes32 => uint256) private _leafBits;
     mapping(uint256 => mapping(uint64 => Snapshot)) private _snapshots;
     /// @notice Records bound per (datanet, version, contributor).
     mapping(uint256 => mapping(uint64 => mapping(address => uint256))) public contributionCount;
@@ -335,7 +336,7 @@ contract DatanetRegistry is AccessControlDefaultAdminRules, Pausable, Reentrancy
         s.boundCount = uint64(bound);
     }
 
-    /// @return fresh How many (contributor, content) pairs of the batch were not bound before.
+    /// @return fresh How many records (snapshot leaves) of the batch were not bound before.
     function _bindOne(uint256 datanetId, uint64 version, bytes32 root, uint64 width, ContributionBatch calldata b)
         private
         returns (uint256 fresh)
@@ -359,15 +360,37 @@ contract DatanetRegistry is AccessControlDefaultAdminRules, Pausable, Reentrancy
             leaves[j] = leafHash(b.contentHashes[j], b.contributor, b.licenseHash);
         }
         if (!_verifyMulti(root, width, b.leafIndices, leaves, b.proof)) revert NotInSnapshot(b.contributor);
-        for (uint256 j = 0; j < n; ++j) {
-            bytes32 pair = keccak256(abi.encode(datanetId, version, b.contributor, b.contentHashes[j]));
-            if (!_pairBound[pair]) {
-                _pairBound[pair] = true;
+        fresh = _markLeaves(datanetId, version, b.leafIndices);
+        contributionCount[datanetId][version][b.contributor] += fresh;
+        emit ContributionsBound(datanetId, version, b.contributor, b.licenseHash, contentsHash, b.contentHashes);
+    }
+
+    /// @dev One bit per snapshot leaf: a record binds once, however many batches name it.
+    /// @return fresh How many of `indices` (ascending) were not bound before.
+    function _markLeaves(uint256 datanetId, uint64 version, uint256[] calldata indices)
+        private
+        returns (uint256 fresh)
+    {
+        uint256 slot = type(uint256).max;
+        uint256 bits;
+        for (uint256 j = 0; j < indices.length; ++j) {
+            uint256 idx = indices[j];
+            if (idx >> 8 != slot) {
+                if (slot != type(uint256).max) _leafBits[_bitKey(datanetId, version, slot)] = bits;
+                slot = idx >> 8;
+                bits = _leafBits[_bitKey(datanetId, version, slot)];
+            }
+            uint256 mask = uint256(1) << (idx & 255);
+            if (bits & mask == 0) {
+                bits |= mask;
                 ++fresh;
             }
         }
-        contributionCount[datanetId][version][b.contributor] += fresh;
-        emit ContributionsBound(datanetId, version, b.contributor, b.licenseHash, contentsHash, b.contentHashes);
+        _leafBits[_bitKey(datanetId, version, slot)] = bits;
+    }
+
+    function _bitKey(uint256 datanetId, uint64 version, uint256 word) private pure returns (bytes32) {
+        return keccak256(abi.encode(datanetId, version, word));
     }
 
     /// @dev Multiproof over the studio's tree (studio/core/merkle.py): levels pair neighbours
