@@ -8,27 +8,39 @@ from __future__ import annotations
 
 import os
 from functools import cached_property
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from studio.core.blobs import BlobStore
 from studio.core.config import Config
 from studio.core.events import EventBus
 from studio.core.logs import setup_logging
 from studio.core.paths import Paths
+from studio.core.prompt import NoPrompter, Prompter
 from studio.core.store import Store
 
 if TYPE_CHECKING:
+    from studio.attribution.service import Attributor
+    from studio.chain.client import ChainClient
+    from studio.chain.wallet import Wallet
     from studio.core.datanets import Datanets
+    from studio.train.factory import ModelFactory
 
 
 class Studio:
     def __init__(
-        self, home: str | os.PathLike[str] | None = None, *, network: str | None = None
+        self,
+        home: str | os.PathLike[str] | None = None,
+        *,
+        network: str | None = None,
+        prompter: Prompter | None = None,
     ) -> None:
         self.paths = Paths.resolve(home)
         self.log = setup_logging(self.paths.logs)
         self.events = EventBus()
         self._network_override = network
+        # Where passwords and confirmations come from: the CLI's terminal, the GUI's dialog;
+        # by default nobody (headless: a password must come from a file, the env or the keyring).
+        self.prompter: Prompter = prompter or NoPrompter()
 
     @cached_property
     def config(self) -> Config:
@@ -58,25 +70,25 @@ class Studio:
     # Chain, ModelFactory and attribution are attached by their packages (see each package's
     # `for_studio(studio)`), imported only when used.
     @cached_property
-    def wallet(self) -> Any:
+    def wallet(self) -> Wallet:
         from studio.chain.wallet import Wallet
 
         return Wallet.for_studio(self)
 
     @cached_property
-    def chain(self) -> Any:
+    def chain(self) -> ChainClient:
         from studio.chain.client import ChainClient
 
         return ChainClient.for_studio(self)
 
     @cached_property
-    def models(self) -> Any:
+    def models(self) -> ModelFactory:
         from studio.train.factory import ModelFactory
 
         return ModelFactory.for_studio(self)
 
     @cached_property
-    def attribution(self) -> Any:
+    def attribution(self) -> Attributor:
         from studio.attribution.service import Attributor
 
         return Attributor.for_studio(self)

@@ -1,4 +1,6 @@
-"""`studio` command line, built from the command registry in studio.commands."""
+"""`studio` command line, derived from the operation registry in studio.commands: each operation's
+signature becomes its argparse parser; its typed result is rendered by studio.cli_render (text) or
+printed as JSON (--json)."""
 
 from __future__ import annotations
 
@@ -6,9 +8,10 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from studio import __version__
-from studio.commands import REGISTRY, Context, load_all
+from studio.commands import REGISTRY, Context, Operation, Param, invoke, load_all, to_json
 from studio.core.errors import StudioError
 
 
@@ -38,6 +41,50 @@ def _common(network: bool, wallet: bool) -> argparse.ArgumentParser:
     return p
 
 
+def option_names(p: Param) -> tuple[str, ...]:
+    return p.meta.flags or ("--" + p.name.replace("_", "-"),)
+
+
+def _add(parser: argparse.ArgumentParser, p: Param) -> None:
+    kw: dict[str, Any] = {}
+    if p.meta.help:
+        kw["help"] = p.meta.help
+    if p.meta.metavar:
+        kw["metavar"] = p.meta.metavar
+    if p.choices:
+        kw["choices"] = list(p.choices)
+    conv = p.type if p.type in (int, float) else None
+    if p.positional:
+        if p.is_list:
+            kw["nargs"] = "+" if p.required else "*"
+        elif not p.required:
+            kw["nargs"] = "?"
+        if not p.required:
+            kw["default"] = p.default
+        if conv:
+            kw["type"] = conv
+        parser.add_argument(p.name, **kw)
+        return
+    kw["dest"] = p.name
+    if p.type is bool and not p.is_list:
+        kw["action"] = "store_true"
+        kw["required"] = p.required  # e.g. `model export --merged`: say it out loud
+        parser.add_argument(*option_names(p), **kw)
+        return
+    if conv:
+        kw["type"] = conv
+    if p.is_list:
+        if p.meta.repeat:
+            kw["action"] = "append"
+        else:
+            kw["nargs"] = "+"
+    if p.required:
+        kw["required"] = True
+    else:
+        kw["default"] = p.default
+    parser.add_argument(*option_names(p), **kw)
+
+
 def build_parser() -> argparse.ArgumentParser:
     load_all()
     parser = argparse.ArgumentParser(
@@ -52,7 +99,7 @@ def build_parser() -> argparse.ArgumentParser:
     groups: dict[tuple[str, ...], argparse._SubParsersAction] = {}
     groups[()] = parser.add_subparsers(dest="cmd0", metavar="COMMAND")
     parsers: dict[tuple[str, ...], argparse.ArgumentParser] = {}
-    for path, cmd in REGISTRY.items():
+    for path, op in REGISTRY.items():
         for depth in range(1, len(path)):
             prefix = path[:depth]
             if prefix not in groups:
@@ -61,27 +108,63 @@ def build_parser() -> argparse.ArgumentParser:
                 parsers[prefix] = gp
                 groups[prefix] = gp.add_subparsers(dest=f"cmd{depth}", metavar="COMMAND")
         parent = groups[path[:-1]]
-        # Names starting with "_" are internal (the job runner): no help line, so not listed.
-        listed = {} if path[-1].startswith("_") else {"help": cmd.help}
+        # Internal operations (the job runner) get no help line, so they are not listed.
+        listed = {} if op.internal else {"help": op.help}
         sp = parent.add_parser(
             path[-1],
             **listed,
-            description=cmd.help,
-            parents=[_common(cmd.network, cmd.wallet)],
+            description=op.help,
+            parents=[_common(op.network, op.wallet)],
         )
-        for a in cmd.args:
-            sp.add_argument(*a.names, **a.kwargs)
-        sp.set_defaults(_command=cmd)
+        for p in op.params:
+            _add(sp, p)
+        sp.set_defaults(_operation=op)
         parsers[path] = sp
     parser.set_defaults(_parsers=parsers)
     return parser
 
 
+def command_line(path: str, kwargs: dict[str, Any]) -> str:
+    """An operation + keyword arguments as the command a user types (for suggestions)."""
+    import shlex
+
+    op = REGISTRY.get(tuple(path.split()))
+    words = ["studio", *path.split()]
+    if op is None:
+        return " ".join(words)
+    for p in op.params:
+        if p.name not in kwargs:
+            continue
+        v = kwargs[p.name]
+        if p.positional:
+            words += [str(x) for x in v] if p.is_list else [str(v)]
+        elif p.type is bool and not p.is_list:
+            if v:
+                words.append(option_names(p)[0])
+        elif p.is_list:
+            words += [option_names(p)[0], *(str(x) for x in v)]
+        elif v is not None:
+            words += [option_names(p)[0], str(v)]
+    return " ".join(shlex.quote(w) if w != "studio" else w for w in words)
+
+
+def error_line(e: StudioError) -> str:
+    from studio.commands.render import error_hint
+
+    text = e.message
+    hint = error_hint(e)
+    if hint:
+        text = f"{text} {hint}"
+    if e.suggest is not None:
+        text = f"{text.rstrip()} Run `{command_line(e.suggest.path, dict(e.suggest.kwargs))}`."
+    return f"error: {text}"
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    cmd = getattr(args, "_command", None)
-    if cmd is None:
+    op: Operation | None = getattr(args, "_operation", None)
+    if op is None:
         # `studio datanet` alone: show that group's help.
         words = [getattr(args, f"cmd{i}", None) for i in range(4)]
         prefix = tuple(w for w in words if w)
@@ -89,14 +172,25 @@ def main(argv: Sequence[str] | None = None) -> int:
         target.print_help()
         return 0 if not prefix else 2
     ctx = Context(
-        home=args.home, network=args.network, json_mode=args.json, password_file=args.password_file
+        home=args.home,
+        network=args.network,
+        json_mode=args.json,
+        password_file=args.password_file,
+        quiet=op.internal,
     )
+    kwargs = {p.name: getattr(args, p.name) for p in op.params}
+    from studio.commands import render as cli_render
+
     try:
-        result = cmd.func(ctx, args)
-        ctx.emit_result(result)
+        result = invoke(op.path, ctx.studio, **kwargs)
+        if not op.internal:
+            cli_render.show(ctx, op, result, kwargs)
         return 0
     except StudioError as e:
-        print(f"error: {e}", file=sys.stderr)
+        if e.result is not None:
+            # What the operation found before it failed (e.g. verify's problem list).
+            cli_render.show(ctx, op, e.result, kwargs)
+        print(error_line(e), file=sys.stderr)
         return e.exit_code
     except KeyboardInterrupt:
         print("error: interrupted.", file=sys.stderr)
@@ -109,7 +203,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         os.dup2(devnull, sys.stdout.fileno())
         return 0
     except Exception as e:  # noqa: BLE001 - last resort: one line for the user, the traceback in the log
-        logging.getLogger("studio").exception("unexpected error in %s", " ".join(cmd.path))
+        logging.getLogger("studio").exception("unexpected error in %s", op.name)
         print(
             f"error: unexpected {type(e).__name__}: {e} (details in the log: studio doctor shows where)",
             file=sys.stderr,
@@ -123,6 +217,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def gui_main() -> int:
     return main(["gui", *sys.argv[1:]])
 
+
+__all__ = ["build_parser", "command_line", "main", "to_json"]
 
 if __name__ == "__main__":
     raise SystemExit(main())

@@ -1,13 +1,18 @@
-"""The headless end-to-end demo behind `make demo`. Each area adds a stage; stages print what
-they do through ctx.say and return a summary."""
+"""The headless end-to-end demo behind `make demo`. Each area adds a stage; stages narrate what
+they do through ctx.say (a note event: the CLI prints it, a GUI could show it) and return a
+summary."""
 
 from __future__ import annotations
 
 import importlib
 import shutil
-from typing import Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
-from studio.commands import Context
+from studio.commands import note
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 # (stage name, module with `run_stage(ctx, state) -> dict`)
 STAGES = (
@@ -19,14 +24,52 @@ STAGES = (
 )
 
 
-def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None) -> dict[str, Any]:
+class Narration:
+    """What a stage writes to: `say` sends a note event; `studio` is the facade."""
+
+    def __init__(self, studio: Studio) -> None:
+        self.studio = studio
+        self.home = str(studio.paths.home)
+
+    def say(self, text: str = "") -> None:
+        note(self.studio, text, job="demo")
+
+
+def _wipe(studio: Studio) -> None:
+    """--fresh: empty the data home (the open log file stays; the folders are made again)."""
+    from studio.core.paths import Paths
+
+    home = Path(studio.paths.home)
+    _stop_devnet(str(home))  # else the old home's anvil would be orphaned
+    studio.close()
+    for cached in (
+        "config",
+        "store",
+        "blobs",
+        "datanets",
+        "wallet",
+        "chain",
+        "models",
+        "attribution",
+    ):
+        studio.__dict__.pop(cached, None)  # opened on the old files: open again on first use
+    for child in home.iterdir():
+        if child == studio.paths.logs:
+            continue
+        if child.is_dir() and not child.is_symlink():
+            shutil.rmtree(child, ignore_errors=True)
+        else:
+            child.unlink(missing_ok=True)
+    Paths.resolve(home)
+
+
+def run_demo(
+    studio: Studio, *, fresh: bool = False, skip: set[str] | None = None
+) -> dict[str, Any]:
     skip = skip or set()
     if fresh:
-        from studio.core.paths import default_home
-
-        home = ctx.home or str(default_home())
-        _stop_devnet(home)  # else the old home's anvil would be orphaned
-        shutil.rmtree(home, ignore_errors=True)
+        _wipe(studio)
+    ctx = Narration(studio)
     state: dict[str, Any] = {}
     summary: dict[str, Any] = {}
     try:
@@ -45,9 +88,7 @@ def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None)
         if "chain" not in skip:
             # Leave nothing running behind `make demo`, even when a stage failed; any command
             # that needs the chain starts it again.
-            from studio.core.paths import default_home
-
-            _stop_devnet(ctx.home or str(default_home()))
+            _stop_devnet(ctx.home)
     if "chain" in summary:
         ctx.say(
             "\nDevnet stopped; its state is kept and any command that needs it starts it again."
@@ -57,8 +98,6 @@ def run_demo(ctx: Context, *, fresh: bool = False, skip: set[str] | None = None)
 
 
 def _stop_devnet(home: str) -> None:
-    from pathlib import Path
-
     if not (Path(home) / "devnet").exists():
         return
     try:

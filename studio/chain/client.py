@@ -15,7 +15,7 @@ from studio.core.errors import ChainError
 from studio.core.events import EventBus
 from studio.core.paths import Paths
 
-from .networks import Network, get_network, parse_address
+from .networks import PROFILES, Network, get_network, parse_address
 from .rpc import RPC_BACKOFF_S, RPC_RETRIES, RPC_TIMEOUT_S, StudioHTTPProvider, make_web3
 
 if TYPE_CHECKING:
@@ -56,6 +56,17 @@ class ChainClient:
         profile = get_network(studio.network_name, studio.config)
         return cls(
             profile, paths=studio.paths, store=studio.store, events=studio.events, studio=studio
+        )
+
+    @classmethod
+    def for_devnet(cls, studio: Any) -> ChainClient:
+        """The embedded devnet's client, whatever network the studio is set to (the faucet)."""
+        return cls(
+            PROFILES["devnet"],
+            paths=studio.paths,
+            store=studio.store,
+            events=studio.events,
+            studio=studio,
         )
 
     @classmethod

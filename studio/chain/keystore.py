@@ -15,7 +15,7 @@ from eth_account import Account
 from eth_utils import is_hex_address, to_checksum_address
 
 from studio.core import atomic
-from studio.core.errors import AlreadyExists, WalletError
+from studio.core.errors import AlreadyExists, WalletError, WrongPassword
 
 # eth-account's default scrypt work factor (n = 2**18, r = 8, p = 1: about 256 MiB and ~1 s).
 # Tests lower it through this attribute; files record their own parameters, so decrypting never
@@ -124,10 +124,10 @@ def decrypt(doc: dict[str, Any], password: str, *, source: str = "keystore") -> 
     except ValueError as e:
         if "MAC mismatch" in str(e):
             # The MAC cannot tell a wrong password from a damaged ciphertext.
-            raise WalletError(
+            raise WrongPassword(
                 f"Wrong password or damaged file for {claimed}.",
-                hint="Try again, or use --password-file with the right password; if it still "
-                "fails, restore the keystore from a backup.",
+                hint="Try again with the right password; if it still fails, restore the "
+                "keystore from a backup.",
             ) from e
         raise WalletError(f"The {source} for {claimed} cannot be decrypted: it is damaged.") from e
     except Exception as e:  # noqa: BLE001 - any decoding failure means a damaged file

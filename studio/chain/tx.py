@@ -410,6 +410,23 @@ class TxPipeline:
         """The journal row (mined, else in flight) sent under an idempotency key, if any."""
         return self._by_key(key)
 
+    def entry(self, tx_hash: str) -> dict[str, Any] | None:
+        """The journal row of a transaction this studio sent, or None."""
+        return self._row(tx_hash)
+
+    def check_key_free(self, key: str, *, sender: str, to: str, value: int) -> None:
+        """An idempotency key names one transfer: refuse to reuse it for another one (it would
+        report the old transfer as sent)."""
+        prev = self._by_key(key)
+        if prev is not None and (
+            prev["to_address"] != to or int(prev["value"]) != value or prev["sender"] != sender
+        ):
+            raise InvalidInput(
+                f"The key {key!r} was already used for another transaction "
+                f"({prev['purpose']} from {prev['sender']} to {prev['to_address']}, tx {prev['tx_hash']}).",
+                hint="Use a new key for a new transfer.",
+            )
+
     def _by_key(self, key: str, since: float | None = None) -> dict[str, Any] | None:
         return self.journal.by_key(key, since)
 

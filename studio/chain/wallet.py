@@ -6,7 +6,6 @@ a WalletError saying how to give it. The password stops at `unlock`; nothing bel
 
 from __future__ import annotations
 
-import getpass
 import json
 import logging
 import os
@@ -22,9 +21,18 @@ from eth_account import Account
 from eth_account.datastructures import SignedMessage, SignedTransaction
 from eth_account.messages import encode_defunct
 
-from studio.core.errors import AlreadyExists, ConfigError, InvalidInput, NotFound, WalletError
+from studio.core.errors import (
+    AlreadyExists,
+    ConfigError,
+    InvalidInput,
+    NotFound,
+    PasswordNeeded,
+    WalletError,
+    WrongPassword,
+)
 from studio.core.events import Event, EventBus
 from studio.core.paths import Paths
+from studio.core.prompt import NoPrompter, Prompter
 
 from . import keyring_store, keystore
 from .networks import parse_address
@@ -168,8 +176,10 @@ class Wallet:
         *,
         save_config: Callable[[], None] | None = None,
         events: EventBus | None = None,
+        prompter: Prompter | None = None,
     ) -> None:
         self.paths = paths
+        self.prompter: Prompter = prompter or NoPrompter()
         self.config = config
         self._save_config = save_config or (lambda: config.save(paths.config))
         self.events = events or EventBus()
@@ -180,7 +190,11 @@ class Wallet:
     @classmethod
     def for_studio(cls, studio: Any) -> Wallet:
         return cls(
-            studio.paths, studio.config, save_config=studio.save_config, events=studio.events
+            studio.paths,
+            studio.config,
+            save_config=studio.save_config,
+            events=studio.events,
+            prompter=studio.prompter,
         )
 
     # -- listing -----------------------------------------------------------------------------
@@ -418,26 +432,27 @@ class Wallet:
                     f"run `chmod 600 {password_file}`"
                 )
             return read_password_file(password_file)
+        given = self.prompter.given_password()
+        if given is not None:
+            return given
         env = self._env_password() if allow_env else None
         if env:
             self._warn(
                 f"using the keystore password from ${PASSWORD_ENV}; other programs of this "
-                "user may read it. Prefer --password-file or the OS keyring."
+                "user may read it. Prefer a password file or the OS keyring."
             )
             return env
         if allow_keyring and address and address in self._remembered():
             pw = keyring_store.get_password(address)
             if pw is not None:
                 return pw
-        if sys.stdin is not None and sys.stdin.isatty():
-            who = f" for {address}" if address else ""
-            pw = getpass.getpass(f"Keystore password{who}: ")
-            if confirm and getpass.getpass("Repeat the password: ") != pw:
-                raise WalletError("The two passwords differ.")
+        who = f" for {address}" if address else ""
+        pw = self.prompter.ask_password(f"Keystore password{who}: ", confirm=confirm)
+        if pw is not None:
             return pw
-        raise WalletError(
+        raise PasswordNeeded(
             "No keystore password given.",
-            hint=f"Use --password-file FILE, set {PASSWORD_ENV}, or run in a terminal to be asked.",
+            hint=f"Give a password file, set {PASSWORD_ENV}, or run in a terminal to be asked.",
         )
 
     def new_password(self, password: str | None = None, password_file: str | None = None) -> str:
@@ -481,7 +496,7 @@ class Wallet:
             if not ok:
                 raise WalletError(
                     f"Cannot remember the password: {detail}.",
-                    hint="Use --password-file or type the password when asked.",
+                    hint="Give a password file or type the password when asked.",
                 )
         current = self._unlocked.get(address)
         if current is not None and not current.locked and not remember_in_keyring:
@@ -489,6 +504,7 @@ class Wallet:
         from_keyring = (
             password is None
             and not password_file
+            and self.prompter.given_password() is None
             and not self._env_password()
             and address in self._remembered()
         )
@@ -496,8 +512,8 @@ class Wallet:
         doc = keystore.read(Path(info.path))
         try:
             key = keystore.decrypt(doc, pw, source=f"keystore {Path(info.path).name}")
-        except WalletError as e:
-            if from_keyring and "Wrong password" in str(e):
+        except WrongPassword as e:
+            if from_keyring:
                 raise WalletError(
                     f"The password kept in the OS keyring no longer opens {address}.",
                     hint=f"Run `studio wallet keyring forget {address}` and unlock again.",

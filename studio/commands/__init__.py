@@ -1,23 +1,38 @@
-"""Every command is declared once here, as data plus a function over the Studio facade.
-The CLI builds argparse from this registry; the GUI and the node call the same functions.
+"""Every operation is declared once here: a function over the Studio facade whose typed keyword
+signature is the contract (Electrum's `commands.py` idea).
 
-A command function takes (ctx, args) and returns a JSON-able result. Human output goes through
-ctx.say(); with --json only the returned result is printed, as one JSON document."""
+    @operation("datanet curate", "Accept or reject records.")
+    def curate(studio: Studio, name: str, *, accept_all: bool = False, ...) -> CurateResult: ...
+
+- Parameters before `*` are the command line's positional arguments; keyword-only ones are its
+  options (`--accept-all`); no default means required. Types pick the parser: `bool` is a flag,
+  `list[int]` takes several values, `Literal[...]` gives the choices. `Annotated[T, arg(...)]`
+  only adds help, a metavar, choices, other option names or "repeatable".
+- It returns a typed result (studio.*.results) and prints nothing: what it has to say while it
+  runs goes out as events (see `note`), the CLI renders the result (studio/cli_render.py).
+- Everyone calls it the same way: `invoke("datanet curate", studio, name="x", accept_all=True)`
+  (the CLI after parsing, the GUI from a background op, the node's admin API)."""
 
 from __future__ import annotations
 
-import argparse
 import importlib
+import inspect
 import json
 import sys
-from collections.abc import Callable
+import types
+import typing
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
-from typing import Any, TextIO
+from typing import TYPE_CHECKING, Annotated, Any, Literal, TextIO, Union
 
+from studio.core.errors import InvalidInput
 from studio.core.events import Event
 
-# Modules whose import registers commands, in help order.
+if TYPE_CHECKING:
+    from studio.app import Studio
+
+# Modules whose import registers operations, in help order.
 COMMAND_MODULES = (
     "studio.commands.basic",
     "studio.commands.datanet",
@@ -29,47 +44,97 @@ COMMAND_MODULES = (
 )
 
 
-@dataclass
+@dataclass(frozen=True)
 class Arg:
-    names: tuple[str, ...]
-    kwargs: dict[str, Any]
+    """What a signature cannot say: help text, metavar, choices, option names, repeatable."""
+
+    help: str | None = None
+    metavar: str | None = None
+    choices: tuple[Any, ...] | None = None
+    flags: tuple[str, ...] = ()  # option names, e.g. ("--from",) for a parameter called sender
+    repeat: bool = False  # a list option given once per value: --datanet a --datanet b
 
 
-def arg(*names: str, **kwargs: Any) -> Arg:
-    return Arg(names, kwargs)
+def arg(
+    help: str | None = None,
+    *,
+    metavar: str | None = None,
+    choices: tuple[Any, ...] | list[Any] | None = None,
+    flags: tuple[str, ...] | str = (),
+    repeat: bool = False,
+) -> Arg:
+    return Arg(
+        help,
+        metavar,
+        tuple(choices) if choices is not None else None,
+        (flags,) if isinstance(flags, str) else tuple(flags),
+        repeat,
+    )
+
+
+_NO_DEFAULT = inspect.Parameter.empty
+
+
+@dataclass(frozen=True)
+class Param:
+    """One parameter of an operation, as the signature declares it."""
+
+    name: str
+    type: Any  # the element type for lists: str, int, float, bool
+    default: Any  # _NO_DEFAULT: required
+    positional: bool  # before `*` in the signature
+    is_list: bool = False
+    optional: bool = False  # `X | None`
+    choices: tuple[Any, ...] | None = None
+    meta: Arg = field(default_factory=Arg)
+
+    @property
+    def required(self) -> bool:
+        return self.default is _NO_DEFAULT
 
 
 @dataclass
-class Command:
+class Operation:
     path: tuple[str, ...]
-    func: Callable[[Context, argparse.Namespace], Any]
+    func: Callable[..., Any]
     help: str
-    args: list[Arg] = field(default_factory=list)
-    network: bool = False  # takes --network
-    wallet: bool = False  # takes --password-file
+    network: bool = False  # touches the chain: the CLI offers --network
+    wallet: bool = False  # may need a keystore password: the CLI offers --password-file
+    internal: bool = False  # not listed (the training job runner); prints nothing but its stream
+
+    @property
+    def name(self) -> str:
+        return " ".join(self.path)
+
+    @cached_property
+    def params(self) -> list[Param]:
+        return _params(self.func)
+
+    def __call__(self, studio: Studio, /, **kwargs: Any) -> Any:
+        return invoke(self.path, studio, **kwargs)
 
 
-REGISTRY: dict[tuple[str, ...], Command] = {}
+REGISTRY: dict[tuple[str, ...], Operation] = {}
 
 
-def command(
-    path: str, help: str, *args: Arg, network: bool = False, wallet: bool = False
-) -> Callable[
-    [Callable[[Context, argparse.Namespace], Any]], Callable[[Context, argparse.Namespace], Any]
-]:
-    def deco(
-        fn: Callable[[Context, argparse.Namespace], Any],
-    ) -> Callable[[Context, argparse.Namespace], Any]:
+def operation(
+    path: str, help: str, *, network: bool = False, wallet: bool = False, internal: bool = False
+) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    def deco(fn: Callable[..., Any]) -> Callable[..., Any]:
         key = tuple(path.split())
         if key in REGISTRY:
-            raise RuntimeError(f"command declared twice: {path}")
-        REGISTRY[key] = Command(key, fn, help, list(args), network, wallet)
+            raise RuntimeError(f"operation declared twice: {path}")
+        REGISTRY[key] = Operation(key, fn, help, network, wallet, internal)
         return fn
 
     return deco
 
 
-def load_all() -> dict[tuple[str, ...], Command]:
+# The old name: a command is an operation.
+command = operation
+
+
+def load_all() -> dict[tuple[str, ...], Operation]:
     for mod in COMMAND_MODULES:
         try:
             importlib.import_module(mod)
@@ -80,8 +145,100 @@ def load_all() -> dict[tuple[str, ...], Command]:
     return REGISTRY
 
 
+def get(path: str | tuple[str, ...]) -> Operation:
+    key = tuple(path.split()) if isinstance(path, str) else tuple(path)
+    load_all()
+    try:
+        return REGISTRY[key]
+    except KeyError:
+        raise InvalidInput(f"There is no operation called {' '.join(key)!r}.") from None
+
+
+def invoke(path: str | tuple[str, ...], studio: Studio, /, **kwargs: Any) -> Any:
+    """Run one operation with keyword arguments; returns its typed result. Unknown or missing
+    arguments raise TypeError (a programming error, not a user one)."""
+    op = get(path)
+    sig = inspect.signature(op.func)
+    sig.bind(studio, **kwargs)  # TypeError names the bad argument, before anything runs
+    with studio.events.operation(op.name):  # its events carry one operation id
+        return op.func(studio, **kwargs)
+
+
+# -- Signature → parameters ---------------------------------------------------------------------
+
+
+def _params(fn: Callable[..., Any]) -> list[Param]:
+    sig = inspect.signature(fn)
+    names = dict(fn.__globals__)
+    names.update(
+        Annotated=Annotated, Any=Any, Literal=Literal, Union=Union, typing=typing, Arg=Arg, arg=arg
+    )
+    out: list[Param] = []
+    for i, p in enumerate(sig.parameters.values()):
+        if i == 0:
+            continue  # the facade
+        if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
+            raise TypeError(f"{fn.__qualname__}: parameter {p.name} must be named")
+        ann = p.annotation
+        if isinstance(ann, str):
+            ann = eval(ann, names)  # noqa: S307 - our own annotations, resolved once per operation
+        out.append(_param(p.name, ann, p.default, p.kind == p.POSITIONAL_OR_KEYWORD))
+    return out
+
+
+def _param(name: str, ann: Any, default: Any, positional: bool) -> Param:
+    meta = Arg()
+    if typing.get_origin(ann) is Annotated:
+        base, *extras = typing.get_args(ann)
+        meta = next((e for e in extras if isinstance(e, Arg)), meta)
+        ann = base
+    optional = False
+    origin = typing.get_origin(ann)
+    if origin in (Union, types.UnionType):
+        args = [a for a in typing.get_args(ann) if a is not type(None)]
+        optional = len(args) < len(typing.get_args(ann))
+        ann = args[0] if len(args) == 1 else Any
+        origin = typing.get_origin(ann)
+    is_list = False
+    if origin in (list, tuple) or ann in (list, tuple):
+        is_list = True
+        inner = [a for a in typing.get_args(ann) if a is not Ellipsis]
+        ann = inner[0] if inner else str
+        origin = typing.get_origin(ann)
+    choices = meta.choices
+    if origin is Literal:
+        choices = choices or tuple(typing.get_args(ann))
+        ann = type(choices[0]) if choices else str
+    return Param(name, ann, default, positional, is_list, optional, choices, meta)
+
+
+# -- What an operation says while it runs -------------------------------------------------------
+
+
+def note(studio: Studio, text: str, *, job: str = "") -> None:
+    """A line for the user while the operation runs (the CLI prints it; the GUI shows a status)."""
+    studio.events.emit(Event("note", job=job, message=text))
+
+
+def warn(studio: Studio, text: str, *, job: str = "") -> None:
+    studio.events.emit(Event("warning", job=job, message=f"warning: {text}"))
+
+
+def address_or_active(studio: Studio, address: str | None) -> str:
+    """An ADDRESS argument (EIP-55 checked), or the active wallet account when it is omitted."""
+    if address:
+        from studio.chain.networks import parse_address
+
+        return str(parse_address(address))
+    return str(studio.wallet.get(None).address)
+
+
+# -- The console: what a command-line run (and the demo) writes to ------------------------------
+
+
 class Context:
-    """What a command runs with: the facade (created on first use), output mode, options."""
+    """A console over one Studio: human lines to `out`, events to `err`, --json as one document.
+    The CLI makes one per run; the demo's stages narrate through `say`."""
 
     def __init__(
         self,
@@ -93,6 +250,7 @@ class Context:
         out: TextIO | None = None,
         err: TextIO | None = None,
         quiet: bool = False,
+        studio: Studio | None = None,
     ) -> None:
         self.home = home
         self.network = network
@@ -102,35 +260,69 @@ class Context:
         self.err = err or sys.stderr
         self.quiet = quiet
         self._last_progress: dict[str, float] = {}
+        self._stepped: set[str] = set()  # jobs whose steps print as lines (no progress too)
+        self._column = 0  # characters printed on the current stdout line by streamed tokens
+        if studio is not None:
+            self.__dict__["studio"] = studio
+            studio.events.subscribe(self._on_event)
 
     @cached_property
-    def studio(self) -> Any:
+    def studio(self) -> Studio:
         from studio.app import Studio
 
-        s = Studio(self.home, network=self.network)
+        prompter = None
+        if not self.quiet:
+            from studio.cli_prompt import ConsolePrompter
+
+            prompter = ConsolePrompter(self.password_file)
+        s = Studio(self.home, network=self.network, prompter=prompter)
         s.events.subscribe(self._on_event)
         return s
 
     def say(self, text: str = "") -> None:
         """Human-readable output; suppressed in --json mode (stdout is one JSON document)."""
         if not self.json and not self.quiet:
+            self._end_stream()
             print(text, file=self.out, flush=True)
-
-    def address_or_active(self, address: str | None) -> str:
-        """An ADDRESS argument (EIP-55 checked), or the active wallet account when it is omitted."""
-        if address:
-            from studio.chain.networks import parse_address
-
-            return str(parse_address(address))
-        return str(self.studio.wallet.get(None).address)
 
     def warn(self, text: str) -> None:
         print(f"warning: {text}", file=self.err, flush=True)
 
+    def address_or_active(self, address: str | None) -> str:
+        return address_or_active(self.studio, address)
+
+    def end_line(self) -> None:
+        """After streamed tokens: finish their line (or print an empty one, as `say("")`)."""
+        if self._column:
+            self._end_stream()
+        else:
+            self.say("")
+
+    def _end_stream(self) -> None:
+        if self._column:
+            print("", file=self.out, flush=True)
+            self._column = 0
+
     def _on_event(self, ev: Event) -> None:
         if self.quiet:
             return
-        if ev.kind == "progress":
+        if ev.kind == "note":
+            self.say(ev.message)
+        elif ev.kind == "token":
+            if not self.json:
+                print(ev.message, end="", file=self.out, flush=True)
+                self._column += len(ev.message)
+        elif ev.kind == "train.step":
+            self._stepped.add(ev.job)
+            self.say(f"  step {ev.step}/{ev.total}  {ev.message}")
+        elif ev.kind == "train.eval":
+            d = ev.data
+            self.say(
+                f"  eval ({d.get('when', '')}) loss {d['eval_loss']:.4f}  perplexity {d['perplexity']:.2f}"
+            )
+        elif ev.kind == "progress":
+            if ev.job in self._stepped and not self.json:
+                return  # the step lines above show it
             import time
 
             now = time.monotonic()
@@ -146,18 +338,20 @@ class Context:
 
     def emit_result(self, result: Any) -> None:
         if self.json:
-            result = _wei_as_strings(result)
-            print(
-                json.dumps(result, indent=2, sort_keys=False, default=str),
-                file=self.out,
-                flush=True,
-            )
+            print(to_json(result), file=self.out, flush=True)
+
+
+def to_json(result: Any) -> str:
+    """--json: the result's to_dict(), with every `*_wei` amount as a decimal string."""
+    from studio.core.results import plain
+
+    return json.dumps(_wei_as_strings(plain(result)), indent=2, sort_keys=False, default=str)
 
 
 def _wei_as_strings(obj: Any) -> Any:
     """Every `*_wei` amount in --json output is a decimal string: OPEN amounts pass 2**53, where
     JSON readers in other languages (JavaScript) silently round integers."""
-    if isinstance(obj, dict):
+    if isinstance(obj, Mapping):
         return {
             k: str(v)
             if isinstance(k, str)

@@ -2,149 +2,85 @@
 
 from __future__ import annotations
 
-import argparse
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Literal
 
-from studio.commands import Context, arg, command
-from studio.core.errors import InvalidInput, WalletError
+from studio.attribution.results import AttributionReport, IndexBuild, ReportCheck
+from studio.commands import arg, operation
+from studio.core.errors import AttributionError, InvalidInput
 
-
-def _signer(ctx: Context) -> Any:
-    """The active wallet's account, unlocked (the chain layer asks for the password)."""
-    wallet = ctx.studio.wallet
-    for name in ("unlock_active", "unlock"):
-        fn = getattr(wallet, name, None)
-        if fn is not None:
-            try:
-                return fn(password_file=ctx.password_file)
-            except TypeError:
-                return fn()
-    raise WalletError(
-        "This build cannot unlock a wallet to sign reports.", hint="Run without --sign."
-    )
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
-def _print_report(ctx: Context, rep: dict[str, Any]) -> None:
-    out = rep["output"]
-    ctx.say(f"Output{' (generated)' if out['generated'] else ''}: {out['text']}")
-    ctx.say(
-        f"Method: {rep['method']['name']}  ·  {rep['records_positive']} of {rep['records_scored']} "
-        "records with positive influence"
-    )
-    ctx.say("Top contributions:")
-    if not rep["top_records"]:
-        ctx.say("  (none: no record had a positive score)")
-    for r in rep["top_records"]:
-        ctx.say(
-            f"  #{r['rank']:<2} record {r['record_id']} in {r['datanet']}@{r['version']} by "
-            f"{r['contributor']}  score {r['score']:.4g}"
-        )
-        for sp in r["spans"][:3]:
-            ctx.say(f"        matched: “{sp['text'].strip()}”")
-    ctx.say("Weights (basis points of the fee):")
-    for w in rep["weights"]:
-        ctx.say(f"  {w['contributor']}  {w['bps']:>5} bps")
-    for p in rep["pool"]["pooled"]:
-        ctx.say(f"  (pooled to {p['datanet']}'s owner {p['owner']}: score {p['score']:.4g})")
-    ctx.say(f"Report hash: {rep['report_hash']}")
-    if rep.get("signature"):
-        ctx.say(f"Signed by {rep['signature']['signer']}")
-
-
-@command(
+@operation(
     "attribute",
     "Which Datanet records and contributors shaped a model's answer (a report with weights).",
-    arg("model", help="fine-tuned model id (studio model list)"),
-    arg("--prompt", required=True, help="the question"),
-    arg("--output", default=None, help="the answer to attribute (default: generate it)"),
-    arg("--method", default="gradient", choices=("gradient", "span", "hybrid")),
-    arg("--top", type=int, default=10, help="records named in the report (the rest are pooled)"),
-    arg("--max-new-tokens", type=int, default=64, help="when generating the output"),
-    arg(
-        "--save",
-        default=None,
-        metavar="PATH",
-        help="write the report here (default: DATA_HOME/reports/)",
-    ),
-    arg(
-        "--sign", action="store_true", help="sign the report hash with the active wallet (EIP-191)"
-    ),
     wallet=True,
 )
-def attribute(ctx: Context, args: argparse.Namespace) -> Any:
-    if args.top < 1:
+def attribute(
+    studio: Studio,
+    model: Annotated[str, arg("fine-tuned model id (studio model list)")],
+    *,
+    prompt: Annotated[str, arg("the question")],
+    output: Annotated[str | None, arg("the answer to attribute (default: generate it)")] = None,
+    method: Literal["gradient", "span", "hybrid"] = "gradient",
+    top: Annotated[int, arg("records named in the report (the rest are pooled)")] = 10,
+    max_new_tokens: Annotated[int, arg("when generating the output")] = 64,
+    save: Annotated[
+        str | None, arg("write the report here (default: DATA_HOME/reports/)", metavar="PATH")
+    ] = None,
+    sign: Annotated[bool, arg("sign the report hash with the active wallet (EIP-191)")] = False,
+) -> AttributionReport:
+    if top < 1:
         raise InvalidInput("--top must be at least 1.")
-    attributor = ctx.studio.attribution
-    signer = _signer(ctx) if args.sign else None
+    attributor = studio.attribution
+    signer = studio.wallet.unlock(None) if sign else None  # the active account signs
     rep = attributor.attribute(
-        args.model,
-        args.prompt,
-        args.output,
-        method=args.method,
-        top_k=args.top,
+        model,
+        prompt,
+        output,
+        method=method,
+        top_k=top,
         signer=signer,
-        max_new_tokens=args.max_new_tokens,
+        max_new_tokens=max_new_tokens,
     )
-    path = attributor.save_report(rep, args.save)
-    _print_report(ctx, rep)
-    ctx.say(f"Saved: {path}  (check it: studio attribution verify {path})")
-    return rep
+    path = attributor.save_report(rep, save)
+    return AttributionReport(report=rep, path=str(path))
 
 
-@command(
-    "attribution index",
-    "Build the attribution index of a fine-tuned model (gradients + spans).",
-    arg("model", help="fine-tuned model id"),
-    arg(
-        "--proj-dim",
-        type=int,
-        default=None,
-        help="projection size per LoRA matrix side (default 32)",
-    ),
-    arg("--seed", type=int, default=0, help="projection seed"),
-    arg("--force", action="store_true", help="rebuild even if an up-to-date index exists"),
+@operation(
+    "attribution index", "Build the attribution index of a fine-tuned model (gradients + spans)."
 )
-def index(ctx: Context, args: argparse.Namespace) -> Any:
+def index(
+    studio: Studio,
+    model: Annotated[str, arg("fine-tuned model id")],
+    *,
+    proj_dim: Annotated[
+        int | None, arg("projection size per LoRA matrix side (default 32)")
+    ] = None,
+    seed: Annotated[int, arg("projection seed")] = 0,
+    force: Annotated[bool, arg("rebuild even if an up-to-date index exists")] = False,
+) -> IndexBuild:
     from studio.attribution.gradients import GradientConfig
 
-    cfg = GradientConfig(seed=args.seed, **({"proj_dim": args.proj_dim} if args.proj_dim else {}))
+    cfg = GradientConfig(seed=seed, **({"proj_dim": proj_dim} if proj_dim else {}))
     if cfg.proj_dim < 1:
         raise InvalidInput("--proj-dim must be at least 1.")
-    res = ctx.studio.attribution.build_index(args.model, config=cfg, force=args.force)
-    if res["reused"]:
-        ctx.say(f"The index of {res['model']} is up to date (use --force to rebuild).")
-    ctx.say(
-        f"Indexed {res['records']} records ({res['examples']} examples, {res['dim']} gradient dims, "
-        f"{res['span_tokens']} tokens for spans) in {res['path']}"
-    )
-    return res
+    return IndexBuild.from_dict(studio.attribution.build_index(model, config=cfg, force=force))
 
 
-@command(
-    "attribution verify",
-    "Re-run an attribution report and say whether it matches.",
-    arg("report", help="REPORT.json written by studio attribute"),
-)
-def verify(ctx: Context, args: argparse.Namespace) -> Any:
+@operation("attribution verify", "Re-run an attribution report and say whether it matches.")
+def verify(
+    studio: Studio, report: Annotated[str, arg("REPORT.json written by studio attribute")]
+) -> ReportCheck:
     from studio.attribution.report import summarize_fields
-    from studio.core.errors import AttributionError
 
-    res = ctx.studio.attribution.verify(Path(args.report))
-    signed = " (signature valid)" if res["signature"] == "valid" else ""
-    if res["match"]:
-        ctx.say(f"match: {res['report_hash']}{signed}")
+    res = ReportCheck.from_dict(studio.attribution.verify(Path(report)))
+    if res.match or res.match_within_tolerance:
         return res
-    if res["match_within_tolerance"]:
-        # Same records, contributors and weights up to float rounding on another CPU.
-        ctx.say(
-            f"match within float tolerance: {res['report_hash']}{signed}; "
-            f"last-digit differences in {summarize_fields(res['float_noise'])}"
-        )
-        return res
-    if ctx.json:
-        ctx.emit_result(res)
     raise AttributionError(
-        f"mismatch: {summarize_fields(res['differences'])} differ from a re-run "
-        f"(recomputed hash {res['recomputed_hash']})."
+        f"mismatch: {summarize_fields(list(res.differences))} differ from a re-run "
+        f"(recomputed hash {res.recomputed_hash}).",
+        result=res,
     )

@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
-import argparse
 import importlib.util
 import os
 import platform
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 from studio import __version__
-from studio.commands import Context, arg, command
+from studio.commands import arg, operation
+from studio.core.results import Check, DoctorReport, Summary
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def _check(name: str, ok: bool, detail: str, fix: str = "") -> dict[str, Any]:
@@ -110,25 +113,19 @@ def doctor_checks(home: str | None) -> list[dict[str, Any]]:
     return checks
 
 
-@command("doctor", "Check this machine: Python, torch device, data home, keyring, Qt, anvil.")
-def doctor(ctx: Context, args: argparse.Namespace) -> Any:
-    checks = doctor_checks(ctx.home)
-    ctx.say(f"OpenLedger Studio {__version__}")
-    for c in checks:
-        mark = "ok " if c["ok"] else "!! "
-        ctx.say(f"  {mark}{c['check']:<10} {c['detail']}")
-        if c["fix"]:
-            ctx.say(f"      → {c['fix']}")
-    return {"version": __version__, "checks": checks}
+@operation("doctor", "Check this machine: Python, torch device, data home, keyring, Qt, anvil.")
+def doctor(studio: Studio) -> DoctorReport:
+    checks = doctor_checks(str(studio.paths.home))
+    return DoctorReport(version=__version__, checks=tuple(Check.from_dict(c) for c in checks))
 
 
-@command(
-    "demo",
-    "Run the end-to-end demo on the embedded devnet, printing each step.",
-    arg("--fresh", action="store_true", help="start from an empty data home"),
-    arg("--skip", default="", help="comma-separated stages to skip: chain,train,attribution"),
-)
-def demo(ctx: Context, args: argparse.Namespace) -> Any:
+@operation("demo", "Run the end-to-end demo on the embedded devnet, printing each step.")
+def demo(
+    studio: Studio,
+    *,
+    fresh: Annotated[bool, arg("start from an empty data home")] = False,
+    skip: Annotated[str, arg("comma-separated stages to skip: chain,train,attribution")] = "",
+) -> Summary:
     from studio.demo import run_demo
 
-    return run_demo(ctx, fresh=args.fresh, skip={s for s in args.skip.split(",") if s})
+    return Summary(run_demo(studio, fresh=fresh, skip={s for s in skip.split(",") if s}))

@@ -42,6 +42,8 @@ class EventKind(StrEnum):
     TRAIN_EVAL = "train.eval"  # a held-out evaluation during training
     TX_SENT = "tx.sent"  # data: hash, nonce
     TX_MINED = "tx.mined"  # data: hash, ok
+    NOTE = "note"  # a line an operation says to the user while it runs (the CLI prints it)
+    TOKEN = "token"  # generated text as it streams (message: the new text)
 
 
 # The same list as plain strings, so `Event("warning", …)` type-checks and a typo does not.
@@ -57,6 +59,8 @@ KindName = Literal[
     "train.eval",
     "tx.sent",
     "tx.mined",
+    "note",
+    "token",
 ]
 
 

@@ -33,7 +33,7 @@ def _signer(ctx: Context, state: dict[str, Any]) -> Any:
 
 
 def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
-    from studio.commands.attribution import _print_report
+    from studio.commands.render import report_lines
 
     model_id = state.get("model")
     if not model_id:
@@ -63,7 +63,8 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     ctx.say("3. The answer as the tide log has it, attributed (hybrid: gradients + spans)")
     signer = _signer(ctx, state)
     rep = att.attribute(model_id, QUESTION, ANSWER, method="hybrid", top_k=5, signer=signer)
-    _print_report(ctx, rep)
+    for line in report_lines(rep):
+        ctx.say(line)
     path = att.save_report(rep, ctx.studio.paths.home / "reports" / "demo-attribution.json")
     ctx.say(f"   saved {path}")
 

@@ -25,7 +25,7 @@ def sample_dir() -> Path:
 
 
 def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
-    from studio.commands.datanet import say_add_results
+    from studio.commands.render import add_result_lines
 
     studio = ctx.studio
     dn = studio.datanets
@@ -48,7 +48,8 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     ctx.say("2. Add the contributors' files (each file's contributor comes from manifest.json)")
     for entry in manifest["files"]:
         results = dn.add_files(name, [folder / entry["file"]], contributor=entry["contributor"])
-        say_add_results(ctx, results)
+        for line in add_result_lines(results):
+            ctx.say(line)
 
     ctx.say(
         f"3. Curate: accept every pending record scoring >= {MIN_SCORE}, reject the rest with their reasons"

@@ -65,7 +65,7 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
                 f"{SETTINGS['max_steps']} steps on CPU, packed rows of {SETTINGS['max_length']} tokens"
             )
             proc = models.start_job(model_id)
-        follow(ctx, proc, model_id)
+        follow(studio, proc)
         st = models.status(model_id)
         if st["status"] != "ready":
             from studio.core.errors import TrainingError

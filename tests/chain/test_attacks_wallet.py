@@ -79,7 +79,7 @@ def test_private_key_export_needs_a_terminal_a_typed_confirmation_and_no_keyring
         os.environ.pop("STUDIO_PASSWORD", None)
     # At a real terminal, with the typed confirmation: the key is shown.
     env = {**os.environ, "STUDIO_HOME": str(studio_home), "PYTHONPATH": os.getcwd()}
-    for answer, shown in (("no\n", False), ("EXPORT\n", True)):
+    for answer, shown in (("no\n", False), ("y\n", True)):
         master, slave = pty.openpty()
         p = subprocess.Popen(
             [
