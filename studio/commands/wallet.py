@@ -162,8 +162,8 @@ def wallet_export(
         ):
             raise InvalidInput(
                 "Not confirmed; nothing exported.",
-                hint="Exporting a private key needs a typed confirmation at a terminal; the "
-                "encrypted keystore (without --private-key) needs none.",
+                hint="Exporting a private key needs a typed confirmation at a terminal; "
+                "exporting the encrypted keystore needs none.",
             )
     text = w.export(info.address, private_key=private_key)
     if out:

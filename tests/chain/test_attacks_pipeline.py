@@ -88,7 +88,7 @@ def test_rerun_of_a_killed_send_pays_once_without_a_key(
 
 
 def test_signed_but_unsent_send_is_listed_abandoned_and_never_leaks(
-    anvil, studio, sender, monkeypatch: pytest.MonkeyPatch
+    anvil, studio, sender, cli, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Attack: a send killed right after its journal write was sent silently by the next,
     unrelated command. Now it is listed as pending, can be abandoned (then it is never sent),
@@ -99,22 +99,30 @@ def test_signed_but_unsent_send_is_listed_abandoned_and_never_leaks(
     def die(self: TxPipeline, raw: str) -> None:
         raise Crash
 
-    monkeypatch.setattr(TxPipeline, "_broadcast", die)
-    with pytest.raises(Crash):
+    with monkeypatch.context() as m, pytest.raises(Crash):
+        m.setattr(TxPipeline, "_broadcast", die)
         client.tx.send(sender, to=first, value=5, purpose="pay first")
-    monkeypatch.undo()
     (row,) = client.tx.unsent(sender.address)
     assert row["purpose"] == "pay first"
-    client.tx.abandon(row["tx_hash"])
+    from runtime_kit import use_anvil_for_cli
+
+    use_anvil_for_cli(anvil, monkeypatch)
+    import json
+
+    rc, out, err = cli("wallet", "pending", "--json")
+    assert rc == 0 and [r["tx_hash"] for r in json.loads(out)] == [row["tx_hash"]], err
+    rc, out, err = cli("wallet", "pending", "--abandon", row["tx_hash"])
+    assert rc == 0 and "never be sent" in out, err
     assert client.tx.unsent() == []
+    rc, out, err = cli("wallet", "pending", "--abandon", row["tx_hash"])
+    assert rc == 1 and "abandoned" in err  # only a signed-but-unsent row can be abandoned
     client.tx.send(sender, to=second, value=7, purpose="pay second")
     assert anvil.balance(first) == 0 and anvil.balance(second) == 7
 
     # Not abandoned: the next command sends it and says so.
-    monkeypatch.setattr(TxPipeline, "_broadcast", die)
-    with pytest.raises(Crash):
+    with monkeypatch.context() as m, pytest.raises(Crash):
+        m.setattr(TxPipeline, "_broadcast", die)
         client.tx.send(sender, to=first, value=5, purpose="pay first, take 2")
-    monkeypatch.undo()
     seen: list = []
     studio.events.subscribe(seen.append)
     client.tx.send(sender, to=third, value=9, purpose="pay third")

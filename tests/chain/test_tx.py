@@ -16,7 +16,7 @@ from studio.app import Studio
 from studio.chain.client import ChainClient
 from studio.chain.tx import TxPipeline, TxReverted
 from studio.chain.wallet import UnlockedAccount
-from studio.core.errors import ChainError
+from studio.core.errors import ChainError, InvalidInput
 
 OPEN = 10**18
 
@@ -315,6 +315,14 @@ def test_a_reset_chain_is_noticed_by_its_genesis(anvil, studio, sender) -> None:
         studio_on(anvil, studio).tx.send(sender, to=to, value=1, purpose="pay", key="once")
     assert "forget-chain" in (ei.value.hint or "")
     assert len(rows(studio)) == 1  # nothing forgotten
+    from studio.commands import invoke
+
+    with pytest.raises(InvalidInput, match="forgets every transaction"):
+        invoke("wallet forget-chain", studio, chain_id=anvil.chain_id)
+    assert len(invoke("wallet forget-chain", studio, chain_id=anvil.chain_id, yes=True)) == 1
+    assert rows(studio) == []
+    studio_on(anvil, studio).tx.send(sender, to=to, value=1, purpose="pay", key="once")
+    studio.store.execute("UPDATE chain_identity SET genesis_hash = '0xdead'")
     # The embedded devnet after `devnet reset` is a new chain: forgotten, with a warning.
     devnet = ChainClient(
         Network("devnet", anvil.chain_id, anvil.url, embedded=True),
