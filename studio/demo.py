@@ -21,6 +21,7 @@ STAGES = (
     ("train", "studio.demo_stages.train"),
     ("attribution", "studio.demo_stages.attribution"),
     ("settle", "studio.demo_stages.settle"),
+    ("node", "studio.demo_stages.node"),
 )
 
 

@@ -25,6 +25,7 @@ ELSEWHERE = {
     ("model", "_run"): "the training job process: every `model train` here starts it",
     ("wallet", "pending"): "tests/chain/test_attacks_pipeline.py (crash, list, abandon)",
     ("wallet", "forget-chain"): "tests/chain/test_tx.py (a reset custom node)",
+    ("node", "run"): "tests/node/test_exactly_once.py runs it as a process (kill -9, SIGTERM)",
 }
 LOCAL = [
     "doctor",

@@ -1,0 +1,149 @@
+"""Two nodes and a validator on one anvil: an honest report is re-run, matches and finalises (the
+contributors are paid); a tampered report is challenged with the bond, the challenge is upheld,
+the lying node is slashed and the payer refunded."""
+
+from __future__ import annotations
+
+import shutil
+import time
+from pathlib import Path
+from typing import Any
+
+import openai
+
+from studio.attribution import report as R
+from studio.chain import contracts, ledger, staking
+from studio.chain.devnet import dev_account
+from studio.node.config import NodeConfig
+from studio.node.service import Node
+from studio.node.validator import Validator
+
+SAMPLE = {"temperature": 0.8, "seed": 3}
+
+
+def _copy_home(src: Any, dest: Path, key_index: int, anvil: Any) -> Any:
+    from eth_account import Account
+
+    from studio.app import Studio
+    from studio.chain.client import ChainClient
+
+    src.store.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+    shutil.copytree(src.paths.home, dest)
+    s = Studio(dest)
+    client = ChainClient.for_url(s, anvil.url, anvil.chain_id)
+    contracts.ensure_deployed(client, allow_deploy=True)
+    s.__dict__["chain"] = client
+    addr = s.wallet.import_private_key(
+        bytes(Account.from_key(anvil.keys[key_index]).key), password_file=src.node_password_file
+    )
+    s.wallet.set_active(addr)
+    return s
+
+
+def _wait(studio: Any, iid: int) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        row = studio.store.one("SELECT status FROM node_served WHERE inference_id = ?", (iid,))
+        if row and row["status"] == "recorded":
+            return
+        time.sleep(0.1)
+    raise AssertionError(f"inference {iid} never recorded")
+
+
+def test_honest_finalises_and_tampered_is_slashed(
+    paid_studio: Any, anvil: Any, tmp_path: Path
+) -> None:
+    a = paid_studio
+    b = _copy_home(a, tmp_path / "node-b", 7, anvil)
+    v = _copy_home(a, tmp_path / "validator", 8, anvil)
+    pw = a.node_password_file
+    staking.deposit(b, dev_account(7), 1_000 * 10**18, "node")
+    staking.deposit(v, dev_account(8), 500 * 10**18, "validator")
+    cfg = dict(api="127.0.0.1:0", password_file=pw, poll_s=0.1, payment_wait_s=2.0)
+    node_a = Node(a, NodeConfig(**cfg)).start()
+    node_b = Node(b, NodeConfig(**cfg)).start()
+    honest = node_b._attribute
+
+    def tampered(job: Any, text: str) -> Any:
+        rep = honest(job, text)
+        rep.pop("signature", None)
+        rep["weights"] = [{"contributor": dev_account(9).address, "bps": 10_000}]
+        rep["report_hash"] = R.compute_hash(rep)  # self-consistent, but not what a re-run gives
+        return rep
+
+    node_b._attribute = tampered  # type: ignore[method-assign]
+    try:
+        mid = int(
+            a.store.one("SELECT onchain_id FROM onchain_models WHERE model_id = 'notes-a'")[
+                "onchain_id"
+            ]
+        )
+        payer = dev_account(6)
+        iid_a = ledger.pay_for_inference(a, payer, mid)["inference_id"]
+        iid_b = ledger.pay_for_inference(a, payer, mid)["inference_id"]
+        for node, iid in ((node_a, iid_a), (node_b, iid_b)):
+            c = openai.OpenAI(base_url=node.url + "/v1", api_key="x", max_retries=0)
+            c.completions.create(
+                model="notes-a",
+                prompt="The keeper",
+                max_tokens=6,
+                extra_body={"inference_id": iid, **SAMPLE},
+            )
+        _wait(a, iid_a)
+        _wait(b, iid_b)
+
+        vcfg = NodeConfig(
+            api="127.0.0.1:0",
+            password_file=pw,
+            require_payment=False,
+            poll_s=0.1,
+            peers=[node_a.url, node_b.url],
+        )
+        node_v = Node(v, vcfg, chain=True).start(serve_api=False)
+        try:
+            node_v.follower.sync()
+            verdicts = {r["inference_id"]: r for r in Validator(node_v).check_once()}
+            assert verdicts[iid_a]["verdict"] == "match"
+            assert verdicts[iid_b]["verdict"] == "mismatch" and verdicts[iid_b]["challenge_tx"]
+            assert ledger.inference(v, iid_b)["status"] == "challenged"
+            assert Validator(node_v).check_once() == [], "each record is checked once"
+            rows = {r["inference_id"]: r for r in v.store.query("SELECT * FROM node_validations")}
+            assert rows[iid_b]["verdict"] == "mismatch" and rows[iid_b]["node"] == node_b.address
+            assert (
+                'studio_node_validations_total{verdict="mismatch"} 1.0'
+                in node_v.metrics.render().decode()
+            )
+
+            # The arbiter upholds the challenge: node B is slashed, the payer gets the fee back.
+            before_pay = staking.claimable(a, payer.address)
+            res = ledger.resolve(a, dev_account(0), iid_b, upheld=True)
+            assert res["slashed_wei"] == contracts.DEVNET_PARAMS["slash_amount"]
+            assert staking.position(a, node_b.address, "node")["active_wei"] == 900 * 10**18
+            assert staking.claimable(a, payer.address) - before_pay == 10**18
+            # The honest one finalises after the window; its contributors are paid.
+            anvil.increase_time(contracts.DEVNET_PARAMS["challenge_window_s"] + 1)
+            ledger.finalize(a, payer, iid_a)
+            import json
+
+            rep = json.loads(
+                a.store.one("SELECT report FROM node_reports WHERE inference_id = ?", (iid_a,))[
+                    "report"
+                ]
+            )
+            assert all(staking.claimable(a, w["contributor"]) > 0 for w in rep["weights"])
+            node_v.follower.sync()
+            idx = node_v.follower.index
+            assert idx.inference(iid_a)["status"] == "finalized"
+            assert idx.inference(iid_b)["status"] == "voided"
+            slashed = v.store.one(
+                "SELECT slashed_wei FROM node_stakes WHERE account = ? AND role = 1",
+                (node_b.address,),
+            )
+            assert int(slashed["slashed_wei"]) == contracts.DEVNET_PARAMS["slash_amount"]
+        finally:
+            node_v.stop()
+    finally:
+        node_a.stop()
+        node_b.stop()
+        b.close()
+        v.close()
