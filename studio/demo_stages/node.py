@@ -55,7 +55,11 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
         ctx.say("2. A user pays for an inference on the model, served by this node")
         payer = dev_account(PAYER_DEV_INDEX)
         paid = ledger.pay_for_inference(
-            studio, payer, int(row["onchain_id"]), key=f"demo-node-pay:{model_id}"
+            studio,
+            payer,
+            int(row["onchain_id"]),
+            node=node.address,  # the payment names the node that serves it
+            key=f"demo-node-pay:{model_id}",
         )
         iid = paid["inference_id"]
         ctx.say(f"   inference #{iid}: {format_open(paid['fee_wei'])} from {payer.address}")
