@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint typecheck pytest contracts bench clean gui
+.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -42,10 +42,14 @@ lint: setup
 typecheck: setup
 	$(VENV)/bin/mypy studio/core studio/chain
 
+# The layering rules (DESIGN.md): contracts in pyproject.toml [tool.importlinter].
+imports: setup
+	$(VENV)/bin/lint-imports --no-cache
+
 pytest: setup
 	$(VENV)/bin/pytest -q
 
-test: lint typecheck pytest
+test: lint typecheck imports pytest
 
 contracts: $(NODE_STAMP) $(SETUP_STAMP)
 	$(PY) scripts/compile_contracts.py

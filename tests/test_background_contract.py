@@ -100,7 +100,7 @@ def test_cancelled_verify_and_export_change_nothing(studio: Any, net: Any, tmp_p
 def test_event_kinds_are_one_declared_list() -> None:
     assert Event("progress").kind is EventKind.PROGRESS
     assert Event("progress").kind == "progress"  # still compares as its string
-    with pytest.raises(ValueError):
+    with pytest.raises(ValueError, match="declare it in EventKind"):
         Event("progres")  # type: ignore[arg-type]
     d = Event(EventKind.TX_MINED, data={"hash": "0x1"}, op="abc").to_dict()
     assert d["kind"] == "tx.mined" and type(d["kind"]) is str and d["op"] == "abc"
@@ -204,3 +204,53 @@ def test_tracker_picks_up_transactions_and_ignores_other_operations() -> None:
         bus.emit(Event(EventKind.TX_SENT, data={"hash": "0x01"}))
         bus.emit(Event(EventKind.CHANGED, op="someone-else", data={"changes": {"models": ["m"]}}))
     assert t.changes == Changes.of(transactions=["0x01"])
+
+
+def test_a_job_subprocess_events_belong_to_the_operation_that_started_it(tmp_path: Path) -> None:
+    import os
+    import subprocess
+    import sys
+
+    from studio.core.jobs import JobProcess
+
+    repo = str(Path(__file__).resolve().parents[1])
+    bus = EventBus()
+    with bus.operation("train") as op:
+        started = JobProcess(["--version"], env={"PYTHONPATH": repo})
+    assert started.op == op and list(started.events()) == [] and started.wait(60) == 0
+    # what the child streams (with its own operation id) reaches the parent as the parent's
+    script = tmp_path / "job.py"
+    script.write_text(
+        "from studio.core.events import Event\n"
+        "from studio.core.jobs import JobStream\n"
+        "JobStream(job='j')(Event('progress', step=1, total=1, op='childs-own'))\n"
+    )
+    proc = JobProcess.__new__(JobProcess)
+    proc._stderr_file = subprocess.DEVNULL
+    proc.op = op
+    proc.proc = subprocess.Popen(
+        [sys.executable, str(script)],
+        stdout=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONPATH": repo},
+    )
+    (ev,) = list(proc.events())
+    assert proc.wait() == 0
+    assert ev.op == op and ev.kind is EventKind.PROGRESS and (ev.step, ev.total) == (1, 1)
+
+
+def test_an_invoked_operation_reports_what_it_changed(studio: Any, tmp_path: Path) -> None:
+    """What the GUI does: run an operation and redraw only what it changed."""
+    from studio.commands import invoke
+
+    dn = studio.datanets
+    dn.create("g-net")
+    dn.add_files("g-net", [write(tmp_path, "tides.md", TIDES)], contributor=A1)
+    ids = [r["id"] for r in dn.records("g-net")]
+    seen: list[Event] = []
+    studio.events.subscribe(seen.append)
+    with track_changes(studio.events, "datanet curate") as t:
+        result = invoke("datanet curate", studio, name="g-net", accept_all=True)
+    assert t.changes == Changes.of(datanets=["g-net"], records=ids)
+    assert result.to_dict()
+    assert {e.op for e in seen} == {t.op}  # invoke's operation is the tracked one

@@ -23,7 +23,9 @@ import numpy as np
 from studio.attribution import report as R
 from studio.attribution.gradients import GradientConfig
 from studio.attribution.span import SpanConfig, SpanIndex, default_min_len
+from studio.core.cancel import CancelToken, check
 from studio.core.errors import AttributionError, InvalidInput, NotFound
+from studio.core.hashing import file_sha256
 
 METHODS = ("gradient", "span", "hybrid")
 HYBRID_RULE = (
@@ -49,20 +51,12 @@ class ModelInfo:
         return self.dir / "attribution"
 
 
-def _sha256_file(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for block in iter(lambda: f.read(1 << 20), b""):
-            h.update(block)
-    return h.hexdigest()
-
-
 def adapter_files_digest(adapter_dir: Path) -> str:
     """sha256 over the adapter's weight files (names and bytes), to notice a swapped adapter."""
     h = hashlib.sha256()
     files = sorted(p for p in Path(adapter_dir).glob("*") if p.suffix in (".safetensors", ".bin"))
     for p in files:
-        h.update(p.name.encode() + b"\0" + bytes.fromhex(_sha256_file(p)))
+        h.update(p.name.encode() + b"\0" + bytes.fromhex(file_sha256(p)))
     return "0x" + h.hexdigest()
 
 
@@ -189,7 +183,7 @@ class Attributor:
         model_id: str,
         *,
         config: GradientConfig | None = None,
-        cancel: Any = None,
+        cancel: CancelToken | None = None,
         force: bool = False,
     ) -> dict[str, Any]:
         """Build (or resume) the gradient index and the span index for a fine-tuned model. An
@@ -230,6 +224,7 @@ class Attributor:
             progress=progress,
             cancel=cancel,
         )
+        check(cancel)
         si = self._build_span(info, tok, exs)
         return self._index_summary(info, gi, si, reused=False)
 
@@ -311,8 +306,10 @@ class Attributor:
         seed: int = 0,
         span_min_len: int | None = None,
         owners: dict[str, str | None] | None = None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Attribute `output` (generated from `prompt` when None) to the model's training records.
+        Read only (the span index aside, built on first use by an atomic rename): a cancel stops it.
 
         `owners` maps each Datanet to the address its pooled share goes to (see report.py); by
         default the owner the Datanets store knows, if any. The owners used are in the report so
@@ -330,7 +327,9 @@ class Attributor:
             raise InvalidInput("The prompt is empty.", hint="Pass --prompt TEXT.")
         info = self.model_info(model_id)
         gi = self._gradient_index(info) if method in ("gradient", "hybrid") else None
+        check(cancel)
         model, tok = self.load(model_id)
+        check(cancel)
         generated = output is None
         if generated:
             output = self.studio.models.generate(
@@ -347,6 +346,7 @@ class Attributor:
             tok, prompt, output, chat=settings["fmt"] == "auto", max_length=context
         )
         out_ids = [t for t, y in zip(ids, labels, strict=True) if y != G.IGNORE]
+        check(cancel)
 
         rows: list[dict[str, Any]] = []
         grad_scores = span_scores = None
@@ -366,7 +366,9 @@ class Attributor:
                 "examples": gi.meta["n"],
                 "dim": gi.meta["dim"],
             }
+        check(cancel)
         si = self._span_index(info, tok)
+        check(cancel)
         scfg = SpanConfig(min_len=span_min_len or default_min_len(len(tok)))
         spans = si.find_spans(out_ids, scfg)
         if method in ("span", "hybrid"):

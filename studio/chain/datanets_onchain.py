@@ -22,7 +22,9 @@ from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from studio.core import merkle
-from studio.core.errors import ChainError, InvalidInput, NotFound
+from studio.core.changes import Changes
+from studio.core.datanets.catalog import datanet_row
+from studio.core.errors import ChainError, InvalidInput
 
 from . import contracts
 from .contributions import ContributionBatch, as_bytes32, contents_hash, license_hash, sign_batch
@@ -35,10 +37,7 @@ MAX_PER_TX = 2_000  # content hashes per transaction (≈64 KB of calldata)
 
 
 def _datanet_row(studio: Any, name: str) -> dict[str, Any]:
-    row = studio.store.one("SELECT * FROM datanets WHERE name = ?", (name,))
-    if row is None:
-        raise NotFound(f"No Datanet named '{name}'.", hint="See `studio datanet list`.")
-    return row
+    return datanet_row(studio.store, name)
 
 
 def _snapshot(studio: Any, dn: dict[str, Any], version: int | None) -> dict[str, Any]:
@@ -341,6 +340,7 @@ def publish(
         elif who not in unbound:
             unbound[who] = total - n
     ev.progress("publish", 3, 3, "done")
+    ev.changed(Changes.of(datanets=[name]), job="publish")  # transactions: from tx events
     return {
         "datanet": name,
         "chain_id": cid,

@@ -28,7 +28,8 @@ from typing import TYPE_CHECKING, Any
 from filelock import FileLock, Timeout
 
 from studio.core import atomic
-from studio.core.errors import ChainError
+from studio.core.cancel import CancelToken
+from studio.core.errors import Cancelled, ChainError
 from studio.core.events import Event, EventBus
 from studio.core.jobs import child_environment, pid_alive
 from studio.core.paths import Paths
@@ -232,8 +233,9 @@ class Devnet:
         return st
 
     # -- lifecycle ---------------------------------------------------------------------------
-    def up(self, *, timeout: float = 30.0) -> dict[str, Any]:
-        """Start anvil unless it already runs (safe to call from several processes at once)."""
+    def up(self, *, timeout: float = 30.0, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Start anvil unless it already runs (safe to call from several processes at once).
+        Cancelled while anvil starts, it is stopped again and nothing is recorded."""
         try:
             with self._lock.acquire(timeout=timeout + 30):
                 info = self._info()
@@ -241,7 +243,7 @@ class Devnet:
                     return self.status()
                 if info and pid_alive(int(info.get("pid", 0))) and _pid_is_anvil(int(info["pid"])):
                     self._stop_pid(int(info["pid"]), 5.0)  # hung: replace it
-                self._start(timeout)
+                self._start(timeout, cancel)
                 return self.status()
         except Timeout as e:
             raise ChainError(
@@ -282,7 +284,7 @@ class Devnet:
         if self.events is not None:
             self.events.emit(Event("warning", job="devnet", message=f"warning: {message}"))
 
-    def _start(self, timeout: float) -> None:
+    def _start(self, timeout: float, cancel: CancelToken | None = None) -> None:
         anvil = find_anvil()
         for stray in _stray_anvils(self.state_file):
             logging.getLogger("studio.devnet").warning(
@@ -324,6 +326,12 @@ class Devnet:
         deadline = time.monotonic() + timeout
         url = None
         while time.monotonic() < deadline:
+            if cancel is not None:
+                try:
+                    cancel.check()
+                except Cancelled:
+                    self._stop_pid(proc.pid, 5.0)
+                    raise
             if proc.poll() is not None:
                 raise ChainError(
                     f"anvil exited at start (code {proc.returncode}): {self._log_tail()}",

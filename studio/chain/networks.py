@@ -18,6 +18,7 @@ from decimal import Decimal, InvalidOperation
 from pathlib import Path
 from typing import Any
 
+from studio.core.address import checksum_address
 from studio.core.errors import ConfigError, InvalidInput
 
 DEVNET_CHAIN_ID = 16120
@@ -111,20 +112,7 @@ def get_network(name: str, config: Any = None) -> Network:
 def parse_address(text: Any) -> str:
     """A user-typed address → its checksummed form. Mixed case must carry a valid EIP-55 checksum:
     that checksum exists to catch a mistyped character before OPEN goes to a stranger."""
-    from eth_utils import is_checksum_address, is_hex_address, to_checksum_address
-
-    s = text.strip() if isinstance(text, str) else ""
-    if not s.lower().startswith("0x") or not is_hex_address(s):
-        raise InvalidInput(
-            f"{text!r} is not an address.", hint="Give a 0x… address of 40 hex digits."
-        )
-    body = s[2:]
-    if body != body.lower() and body != body.upper() and not is_checksum_address(s):
-        raise InvalidInput(
-            f"{text!r} has a wrong EIP-55 checksum (its mixed case does not match): it may have a typo.",
-            hint="Copy the address again, or write it all in lower case.",
-        )
-    return str(to_checksum_address(s))
+    return checksum_address(text, noun="address")
 
 
 # -- amounts of OPEN ----------------------------------------------------------------------------

@@ -27,6 +27,7 @@ from web3.exceptions import (
     Web3RPCError,
 )
 
+from studio.core.cancel import CancelToken
 from studio.core.errors import ChainError, InvalidInput
 from studio.core.events import Event
 
@@ -548,8 +549,11 @@ class TxPipeline:
         )
         log.info("sent %s nonce %s: %s", row["tx_hash"], row["nonce"], purpose)
 
-    def wait(self, tx_hash: str, *, timeout: float = 120) -> TxResult:
-        """Wait for the transaction (or a replacement of it) to be mined; ChainError after `timeout`."""
+    def wait(
+        self, tx_hash: str, *, timeout: float = 120, cancel: CancelToken | None = None
+    ) -> TxResult:
+        """Wait for the transaction (or a replacement of it) to be mined; ChainError after `timeout`.
+        A cancel stops the waiting only: the transaction stays in the journal, still pending."""
         row = self._row(tx_hash)
         if row is None:
             raise ChainError(f"The transaction {tx_hash} is not in this studio's journal.")
@@ -565,6 +569,8 @@ class TxPipeline:
         deadline = time.monotonic() + timeout
         delay = 0.02
         while True:
+            if cancel is not None:
+                cancel.check()
             family = self.journal.family(row)
             for r in family:
                 if r["status"] in ("mined", "failed"):

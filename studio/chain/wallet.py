@@ -21,6 +21,7 @@ from eth_account import Account
 from eth_account.datastructures import SignedMessage, SignedTransaction
 from eth_account.messages import encode_defunct
 
+from studio.core.changes import Changes
 from studio.core.errors import (
     AlreadyExists,
     ConfigError,
@@ -273,6 +274,7 @@ class Wallet:
         address = self.get(address).address
         self.config.active_account = address
         self._save_config()
+        self.events.changed(Changes.of(accounts=[address]), job="wallet")
         return address
 
     # -- creating and importing --------------------------------------------------------------
@@ -287,6 +289,7 @@ class Wallet:
             raise AlreadyExists(f"The account {address} is already in this wallet.")
         keystore.write(self.folder, keystore.encrypt(key, password, label=label, source=source))
         self._adopt_if_no_active(address)
+        self.events.changed(Changes.of(accounts=[address]), job="wallet")
         return address
 
     def _adopt_if_no_active(self, address: str) -> None:
@@ -396,6 +399,7 @@ class Wallet:
                 "is re-encrypted with scrypt (same password)"
             )
         self._adopt_if_no_active(address)
+        self.events.changed(Changes.of(accounts=[address]), job="wallet")
         return address
 
     # -- passwords ---------------------------------------------------------------------------

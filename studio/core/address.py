@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from typing import Any
 
 from studio.core.errors import InvalidInput
 
@@ -18,12 +19,14 @@ def _eip55(body_lower: str) -> str:
     )
 
 
-def checksum_address(address: str) -> str:
-    """Validate an Ethereum address (EIP-55 checksum when mixed case); return it checksummed."""
-    a = (address or "").strip()
+def checksum_address(address: Any, *, noun: str = "Ethereum address") -> str:
+    """Validate a user-typed Ethereum address; return it checksummed. Mixed case must carry a valid
+    EIP-55 checksum: it exists to catch a mistyped character before OPEN goes to a stranger.
+    The one parser for every layer (the chain's parse_address is this with noun="address")."""
+    a = address.strip() if isinstance(address, str) else ""
     if not _ADDRESS_RE.match(a):
         raise InvalidInput(
-            f"'{address}' is not an Ethereum address.", hint="Use 0x followed by 40 hex characters."
+            f"'{address}' is not an {noun}.", hint="Use 0x followed by 40 hex characters."
         )
     body = a[2:]
     good = _eip55(body.lower())

@@ -6,6 +6,8 @@ import json
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -49,6 +51,25 @@ def write_text(path: Path, text: str, mode: int = 0o600) -> None:
 
 def write_json(path: Path, obj: Any, mode: int = 0o600) -> None:
     write_text(path, json.dumps(obj, indent=2, sort_keys=True) + "\n", mode)
+
+
+@contextmanager
+def building_dir(dest: Path) -> Iterator[Path]:
+    """A temp folder beside `dest` to build into; when the block ends it is swapped into place
+    (replace_dir), and if the block raises (a crash, a cancel, a full disk) it is removed:
+
+        with atomic.building_dir(out) as tmp:
+            model.save_pretrained(tmp)
+    """
+    dest = Path(dest)
+    dest.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
+    try:
+        yield tmp
+        replace_dir(tmp, dest)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
 
 
 def replace_dir(built: Path, dest: Path) -> None:

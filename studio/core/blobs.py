@@ -2,15 +2,11 @@
 
 from __future__ import annotations
 
-import hashlib
 from pathlib import Path
 
 from studio.core import atomic
 from studio.core.errors import IntegrityError, NotFound
-
-
-def sha256_hex(data: bytes) -> str:
-    return hashlib.sha256(data).hexdigest()
+from studio.core.hashing import sha256_hex
 
 
 class BlobStore:

@@ -76,7 +76,12 @@ class Event:
     op: str = ""  # the operation id (set by the bus from the current operation when empty)
 
     def __post_init__(self) -> None:
-        self.kind = EventKind(self.kind)  # a kind outside the declared list is a bug: ValueError
+        try:
+            self.kind = EventKind(self.kind)
+        except ValueError:  # a kind outside the declared list is a bug, not data
+            raise ValueError(
+                f"Unknown event kind {self.kind!r}: declare it in EventKind (studio/core/events.py)."
+            ) from None
 
     def to_dict(self) -> dict[str, Any]:
         d = asdict(self)

@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import IO, Any
 
-from studio.core.events import Event
+from studio.core.events import Event, current_operation
 
 
 def pid_alive(pid: int | None) -> bool:
@@ -72,6 +72,8 @@ def child_environment() -> dict[str, str]:
 class JobProcess:
     """A running job subprocess; read its events, cancel it, wait for it."""
 
+    op = ""  # the operation id its events are re-tagged with
+
     def __init__(
         self,
         args: Sequence[str],
@@ -83,6 +85,8 @@ class JobProcess:
         full_env = child_environment()
         full_env.update(env or {})
         full_env.setdefault("PYTHONUNBUFFERED", "1")
+        # The job's events belong to the operation that started it (the child has its own ids).
+        self.op = current_operation()
         self._stderr_file = open(log_path, "ab") if log_path else subprocess.DEVNULL  # noqa: SIM115
         self.proc = subprocess.Popen(
             [*own_executable(), *args],
@@ -107,9 +111,12 @@ class JobProcess:
             if not line.startswith("{"):
                 continue
             try:
-                yield Event.from_dict(json.loads(line))
+                ev = Event.from_dict(json.loads(line))
             except (ValueError, TypeError):
                 continue
+            if self.op:
+                ev.op = self.op
+            yield ev
 
     def follow(self, on_event: Callable[[Event], None]) -> int:
         for ev in self.events():

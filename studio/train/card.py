@@ -9,14 +9,14 @@ import time
 from pathlib import Path
 from typing import Any
 
-from studio.train.catalog import _file_sha256
+from studio.core.hashing import file_sha256
 
 CARD_FORMAT = "openledger-model-card/1"
 
 
 def adapter_hash(adapter_dir: Path) -> str:
     """sha256 of the adapter weights file (safetensors serialises deterministically)."""
-    return _file_sha256(Path(adapter_dir) / "adapter_model.safetensors")
+    return file_sha256(Path(adapter_dir) / "adapter_model.safetensors")
 
 
 def library_versions() -> dict[str, str]:

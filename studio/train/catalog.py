@@ -10,16 +10,15 @@ import importlib.util
 import json
 import os
 import re
-import shutil
-import tempfile
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.atomic import fsync_dir
+from studio.core import atomic
 from studio.core.errors import InvalidInput, NotFound, TrainingError
+from studio.core.hashing import file_sha256
 
 STARTER_ID = "smollm2-135m"
 TINY_ID = "tiny"
@@ -73,16 +72,8 @@ def _build_once(dest: Path, build: Callable[[Path], None]) -> Path:
     with _lock(dest.parent / f".{dest.name}.lock"):
         if (dest / "config.json").exists():
             return dest
-        tmp = Path(tempfile.mkdtemp(dir=dest.parent, prefix=f".{dest.name}.tmp-"))
-        try:
+        with atomic.building_dir(dest) as tmp:
             build(tmp)
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
-            fsync_dir(dest.parent)
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
     return dest
 
 
@@ -229,14 +220,6 @@ _HASH_FILES = ("config.json", "generation_config.json", "tokenizer.json", "token
 _hash_cache: dict[tuple[str, tuple[tuple[str, int, int], ...]], str] = {}
 
 
-def _file_sha256(path: Path) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def base_model_hash(folder: Path) -> str:
     """sha256 over canonical JSON {file: sha256} of the weights, config and tokenizer files."""
     folder = Path(folder)
@@ -250,7 +233,7 @@ def base_model_hash(folder: Path) -> str:
         tuple((p.name, p.stat().st_size, p.stat().st_mtime_ns) for p in files),
     )
     if key not in _hash_cache:
-        manifest = {p.name: _file_sha256(p) for p in files}
+        manifest = {p.name: file_sha256(p) for p in files}
         _hash_cache[key] = canonical_sha256(manifest)
     return _hash_cache[key]
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from studio.core.cancel import CancelToken, check
 from studio.core.errors import InvalidInput
 from studio.train.versions import ModelVersions
 
@@ -17,8 +18,10 @@ class Evaluation(ModelVersions):
         max_length: int | None = None,
         batch_size: int = 4,
         device: str = "cpu",
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
-        """Loss and perplexity of the model, and of its base, on a snapshot's records."""
+        """Loss and perplexity of the model, and of its base, on a snapshot's records (read only:
+        a cancel just stops it)."""
         import math
 
         import torch
@@ -27,7 +30,7 @@ class Evaluation(ModelVersions):
         from studio.train.trainer import collate, loss_items, to_rows
 
         mv = self.get(model_id)
-        entry, records = self.snapshot(datanet)
+        entry, records = self.snapshot(datanet, cancel=cancel)
         cfg = mv.card.get("training_config", {})
         max_length = max_length or int(cfg.get("max_length", 512))
         model, tokenizer = self.load(model_id, device)
@@ -49,6 +52,7 @@ class Evaluation(ModelVersions):
             )
             with torch.no_grad(), ctx:
                 for i in range(0, len(rows), batch_size):
+                    check(cancel)
                     chunk = rows[i : i + batch_size]
                     n = loss_items(chunk)
                     if not n:

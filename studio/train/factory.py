@@ -18,6 +18,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from studio.core.changes import Changes
 from studio.core.errors import StudioError
 from studio.train.evaluation import Evaluation
 from studio.train.export import MergedExport
@@ -45,13 +46,16 @@ class ModelFactory(TrainingJobs, Evaluation, MergedExport):
                 "Model registration is not available in this build (the chain registry module is missing).",
                 hint="Update OpenLedger Studio; the adapter and card are ready to register later.",
             ) from e
-        return register_version(
-            self.studio,
-            self.get(model_id),
-            account,
-            metadata_uri=metadata_uri,
-            price_wei=price_wei,
-        )
+        with self.events.operation("model register"):
+            result = register_version(
+                self.studio,
+                self.get(model_id),
+                account,
+                metadata_uri=metadata_uri,
+                price_wei=price_wei,
+            )
+            self.events.changed(Changes.of(models=[model_id]), job=model_id)
+        return result
 
 
 __all__ = [

@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.core import atomic
+from studio.core.changes import Changes
 from studio.core.errors import AlreadyExists, InvalidInput, NotFound, StudioError
 from studio.core.events import CancelToken, Event, EventBus
 from studio.core.jobs import pid_alive
@@ -25,6 +26,12 @@ _NAME = re.compile(r"^[a-z0-9][a-z0-9._-]{0,63}$")
 
 
 class TrainingJobs(ModelVersions):
+    def _job_row(self, model_id: str) -> dict[str, Any]:
+        row = self._row(model_id)
+        if row is None:
+            raise NotFound(f"No training job {model_id!r}.", hint="See `studio model list`.")
+        return row
+
     def _new_id(self, name: str | None, datanets: Sequence[dict[str, Any]]) -> str:
         if name:
             if not _NAME.match(name):
@@ -126,6 +133,7 @@ class TrainingJobs(ModelVersions):
                     time.time(),
                 ),
             )
+        self.events.changed(Changes.of(models=[model_id]), job=model_id)
         return model_id
 
     def run_job(
@@ -139,9 +147,7 @@ class TrainingJobs(ModelVersions):
         from studio.train.card import build_card, card_markdown
         from studio.train.trainer import TrainingRun
 
-        row = self._row(model_id)
-        if row is None:
-            raise NotFound(f"No training job {model_id!r}.", hint="See `studio model list`.")
+        row = self._job_row(model_id)
         job_dir = Path(row["job_dir"])
         spec = json.loads((job_dir / "spec.json").read_text("utf-8"))
         cfg = TrainConfig.from_dict(spec["config"])
@@ -204,12 +210,14 @@ class TrainingJobs(ModelVersions):
 
             status = "cancelled" if isinstance(e, Cancelled) else "failed"
             self._update(model_id, status=status, error=str(e), pid=None)
+            bus.changed(Changes.of(models=[model_id]), job=model_id)
             bus.emit(
                 Event("error" if status == "failed" else "cancelled", job=model_id, message=str(e))
             )
             raise
         except BaseException as e:
             self._update(model_id, status="failed", error=f"{type(e).__name__}: {e}", pid=None)
+            bus.changed(Changes.of(models=[model_id]), job=model_id)
             bus.emit(Event("error", job=model_id, message=f"{type(e).__name__}: {e}"))
             raise
         finally:
@@ -242,15 +250,14 @@ class TrainingJobs(ModelVersions):
                 data={"dir": spec["out_dir"]},
             )
         )
+        bus.changed(Changes.of(models=[model_id]), job=model_id)
         return done
 
     # -- training: the subprocess ------------------------------------------------------------
     def start_job(self, model_id: str, *, resume: bool = False) -> Any:
         from studio.core.jobs import JobProcess
 
-        row = self._row(model_id)
-        if row is None:
-            raise NotFound(f"No training job {model_id!r}.", hint="See `studio model list`.")
+        row = self._job_row(model_id)
         args = ["model", "_run", model_id, "--home", str(self.studio.paths.home)]
         if resume:
             args.append("--resume")
@@ -264,9 +271,7 @@ class TrainingJobs(ModelVersions):
         return proc
 
     def check_resumable(self, model_id: str) -> None:
-        row = self._row(model_id)
-        if row is None:
-            raise NotFound(f"No training job {model_id!r}.", hint="See `studio model list`.")
+        row = self._job_row(model_id)
         status = self._status(row)
         if status == "ready":
             raise InvalidInput(f"Model {model_id!r} already finished training.")
@@ -277,9 +282,7 @@ class TrainingJobs(ModelVersions):
             )
 
     def cancel(self, model_id: str, *, wait: float = 120.0) -> dict[str, Any]:
-        row = self._row(model_id)
-        if row is None:
-            raise NotFound(f"No training job {model_id!r}.", hint="See `studio model list`.")
+        row = self._job_row(model_id)
         if self._status(row) != "training":
             raise InvalidInput(f"Model {model_id!r} is not training (status: {self._status(row)}).")
         pid = int(row["pid"])
@@ -293,4 +296,5 @@ class TrainingJobs(ModelVersions):
             if r is not None and r["status"] != "training":
                 break
             time.sleep(0.2)
+        self.events.changed(Changes.of(models=[model_id]), job=model_id)
         return self.status(model_id)

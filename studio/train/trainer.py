@@ -13,20 +13,27 @@ import math
 import os
 import random
 import shutil
-import tempfile
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core.atomic import fsync_dir
+from studio.core import atomic
 from studio.core.errors import Cancelled, InvalidInput, TrainingError
 from studio.core.events import CancelToken, Event, EventBus
 from studio.train.config import TrainConfig, default_targets
-from studio.train.data import IGNORE, Example, examples_from_snapshot, pack_examples
-
-Row = tuple[list[int], list[int], list[int]]  # input_ids, labels, position_ids
+from studio.train.data import examples_from_snapshot
+from studio.train.plan import Plan as Plan  # re-exported: callers import these from here
+from studio.train.plan import (
+    Row,
+    collate,
+    loss_items,
+    lr_lambda,
+    make_plan,
+    split_examples,
+    to_rows,
+)
+from studio.train.plan import validation_record_ids as validation_record_ids
 
 OOM_HINT = (
     "Try a smaller --batch-size (with --grad-accum to keep the effective batch), a shorter "
@@ -43,116 +50,6 @@ def quiet_transformers() -> None:
 
     transformers.utils.logging.disable_progress_bar()
     transformers.utils.logging.set_verbosity_error()
-
-
-# -- data --------------------------------------------------------------------------------------
-
-
-def validation_record_ids(record_ids: Sequence[int], val_split: float, seed: int) -> set[int]:
-    """Whole records held out for validation, chosen by a seeded shuffle."""
-    ids = sorted(set(record_ids))
-    n_val = int(math.floor(len(ids) * val_split)) if len(ids) >= 5 else 0
-    rng = random.Random(seed)
-    rng.shuffle(ids)
-    return set(ids[:n_val])
-
-
-def split_examples(
-    examples: Sequence[Example], val_split: float, seed: int
-) -> tuple[list[Example], list[Example]]:
-    """Validation holds whole records (never half a record)."""
-    val_ids = validation_record_ids([e.record_id for e in examples], val_split, seed)
-    if not val_ids:
-        return list(examples), []
-    return [e for e in examples if e.record_id not in val_ids], [
-        e for e in examples if e.record_id in val_ids
-    ]
-
-
-def to_rows(examples: Sequence[Example], max_length: int, packing: bool) -> list[Row]:
-    if packing:
-        return pack_examples(examples, max_length)
-    return [(e.input_ids, e.labels, list(range(len(e.input_ids)))) for e in examples]
-
-
-def collate(rows: Sequence[Row], pad_id: int) -> dict[str, Any]:
-    """Right-pad to the longest row. Padding gets its own position ids (0, 1, …) so the model's
-    packed-sequence mask isolates it; no 2D attention mask is passed (that would disable it)."""
-    import torch
-
-    width = max(len(r[0]) for r in rows)
-    ids, labels, pos = [], [], []
-    for i, lab, p in rows:
-        n = width - len(i)
-        ids.append(i + [pad_id] * n)
-        labels.append(lab + [IGNORE] * n)
-        pos.append(p + list(range(n)))
-    return {
-        "input_ids": torch.tensor(ids, dtype=torch.long),
-        "labels": torch.tensor(labels, dtype=torch.long),
-        "position_ids": torch.tensor(pos, dtype=torch.long),
-    }
-
-
-def loss_items(rows: Sequence[Row]) -> int:
-    # The model shifts labels by one: the first label of each row never carries loss.
-    return sum(sum(1 for x in r[1][1:] if x != IGNORE) for r in rows)
-
-
-@dataclass
-class Plan:
-    """Where every optimizer step takes its rows from; a function of (rows, config) only,
-    so a resumed run sees exactly the batches the uninterrupted run would have seen."""
-
-    n_rows: int
-    batch_size: int
-    grad_accum: int
-    seed: int
-    total_steps: int
-
-    @property
-    def micro_per_epoch(self) -> int:
-        return math.ceil(self.n_rows / self.batch_size)
-
-    def _perm(self, epoch: int) -> list[int]:
-        import torch
-
-        g = torch.Generator().manual_seed(self.seed * 1_000_003 + epoch)
-        return torch.randperm(self.n_rows, generator=g).tolist()
-
-    def micro_batches(self, step: int) -> list[list[int]]:
-        out = []
-        for m in range(self.grad_accum):
-            g = step * self.grad_accum + m
-            epoch, k = divmod(g, self.micro_per_epoch)
-            perm = self._perm(epoch)
-            out.append(perm[k * self.batch_size : (k + 1) * self.batch_size])
-        return out
-
-    def position(self, step: int) -> dict[str, int]:
-        epoch, k = divmod(step * self.grad_accum, self.micro_per_epoch)
-        return {"epoch": epoch, "micro_batch": k, "step": step}
-
-
-def make_plan(n_rows: int, cfg: TrainConfig) -> Plan:
-    micro = math.ceil(n_rows / cfg.batch_size)
-    steps_per_epoch = max(1, math.ceil(micro / cfg.grad_accum))
-    total = cfg.max_steps if cfg.max_steps else max(1, math.ceil(cfg.epochs * steps_per_epoch))
-    return Plan(n_rows, cfg.batch_size, cfg.grad_accum, cfg.seed, total)
-
-
-def lr_lambda(schedule: str, warmup: int, total: int) -> Callable[[int], float]:
-    def f(s: int) -> float:
-        if s < warmup:
-            return (s + 1) / (warmup + 1)
-        p = (s - warmup) / max(1, total - warmup)
-        if schedule == "cosine":
-            return 0.5 * (1.0 + math.cos(math.pi * p))
-        if schedule == "linear":
-            return max(0.0, 1.0 - p)
-        return 1.0
-
-    return f
 
 
 # -- model -------------------------------------------------------------------------------------
@@ -411,52 +308,47 @@ class TrainingRun:
         return done[-1] if done else None
 
     def save_checkpoint(self, step: int, state: dict[str, Any]) -> Path:
-        import numpy as np
-        import torch
-        from safetensors.torch import save_file
-
         self.ckpt_root.mkdir(parents=True, exist_ok=True)
         dest = self.ckpt_root / f"step-{step:07d}"
-        tmp = Path(tempfile.mkdtemp(dir=self.ckpt_root, prefix=f".step-{step:07d}.tmp-"))
         try:
-            save_file(lora_state(self.model), str(tmp / "adapter.safetensors"))
-            torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
-            torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
-            rng = {
-                "torch": torch.get_rng_state(),
-                "python": random.getstate(),
-                "numpy": np.random.get_state(),
-                "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
-            }
-            torch.save(rng, tmp / "rng.pt")
-            if self.scaler is not None:
-                torch.save(self.scaler.state_dict(), tmp / "scaler.pt")
-            meta = {**state, "step": step, "data_position": self.plan.position(step)}
-            (tmp / "trainer_state.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
-            for f in tmp.iterdir():
-                with open(f, "rb") as fh:
-                    os.fsync(fh.fileno())
-            if dest.exists():
-                shutil.rmtree(dest)
-            os.replace(tmp, dest)
-            fsync_dir(self.ckpt_root)
+            with atomic.building_dir(dest) as tmp:
+                self._write_checkpoint(tmp, step, state)
         except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
             if e.errno == errno.ENOSPC:
                 raise TrainingError(
                     f"Disk full while saving the step-{step} checkpoint in {self.ckpt_root}.",
                     hint="Free some space, then `studio model resume` continues from the last good checkpoint.",
                 ) from e
             raise TrainingError(f"Cannot write the step-{step} checkpoint: {e}.") from e
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
-            raise
         # Keep the two newest: one good checkpoint survives a crash during the next save.
         for old in sorted(p for p in self.ckpt_root.glob("step-*") if p.is_dir())[:-2]:
             shutil.rmtree(old, ignore_errors=True)
         if self.on_checkpoint:
             self.on_checkpoint(step, self.plan.total_steps)
         return dest
+
+    def _write_checkpoint(self, tmp: Path, step: int, state: dict[str, Any]) -> None:
+        import numpy as np
+        import torch
+        from safetensors.torch import save_file
+
+        save_file(lora_state(self.model), str(tmp / "adapter.safetensors"))
+        torch.save(self.optimizer.state_dict(), tmp / "optimizer.pt")
+        torch.save(self.scheduler.state_dict(), tmp / "scheduler.pt")
+        rng = {
+            "torch": torch.get_rng_state(),
+            "python": random.getstate(),
+            "numpy": np.random.get_state(),
+            "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None,
+        }
+        torch.save(rng, tmp / "rng.pt")
+        if self.scaler is not None:
+            torch.save(self.scaler.state_dict(), tmp / "scaler.pt")
+        meta = {**state, "step": step, "data_position": self.plan.position(step)}
+        (tmp / "trainer_state.json").write_text(json.dumps(meta, indent=2, sort_keys=True))
+        for f in tmp.iterdir():
+            with open(f, "rb") as fh:
+                os.fsync(fh.fileno())
 
     def load_checkpoint(self, ckpt: Path) -> dict[str, Any]:
         import numpy as np
@@ -656,27 +548,19 @@ class TrainingRun:
 
     def write_output(self, metrics: dict[str, Any]) -> None:
         """adapter + card into a temp folder beside out_dir, then one rename."""
-        parent = self.out_dir.parent
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(dir=parent, prefix=f".{self.out_dir.name}.tmp-"))
+        if self.out_dir.exists():
+            raise TrainingError(f"{self.out_dir} already exists; not overwriting a finished model.")
         try:
-            self.model.save_pretrained(str(tmp / "adapter"), safe_serialization=True)
-            if self.finish:
-                self.finish(tmp, metrics)
-            if self.out_dir.exists():
-                raise TrainingError(
-                    f"{self.out_dir} already exists; not overwriting a finished model."
-                )
-            os.replace(tmp, self.out_dir)
-            fsync_dir(parent)
+            with atomic.building_dir(self.out_dir) as tmp:
+                self.model.save_pretrained(str(tmp / "adapter"), safe_serialization=True)
+                if self.finish:
+                    self.finish(tmp, metrics)
+                if self.out_dir.exists():  # appeared meanwhile: never replace a finished model
+                    raise TrainingError(f"{self.out_dir} already exists; not overwriting it.")
         except OSError as e:
-            shutil.rmtree(tmp, ignore_errors=True)
             if e.errno == errno.ENOSPC:
                 raise TrainingError(
                     "Disk full while writing the finished adapter.",
                     hint="Free some space, then `studio model resume` finishes from the last checkpoint.",
                 ) from e
-            raise
-        except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
             raise

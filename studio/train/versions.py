@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from studio.core.cancel import CancelToken
 from studio.core.errors import InvalidInput, NotFound
 from studio.core.events import EventBus
 from studio.core.jobs import pid_alive
@@ -207,7 +208,9 @@ class ModelVersions:
         )
 
     # -- training: prepare -------------------------------------------------------------------
-    def snapshot(self, spec: str) -> tuple[dict[str, Any], Sequence[Any]]:
+    def snapshot(
+        self, spec: str, *, cancel: CancelToken | None = None
+    ) -> tuple[dict[str, Any], Sequence[Any]]:
         """NAME[@VERSION] → (provenance entry, snapshot records)."""
         name, version = parse_datanet_spec(spec)
         dn = self.studio.datanets
@@ -218,7 +221,7 @@ class ModelVersions:
                 f"Datanet {spec!r} has no such snapshot: {e}",
                 hint=f"Take one with `studio datanet snapshot {name}`.",
             ) from e
-        records = list(dn.snapshot_records(name, snap["version"]))
+        records = list(dn.snapshot_records(name, snap["version"], cancel=cancel))
         if not records:
             raise InvalidInput(
                 f"Snapshot {name}@{snap['version']} is empty.",

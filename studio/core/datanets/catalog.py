@@ -23,6 +23,17 @@ TAG_RE = re.compile(r"^[a-z0-9][a-z0-9-]{0,31}$")
 STATUSES = ("pending", "accepted", "rejected")
 
 
+def datanet_row(store: Store, name: str) -> dict[str, Any]:
+    """The `datanets` row named `name`, or the one NotFound every layer gives for a missing one."""
+    row = store.one("SELECT * FROM datanets WHERE name = ?", (name,))
+    if row is None:
+        raise NotFound(
+            f"No Datanet named '{name}'.",
+            hint="See `studio datanet list`, or create it with `studio datanet create NAME`.",
+        )
+    return row
+
+
 class DatanetCatalog:
     """Rows of the `datanets` table; the base the other Datanet parts build on."""
 
@@ -117,13 +128,7 @@ class DatanetCatalog:
         return self.get(name)
 
     def _row(self, name: str) -> dict[str, Any]:
-        row = self.store.one("SELECT * FROM datanets WHERE name = ?", (name,))
-        if row is None:
-            raise NotFound(
-                f"No Datanet named '{name}'.",
-                hint="See `studio datanet list`, or create it with `studio datanet create NAME`.",
-            )
-        return row
+        return datanet_row(self.store, name)
 
     def _public(self, row: dict[str, Any]) -> dict[str, Any]:
         counts = {s: 0 for s in STATUSES}

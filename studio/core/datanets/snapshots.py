@@ -142,27 +142,12 @@ class DatanetSnapshots(DatanetRecords):
         return s
 
     def get_snapshot(self, name: str, version: int | None = None) -> dict[str, Any]:
-        s = self._snapshot_row(name, version)
-        return {
-            "datanet": name,
-            "version": s["version"],
-            "root": s["root"],
-            "records": s["records"],
-            "created_at": s["created_at"],
-            "manifest_hash": s["manifest_hash"],
-        }
+        return _snapshot_public(name, self._snapshot_row(name, version))
 
     def snapshots(self, name: str) -> builtins.list[dict[str, Any]]:
         dn = self._row(name)
         return [
-            {
-                "datanet": name,
-                "version": s["version"],
-                "root": s["root"],
-                "records": s["records"],
-                "created_at": s["created_at"],
-                "manifest_hash": s["manifest_hash"],
-            }
+            _snapshot_public(name, s)
             for s in self.store.query(
                 "SELECT * FROM snapshots WHERE datanet_id = ? ORDER BY version", (dn["id"],)
             )
@@ -250,6 +235,11 @@ class DatanetSnapshots(DatanetRecords):
             "format": format,
             "path": str(path),
         }
+
+
+def _snapshot_public(name: str, s: dict[str, Any]) -> dict[str, Any]:
+    keys = ("version", "root", "records", "created_at", "manifest_hash")
+    return {"datanet": name, **{k: s[k] for k in keys}}
 
 
 def _manifest(
