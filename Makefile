@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui
+.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -57,5 +57,16 @@ contracts: $(NODE_STAMP) $(SETUP_STAMP)
 gui: setup
 	$(STUDIO) gui
 
+# Real data first (the demo on the tiny model: devnet, published sample Datanet, a trained model,
+# an attribution report settled on chain), then every page in light and dark at scale 1 and 2.
+SHOTS_HOME ?= $(CURDIR)/.screenshots-home
+screenshots: setup
+	rm -rf $(SHOTS_HOME)
+	STUDIO_HOME=$(SHOTS_HOME) STUDIO_DEMO_BASE=tiny STUDIO_DEMO_TRAIN_STEPS=24 $(STUDIO) demo --fresh
+	QT_QPA_PLATFORM=offscreen STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) gui --screenshots docs/screenshots
+	# git keeps every page at scale 1 and two HiDPI samples; `studio gui --screenshots` writes all
+	find docs/screenshots -name '*@2x.png' ! -name 'home-light@2x.png' ! -name 'playground-dark@2x.png' -delete
+	STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) devnet down
+
 clean:
-	rm -rf $(VENV) node_modules demo-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache

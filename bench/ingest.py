@@ -1,8 +1,10 @@
 """Ingest throughput: generated prose (.txt) and JSONL, >= 100 MB, through `Datanets.add_files`
-(split, PII/secret scan, score, exact + MinHash near-duplicate detection, blobs, SQLite), next
-to a baseline that only reads and sha256-hashes the same files. Run:
+(split, PII/secret scan, score, exact + MinHash near-duplicate detection, blobs, SQLite), once on
+the serial path (ingest.workers = 1) and once with the process pool (one worker per core), next
+to a baseline that only reads and sha256-hashes the same files; also checks that both paths
+stored the same records with the same scores. Run:
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--mb 100] [--keep DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--mb 100] [--workers N] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -10,12 +12,14 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
 import random
 import shutil
 import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
@@ -96,31 +100,48 @@ def baseline(files: list[Path]) -> tuple[float, float]:
     return time.perf_counter() - t, time.process_time() - c
 
 
-def studio_ingest(files: list[Path], home: Path) -> tuple[float, float, int]:
+def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]:
     from studio.app import Studio
     from studio.core import quality
 
     quality.analyze(["warm up: import datasketch, load the word list"])
     with Studio(home) as s:
+        s.config.ingest.workers = workers
         s.datanets.create("bench")
         t, c = time.perf_counter(), time.process_time()
+        from studio.core import ingest_plan
+
+        c_plan = ingest_plan.PLANNING_CPU_S[0]
         results = s.datanets.add_files(
             "bench", files, contributor="0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
         )
         elapsed, cpu = time.perf_counter() - t, time.process_time() - c
+        # planning CPU spent in workers (the serial path plans in this process: already counted)
+        cpu_workers = (ingest_plan.PLANNING_CPU_S[0] - c_plan) if workers != 1 else 0.0
+        rows = s.store.conn.execute(
+            "SELECT content_sha256, score, reasons, source FROM records ORDER BY id"
+        ).fetchall()
     flags: dict[str, int] = {}
     for r in results:
         for k, v in r.get("flags", {}).items():
             flags[k] = flags.get(k, 0) + v
-    print("  flagged:", ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in flags.items()))
-    return elapsed, cpu, sum(r["records"] for r in results)
+    return {
+        "elapsed": elapsed,
+        "cpu": cpu,
+        "cpu_workers": cpu_workers,
+        "records": sum(r["records"] for r in results),
+        "flags": flags,
+        "digest": hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest(),
+    }
 
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=100.0)
+    ap.add_argument("--workers", type=int, default=0, help="pool size (default: one per core)")
     ap.add_argument("--keep", help="generate into this folder and keep it")
     args = ap.parse_args()
+    load_before = f"{os.getloadavg()[0]:.2f}"
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="studio-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
@@ -136,16 +157,34 @@ def main() -> None:
             f"data: {len(files)} files, {mb:.1f} MB (generated in {time.perf_counter() - t:.1f} s)"
         )
         base, base_cpu = baseline(files)
-        shutil.rmtree(tmp / "home", ignore_errors=True)
-        elapsed, cpu, records = studio_ingest(files, tmp / "home")
-        print("                              wall-clock         CPU time (this process)")
-        print(f"baseline (read + sha256):    {mb / base:8.1f} MB/s      {mb / base_cpu:8.1f} MB/s")
-        print(f"studio ingest (dedupe, PII): {mb / elapsed:8.1f} MB/s      {mb / cpu:8.1f} MB/s")
+        runs = {}
+        for label, workers in (("serial", 1), ("parallel", args.workers)):
+            shutil.rmtree(tmp / f"home-{label}", ignore_errors=True)
+            runs[label] = studio_ingest(files, tmp / f"home-{label}", workers)
+            shutil.rmtree(tmp / f"home-{label}", ignore_errors=True)
+        ser, par = runs["serial"], runs["parallel"]
+        from studio.core.config import IngestConfig
+        from studio.core.ingest_plan import worker_count
+
+        n_par = args.workers or worker_count(IngestConfig())
         print(
-            f"  {records} records: {records / elapsed:,.0f} records/s wall, {records / cpu:,.0f} records/s CPU "
-            f"({elapsed:.2f} s wall, {cpu:.2f} s CPU)"
+            "  flagged:", ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in ser["flags"].items())
         )
-        print(f"ratio ingest/baseline:       {base / elapsed:8.3f}           {base_cpu / cpu:8.3f}")
+        print(f"  load average before the runs: {load_before}, after: {os.getloadavg()[0]:.2f}")
+        print("                                  wall-clock    CPU (this process + workers)")
+        print(f"baseline (read + sha256):       {mb / base:8.1f} MB/s   {mb / base_cpu:8.1f} MB/s")
+        for label, r in runs.items():
+            cpu = r["cpu"] + r["cpu_workers"]
+            name = "serial ingest" if label == "serial" else f"parallel ingest ({n_par} workers)"
+            print(
+                f"{name + ':':<32}{mb / r['elapsed']:8.1f} MB/s   {mb / cpu:8.1f} MB/s"
+                f"   ({r['elapsed']:.2f} s wall; CPU {r['cpu']:.2f} s here"
+                f" + {r['cpu_workers']:.2f} s in workers; {r['records']} records)"
+            )
+        print(f"ratio parallel/serial:          {ser['elapsed'] / par['elapsed']:8.2f}x")
+        print(f"ratio parallel/baseline:        {base / par['elapsed']:8.3f}")
+        same = ser["digest"] == par["digest"]
+        print(f"same records and scores:        {'yes' if same else 'NO'} ({ser['digest'][:12]})")
     finally:
         if not args.keep:
             shutil.rmtree(tmp, ignore_errors=True)

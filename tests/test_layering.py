@@ -70,6 +70,8 @@ def test_nothing_imports_ui() -> None:
     for path in (REPO / "studio").rglob("*.py"):
         if "ui" in path.relative_to(REPO / "studio").parts[:1]:
             continue
+        if path.relative_to(REPO / "studio").as_posix() == "commands/gui.py":
+            continue  # `studio gui` loads the ui package lazily, by name: the one way in
         text = path.read_text("utf-8")
         if "studio.ui" in text or "from PySide6" in text or "import PySide6" in text:
             offenders.append(str(path.relative_to(REPO)))

@@ -26,6 +26,7 @@ ELSEWHERE = {
     ("wallet", "pending"): "tests/chain/test_attacks_pipeline.py (crash, list, abandon)",
     ("wallet", "forget-chain"): "tests/chain/test_tx.py (a reset custom node)",
     ("node", "run"): "tests/node/test_exactly_once.py runs it as a process (kill -9, SIGTERM)",
+    ("gui",): "tests/gui/test_window.py runs `studio gui` as a process up to its first paint",
 }
 LOCAL = [
     "doctor",

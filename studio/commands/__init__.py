@@ -41,6 +41,7 @@ COMMAND_MODULES = (
     "studio.commands.stake",
     "studio.commands.model",
     "studio.commands.attribution",
+    "studio.commands.gui",
     "studio.commands.node",
 )
 

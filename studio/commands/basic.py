@@ -114,9 +114,47 @@ def doctor_checks(home: str | None) -> list[dict[str, Any]]:
 
 
 @operation("doctor", "Check this machine: Python, torch device, data home, keyring, Qt, anvil.")
-def doctor(studio: Studio) -> DoctorReport:
+def doctor(
+    studio: Studio,
+    *,
+    store: Annotated[
+        bool, arg("also re-hash every blob and verify every Datanet (full store check)")
+    ] = False,
+) -> DoctorReport:
     checks = doctor_checks(str(studio.paths.home))
-    return DoctorReport(version=__version__, checks=tuple(Check.from_dict(c) for c in checks))
+    checks.append(
+        _store_check(studio)
+        if store
+        else _check("store", True, "not checked: `studio doctor --store` re-hashes every blob")
+    )
+    report = DoctorReport(version=__version__, checks=tuple(Check.from_dict(c) for c in checks))
+    if not checks[-1]["ok"]:
+        from studio.core.errors import IntegrityError
+
+        raise IntegrityError(
+            "The store check found problems (see the store line above).",
+            hint=checks[-1]["fix"],
+            result=report,
+        )
+    return report
+
+
+def _store_check(studio: Studio) -> dict[str, Any]:
+    res = studio.datanets.verify_store()
+    shown = []
+    for p in res["problems"][:3]:
+        where = f"record #{p['record_id']}" if "record_id" in p else f"blob {p.get('blob', '')}"
+        shown.append(f"{p.get('datanet', 'store')} {where}: {p['problem']}")
+    more = f"; {len(res['problems']) - 3} more" if len(res["problems"]) > 3 else ""
+    damaged = sorted({p["datanet"] for p in res["problems"] if "datanet" in p})
+    fix = "Restore the data home from a backup, or re-add the affected files" + (
+        f" (studio datanet verify {damaged[0]} lists them)." if damaged else "."
+    )
+    detail = (
+        f"{res['datanets_checked']} Datanet(s), {res['blobs_checked']} blob(s) re-hashed,"
+        f" {len(res['problems'])} problem(s)"
+    ) + (": " + "; ".join(shown) + more if shown else "")
+    return _check("store", res["ok"], detail, fix)
 
 
 @operation("demo", "Run the end-to-end demo on the embedded devnet, printing each step.")

@@ -70,9 +70,16 @@ def add(
     text_column: Annotated[
         str | None, arg("CSV column holding the text (default: 'text', or prompt/response)")
     ] = None,
+    follow_symlinks: Annotated[
+        bool, arg("add what symbolic links point to (refused by default)")
+    ] = False,
 ) -> list[AddFileResult]:
     results = studio.datanets.add_files(
-        name, files, contributor=contributor, text_column=text_column
+        name,
+        files,
+        contributor=contributor,
+        text_column=text_column,
+        follow_symlinks=follow_symlinks,
     )
     return [AddFileResult.from_dict(r) for r in results]
 
@@ -166,7 +173,7 @@ def proof(studio: Studio, name: str, record_id: int, *, version: int | None = No
 
 @operation(
     "datanet verify",
-    "Re-hash every record and rebuild every snapshot root; report tampering by record.",
+    "Re-hash every blob and record, rebuild every snapshot root; report tampering by record.",
 )
 def verify(studio: Studio, name: str) -> VerifyResult:
     res = VerifyResult.from_dict(studio.datanets.verify(name))

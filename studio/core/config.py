@@ -19,6 +19,13 @@ class IngestConfig:
     target_chars: int = 1200  # split prose near this size, at paragraph/section boundaries
     near_duplicate_threshold: float = 0.85  # MinHash Jaccard
     csv_text_column: str = "text"
+    csv_max_field_chars: int = (
+        10_000_000  # a longer CSV field is refused (Python's default: 131072)
+    )
+    max_unpacked_mb: float = 200.0  # a .docx larger than this when unzipped is refused
+    max_unpack_ratio: float = 100.0  # ... or unzipping to more than this many times its size
+    max_records_per_file: int = 500_000
+    workers: int = 0  # processes that parse and scan files; 0: one per CPU core
 
 
 @dataclass

@@ -10,7 +10,9 @@ from __future__ import annotations
 import csv
 import io
 import json
+import os
 import re
+import stat
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -92,34 +94,116 @@ def record_from_canonical(kind: str, data: bytes) -> RawRecord:
 # -- validation of the file itself -------------------------------------------------------------
 
 
+def display_name(name: str) -> str:
+    """A file name or path as shown and stored: control and other invisible characters escaped
+    (a newline in a name must not forge an `error:` line in the output)."""
+    if name.isprintable():
+        return name
+    return "".join(c if c.isprintable() else _escape_char(c) for c in name)
+
+
+_ESCAPES = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def _escape_char(c: str) -> str:
+    if c in _ESCAPES:
+        return _ESCAPES[c]
+    n = ord(c)
+    if n < 0x100:
+        return f"\\x{n:02x}"
+    return f"\\u{n:04x}" if n < 0x10000 else f"\\U{n:08x}"
+
+
 def file_format(path: Path) -> str:
     fmt = FORMATS.get(path.suffix.lower())
     if fmt is None:
         known = " ".join(sorted({f".{v}" for v in FORMATS.values()}))
         raise InvalidInput(
-            f"{path.name}: unsupported file type '{path.suffix or '(none)'}'.",
+            f"{display_name(path.name)}: unsupported file type"
+            f" '{display_name(path.suffix) or '(none)'}'.",
             hint=f"Use one of: {known}.",
         )
     return fmt
 
 
-def check_size(path: Path, cfg: IngestConfig) -> int:
+def check_path(path: Path, *, follow_symlinks: bool = False) -> None:
+    """Refuse what is not a plain file before anything else is said about it: a missing path,
+    a folder, a symbolic link (unless follow_symlinks), a device or a pipe."""
+    shown = display_name(str(path))
     try:
-        st = path.stat()
+        st = os.lstat(path)
     except FileNotFoundError as e:
-        raise InvalidInput(f"{path}: no such file.", hint="Check the path.") from e
-    if not path.is_file():
-        raise InvalidInput(f"{path}: not a regular file.", hint="Pass files, not folders.")
-    if st.st_size == 0:
-        raise InvalidInput(f"{path.name}: the file is empty.", hint="Add a file with content.")
-    limit = int(cfg.max_file_mb * 1_000_000)  # decimal MB, as the message says
-    if st.st_size > limit:
+        raise InvalidInput(f"{shown}: no such file.", hint="Check the path.") from e
+    if stat.S_ISLNK(st.st_mode):
+        try:
+            target = os.readlink(path)
+        except OSError:
+            target = "?"
+        if not follow_symlinks:
+            raise InvalidInput(
+                f"{shown}: is a symbolic link to {display_name(target)}; links are not followed.",
+                hint="Add the file it points to, or pass --follow-symlinks.",
+            )
+        try:
+            st = os.stat(path)
+        except FileNotFoundError as e:
+            raise InvalidInput(
+                f"{shown}: is a broken symbolic link (to {display_name(target)}).",
+                hint="Check the path.",
+            ) from e
+    if stat.S_ISDIR(st.st_mode):
         raise InvalidInput(
-            f"{path.name}: {st.st_size / 1e6:.1f} MB is over the {cfg.max_file_mb:g} MB limit"
+            f"{shown}: is a folder, not a file.",
+            hint=f"Pass the files inside it, e.g. {shown}/*.txt",
+        )
+    if not stat.S_ISREG(st.st_mode):
+        raise InvalidInput(f"{shown}: not a regular file.", hint="Pass plain files.")
+
+
+def check_size(path: Path, cfg: IngestConfig, size: int | None = None) -> int:
+    if size is None:
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as e:
+            raise InvalidInput(
+                f"{display_name(str(path))}: no such file.", hint="Check the path."
+            ) from e
+    name = display_name(path.name)
+    if size == 0:
+        raise InvalidInput(f"{name}: the file is empty.", hint="Add a file with content.")
+    limit = int(cfg.max_file_mb * 1_000_000)  # decimal MB, as the message says
+    if size > limit:
+        raise InvalidInput(
+            f"{name}: {size / 1e6:.1f} MB is over the {cfg.max_file_mb:g} MB limit"
             " (ingest.max_file_mb).",
             hint="Split the file, or raise ingest.max_file_mb in config.json.",
         )
-    return st.st_size
+    return size
+
+
+def read_file(path: Path, cfg: IngestConfig, *, follow_symlinks: bool = False) -> bytes:
+    """The bytes of one checked file, never more than the size limit. Without follow_symlinks
+    the file is opened with O_NOFOLLOW, so a link swapped in after the check is refused too."""
+    check_path(path, follow_symlinks=follow_symlinks)
+    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) * (not follow_symlinks)
+    flags |= getattr(os, "O_NONBLOCK", 0)  # a pipe swapped in must not hang the read
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        raise InvalidInput(
+            f"{display_name(str(path))}: cannot be opened ({e.strerror}).",
+            hint="Check the path (symbolic links need --follow-symlinks).",
+        ) from e
+    with os.fdopen(fd, "rb") as f:
+        st = os.fstat(f.fileno())
+        if not stat.S_ISREG(st.st_mode):
+            raise InvalidInput(
+                f"{display_name(str(path))}: not a regular file.", hint="Pass plain files."
+            )
+        check_size(path, cfg, st.st_size)
+        data = f.read(int(cfg.max_file_mb * 1_000_000) + 1)
+    check_size(path, cfg, len(data))  # it may have changed while we read it
+    return data
 
 
 _CONTROL = bytes(i for i in range(32) if i not in (9, 10, 12, 13))
@@ -297,12 +381,23 @@ def _bad_lines_error(name: str, bad: list[tuple[int, str]]) -> InvalidInput:
 
 
 def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
-    text = decode_text(name, data)
+    records, bad = _jsonl_rows(name, decode_text(name, data), cfg)
+    if bad:
+        raise _bad_lines_error(name, bad)
+    if not records:
+        raise InvalidInput(f"{name}: no records found.", hint="Add one JSON object per line.")
+    return records
+
+
+def _jsonl_rows(
+    name: str, text: str, cfg: IngestConfig, line_base: int = 0
+) -> tuple[list[Row], list[tuple[int, str]]]:
+    """The records of JSONL text whose first line is line_base + 1, and the malformed lines."""
     records: list[Row] = []
     bad: list[tuple[int, str]] = []
     loads = json.loads
     scan = _SCAN_JSON
-    for n, line in enumerate(text.split("\n"), 1):
+    for n, line in enumerate(text.split("\n"), line_base + 1):
         if not line.strip():
             continue
         try:
@@ -323,21 +418,40 @@ def read_jsonl(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
         rec = _row_record(obj, name, n)
         if isinstance(rec, str):
             bad.append((n, rec))
+        elif rec[0] == "text" and len(rec[1]) > cfg.max_chars:
+            records += _split_row(rec, cfg)  # split like prose, each piece keeps its row
         else:
             records.append(rec)
-    if bad:
-        raise _bad_lines_error(name, bad)
-    if not records:
-        raise InvalidInput(f"{name}: no records found.", hint="Add one JSON object per line.")
-    return records
+    return records, bad
+
+
+def _split_row(rec: Row, cfg: IngestConfig) -> list[Row]:
+    """A text row over max_chars becomes several records, split like prose (row + offset)."""
+    return [
+        ("text", t, None, None, None, {**rec[5], "offset": o}) for o, t in split_prose(rec[1], cfg)
+    ]
 
 
 def read_csv(
     name: str, data: bytes, cfg: IngestConfig, text_column: str | None = None
 ) -> list[Row]:
     text = decode_text(name, data)
+    limit = cfg.csv_max_field_chars
+    previous = csv.field_size_limit(limit)
+    try:
+        return _read_csv(name, text, cfg, text_column, limit)
+    finally:
+        csv.field_size_limit(previous)
+
+
+def _read_csv(
+    name: str, text: str, cfg: IngestConfig, text_column: str | None, limit: int
+) -> list[Row]:
     reader = csv.DictReader(io.StringIO(text, newline=""))
-    cols = reader.fieldnames or []
+    try:
+        cols = reader.fieldnames or []
+    except csv.Error as e:
+        raise _csv_error(name, reader.line_num, e, limit) from e
     want = text_column or cfg.csv_text_column
     structured = text_column is None and "prompt" in cols and "response" in cols
     if not structured and want not in cols:
@@ -356,18 +470,29 @@ def read_csv(
                     records.append(("prompt_response", "", p, r, None, src))
             else:
                 t = (row.get(want) or "").strip()
-                if t:
+                if len(t) > cfg.max_chars:
+                    records += _split_row(("text", t, None, None, None, src), cfg)
+                elif t:
                     records.append(("text", t, None, None, None, src))
     except csv.Error as e:
-        raise InvalidInput(
-            f"{name}: malformed CSV at line {reader.line_num}: {e}.",
-            hint="Fix the quoting on that line.",
-        ) from e
+        raise _csv_error(name, reader.line_num, e, limit) from e
     if not records:
         raise InvalidInput(
             f"{name}: column '{want}' is empty in every row.", hint="Check the column."
         )
     return records
+
+
+def _csv_error(name: str, line: int, e: csv.Error, limit: int) -> InvalidInput:
+    if "field larger than field limit" in str(e):
+        return InvalidInput(
+            f"{name}: line {line}: a field longer than {limit:,} characters"
+            " (ingest.csv_max_field_chars).",
+            hint="Split that text over several rows, or raise ingest.csv_max_field_chars in config.json.",
+        )
+    return InvalidInput(
+        f"{name}: malformed CSV at line {line}: {e}.", hint="Fix the quoting on that line."
+    )
 
 
 def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
@@ -407,29 +532,113 @@ def read_pdf(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
     return records
 
 
-def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
+_W = "{http://schemas.openxmlformats.org/wordprocessingml/2006/main}"
+_OFFICE_DOCUMENT = (
+    "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
+)
+
+
+def _docx_error(name: str, why: str) -> InvalidInput:
+    return InvalidInput(
+        f"{name}: not a readable .docx file ({why}).",
+        hint="Save it again from Word/LibreOffice as .docx.",
+    )
+
+
+def _docx_parts(name: str, data: bytes, cfg: IngestConfig) -> tuple[Any, str]:
+    """The open zip and the name of its main document part, after the unpacked-size checks
+    (a zip states each member's size, and zipfile never returns more than that)."""
     import zipfile
 
-    import docx
-
     try:
-        document = docx.Document(io.BytesIO(data))
-    except (zipfile.BadZipFile, KeyError, ValueError) as e:
+        zf = zipfile.ZipFile(io.BytesIO(data))
+        infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError) as e:
+        raise _docx_error(name, str(e) or type(e).__name__) from e
+    unpacked = sum(i.file_size for i in infos)
+    limit = cfg.max_unpacked_mb * 1_000_000
+    ratio = unpacked / max(1, len(data))
+    # the ratio matters only for sizes worth a bomb: a small document may compress very well
+    if unpacked > limit or (ratio > cfg.max_unpack_ratio and unpacked > 10_000_000):
         raise InvalidInput(
-            f"{name}: not a readable .docx file ({e}).",
-            hint="Save it again from Word/LibreOffice as .docx.",
-        ) from e
-    except Exception as e:  # noqa: BLE001 - python-docx raises assorted errors on corrupt packages
-        raise InvalidInput(
-            f"{name}: not a readable .docx file ({type(e).__name__}).",
-            hint="Save it again from Word/LibreOffice as .docx.",
-        ) from e
+            f"{name}: too large when unpacked ({unpacked / 1e6:,.0f} MB from"
+            f" {len(data) / 1e6:,.2f} MB, {ratio:,.0f} times its size; the limits are"
+            f" {cfg.max_unpacked_mb:g} MB and {cfg.max_unpack_ratio:g} times, ingest.max_unpacked_mb"
+            " and ingest.max_unpack_ratio).",
+            hint="This looks like a zip bomb. If the document is genuine, save it as .txt and add that.",
+        )
+    part = "word/document.xml"
+    try:
+        rels = _xml_root(zf, "_rels/.rels")
+    except KeyError:
+        rels = None
+    for rel in rels if rels is not None else ():
+        if rel.get("Type") == _OFFICE_DOCUMENT and rel.get("Target"):
+            part = rel.get("Target", part).lstrip("/")
+    if part not in zf.namelist():
+        raise _docx_error(name, f"no {part}")
+    return zf, part
+
+
+def _xml_root(zf: Any, part: str) -> Any:
+    import defusedxml.ElementTree as safe_xml
+
+    with zf.open(part) as f:
+        return safe_xml.parse(f, forbid_dtd=True).getroot()
+
+
+def _docx_styles(zf: Any) -> dict[str, str]:
+    """Style id -> style name ("Heading1" -> "heading 1"), so localised ids still read as headings."""
+    try:
+        root = _xml_root(zf, "word/styles.xml")
+    except KeyError:
+        return {}
+    out = {}
+    for st in root.iter(_W + "style"):
+        sid, nm = st.get(_W + "styleId"), st.find(_W + "name")
+        if sid and nm is not None:
+            out[sid] = (nm.get(_W + "val") or sid).lower()
+    return out
+
+
+def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
+    """Paragraphs of the main document part, streamed (each paragraph is dropped once read), with
+    defusedxml's protections (no DTD, no entities) on every XML part."""
+    import xml.etree.ElementTree as std_xml
+    import zipfile
+
+    import defusedxml
+    import defusedxml.ElementTree as safe_xml
+
+    zf, part = _docx_parts(name, data, cfg)
     paras: list[tuple[int, str, bool]] = []
-    for i, p in enumerate(document.paragraphs):
-        t = p.text.strip()
-        if t:
-            style = (p.style.name if p.style is not None else "") or ""
-            paras.append((i, t, style.lower().startswith(("heading", "title"))))
+    try:
+        styles = _docx_styles(zf)
+        index = 0
+        body = None
+        with zf.open(part) as f:
+            for event, elem in safe_xml.iterparse(f, events=("start", "end"), forbid_dtd=True):
+                if event == "start":
+                    if elem.tag == _W + "body":
+                        body = elem
+                    continue
+                if elem.tag == _W + "p":
+                    text = "".join(_run_text(elem)).strip()
+                    if text:
+                        style = elem.find(f"{_W}pPr/{_W}pStyle")
+                        sid = style.get(_W + "val", "") if style is not None else ""
+                        label = styles.get(sid, sid.lower())
+                        paras.append((index, text, label.startswith(("heading", "title"))))
+                        if len(paras) > cfg.max_records_per_file:
+                            raise _too_many_records(name, cfg)
+                    index += 1
+                    elem.clear()
+                elif body is not None and elem.tag == _W + "tbl":
+                    elem.clear()
+                if body is not None and len(body) > 64:
+                    del body[:-1]  # paragraphs already read: keep memory flat
+    except (zipfile.BadZipFile, std_xml.ParseError, defusedxml.DefusedXmlException, OSError) as e:
+        raise _docx_error(name, str(e) or type(e).__name__) from e
     if not paras:
         raise InvalidInput(
             f"{name}: the document has no text.", hint="Add a document with content."
@@ -439,6 +648,25 @@ def read_docx(name: str, data: bytes, cfg: IngestConfig) -> list[Row]:
         ("text", t, None, None, None, {"file": name, "paragraph": o})
         for o, t in split_prose("", cfg, paragraphs=paras)
     ]
+
+
+def _run_text(p: Any) -> Iterator[str]:
+    for el in p.iter():
+        tag = el.tag
+        if tag == _W + "t" and el.text:
+            yield el.text
+        elif tag == _W + "tab":
+            yield "\t"
+        elif tag in (_W + "br", _W + "cr"):
+            yield "\n"
+
+
+def _too_many_records(name: str, cfg: IngestConfig) -> InvalidInput:
+    return InvalidInput(
+        f"{name}: more than {cfg.max_records_per_file:,} records in one file"
+        " (ingest.max_records_per_file).",
+        hint="Split the file, or raise ingest.max_records_per_file in config.json.",
+    )
 
 
 def read_records(
@@ -452,13 +680,18 @@ def read_rows(
 ) -> list[Row]:
     """read_records() as plain tuples (see Row)."""
     fmt = file_format(path)
-    name = path.name
-    if fmt in ("txt", "md"):
-        return read_txt(name, data, cfg, markdown=fmt == "md")
-    if fmt == "jsonl":
-        return read_jsonl(name, data, cfg)
-    if fmt == "csv":
-        return read_csv(name, data, cfg, text_column)
-    if fmt == "pdf":
-        return read_pdf(name, data, cfg)
-    return read_docx(name, data, cfg)
+    name = display_name(path.name)
+    rows = _READERS[fmt](name, data, cfg, text_column)
+    if len(rows) > cfg.max_records_per_file:
+        raise _too_many_records(name, cfg)
+    return rows
+
+
+_READERS: dict[str, Callable[[str, bytes, IngestConfig, str | None], list[Row]]] = {
+    "txt": lambda n, d, c, _: read_txt(n, d, c),
+    "md": lambda n, d, c, _: read_txt(n, d, c, markdown=True),
+    "jsonl": lambda n, d, c, _: read_jsonl(n, d, c),
+    "csv": read_csv,
+    "pdf": lambda n, d, c, _: read_pdf(n, d, c),
+    "docx": lambda n, d, c, _: read_docx(n, d, c),
+}

@@ -16,11 +16,12 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from types import ModuleType
-from typing import Any
-
-import sqlite_utils
+from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import StoreError
+
+if TYPE_CHECKING:
+    import sqlite_utils
 
 
 def discover_migrations() -> list[ModuleType]:
@@ -104,6 +105,10 @@ class Store:
     def db(self) -> sqlite_utils.Database:
         d = getattr(self._local, "db", None)
         if d is None:
+            # Imported here: sqlite_utils pulls in pandas (~1 s), which no plain query needs
+            # (every CLI command and the GUI's cold start paid for it).
+            import sqlite_utils
+
             d = sqlite_utils.Database(self.conn)
             self._local.db = d
         return d

@@ -377,6 +377,10 @@ class Node:
             _crash_point("after_served")
             self.counters["paid"] += 1
             self._record_wake.set()
+        elif job.inference_id is not None:
+            # Nothing to attribute (an empty answer, or attribution off): the payer can take the
+            # fee back after the record timeout; the journal says why.
+            self._journal(job, status="failed", error="no attribution report for this answer")
         elif report is not None:
             self._save_report(report, None, job.report_id)
         mv = self.hosted()[job.model]["version"]

@@ -8,6 +8,7 @@ import gc
 import hashlib
 import json
 import time
+from collections.abc import Callable
 from itertools import accumulate, repeat
 from pathlib import Path
 from typing import Any
@@ -17,10 +18,11 @@ import numpy as np
 from studio.core import quality
 from studio.core.cancel import CancelToken, check
 from studio.core.changes import Changes
-from studio.core.config import IngestConfig
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, StudioError
-from studio.core.ingest import RawRecord, check_size, file_format, read_rows, render_text
+from studio.core.ingest import display_name
+from studio.core.ingest_plan import Planned, plans_of, prepare_files
+from studio.core.ingest_plan import plan_file as parse_file
 
 
 def _pack(parts: list[bytes]) -> tuple[bytes, list[int]]:
@@ -31,24 +33,6 @@ _PROGRESS_EVERY = 5000  # records inserted between progress events
 
 
 class AddingFiles(DuplicateChecks):
-    def _plans(
-        self,
-        paths: builtins.list[Path],
-        text_column: str | None,
-        cancel: CancelToken | None = None,
-    ) -> builtins.list[Any]:
-        """parse_file for every path, in order: a plan dict or the StudioError it raised.
-        (Parsing in worker processes was tried: shipping the parsed records back costs as much
-        as it saves on two cores.)"""
-        out: builtins.list[Any] = []
-        for p in paths:
-            check(cancel)
-            try:
-                out.append(parse_file(p, text_column, self.config.ingest))
-            except StudioError as e:
-                out.append(e)
-        return out
-
     def add_files(
         self,
         name: str,
@@ -58,11 +42,14 @@ class AddingFiles(DuplicateChecks):
         text_column: str | None = None,
         all_or_nothing: bool = True,
         cancel: CancelToken | None = None,
+        follow_symlinks: bool = False,
     ) -> builtins.list[dict[str, Any]]:
         """Ingest files; one result per file: status added | duplicate | error.
         With all_or_nothing (the CLI), any unreadable file raises before anything is written.
         All files are written in one transaction: a cancel (or a crash) part-way leaves the
-        Datanet, and the blobs folder, as they were before the call."""
+        Datanet, and the blobs folder, as they were before the call. Symbolic links are refused
+        unless follow_symlinks. Files are parsed, split, scanned and signed in a process pool
+        (core.ingest_plan); this process is the one SQLite writer."""
         dn = self._row(name)
         who = self._contributor(contributor)
         paths = [Path(p) for p in paths]
@@ -74,7 +61,19 @@ class AddingFiles(DuplicateChecks):
         gc.disable()
         try:
             with self.events.operation("datanet add"):
-                results = self._add_files(dn, who, paths, text_column, all_or_nothing, cancel)
+                prepared = prepare_files(
+                    paths,
+                    text_column,
+                    self.config.ingest,
+                    follow_symlinks=follow_symlinks,
+                    cancel=cancel,
+                )
+                if all_or_nothing:  # a missing, linked or oversized file: before any parsing
+                    for item in prepared:
+                        if isinstance(item, StudioError):
+                            raise _all_or_nothing(item, len(paths))
+                plans = plans_of(prepared, self.config.ingest, cancel=cancel)
+                results = self._add_files(dn, who, paths, plans, all_or_nothing, cancel)
                 added = [r for r in results if r.get("status") == "added"]
                 if added:
                     self.events.changed(
@@ -94,30 +93,45 @@ class AddingFiles(DuplicateChecks):
         dn: dict[str, Any],
         who: str,
         paths: builtins.list[Path],
-        text_column: str | None,
+        plans: Any,
         all_or_nothing: bool,
         cancel: CancelToken | None,
     ) -> builtins.list[dict[str, Any]]:
-        planned: builtins.list[dict[str, Any] | None] = []
+        """Each file is written, in one transaction, as soon as its plan is ready, while the
+        pool plans the next ones. With all_or_nothing an unreadable file rolls the transaction
+        back, and progress is held back until the last file's plan is in: such a failure is
+        one line, with nothing changed."""
         results: builtins.list[dict[str, Any]] = []
-        for p, plan in zip(paths, self._plans(paths, text_column, cancel), strict=True):
-            if not isinstance(plan, StudioError):
-                planned.append(plan)
-                results.append({})
-                continue
-            if all_or_nothing:
-                others = (
-                    f" ({len(paths) - 1} other file(s) not added either)" if len(paths) > 1 else ""
-                )
-                raise type(plan)(f"{plan}{others}") from plan
-            planned.append(None)
-            results.append({"file": p.name, "path": str(p), "status": "error", "error": str(plan)})
         new_blobs: builtins.list[str] = []
+        held: builtins.list[tuple[Any, ...]] = []
+        live = [not all_or_nothing]
+
+        def progress(*event: Any) -> None:
+            if live[0]:
+                self.events.progress(*event)
+            else:
+                held.append(event)
+
         try:
             with self.store.transaction():
-                for i, plan in enumerate(planned):
-                    if plan is not None:
-                        results[i] = self._ingest(dn, plan, who, cancel, new_blobs)
+                for i, (p, plan) in enumerate(zip(paths, plans, strict=True)):
+                    if i == len(paths) - 1 and not live[0] and not isinstance(plan, StudioError):
+                        live[0] = True  # every file is planned and readable: report as we go
+                        for event in held:
+                            self.events.progress(*event)
+                    if not isinstance(plan, StudioError):
+                        results.append(self._ingest(dn, plan, who, cancel, new_blobs, progress))
+                    elif all_or_nothing:
+                        raise _all_or_nothing(plan, len(paths))
+                    else:
+                        results.append(
+                            {
+                                "file": display_name(p.name),
+                                "path": display_name(str(p)),
+                                "status": "error",
+                                "error": str(plan),
+                            }
+                        )
                 check(cancel)  # the last safe point: after it, the transaction commits
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
@@ -143,9 +157,11 @@ class AddingFiles(DuplicateChecks):
         who: str,
         cancel: CancelToken | None = None,
         new_blobs: builtins.list[str] | None = None,
+        progress: Callable[..., Any] | None = None,
     ) -> dict[str, Any]:
+        progress = progress or self.events.progress
         cfg = self.config.ingest
-        base = {"file": plan["name"], "path": str(plan["path"]), "sha256": plan["sha256"]}
+        base = {"file": plan["name"], "path": plan["stored_path"], "sha256": plan["sha256"]}
         prior = self.store.one(
             "SELECT id, added_at, records FROM datanet_files WHERE datanet_id = ? AND sha256 = ?",
             (dn["id"], plan["sha256"]),
@@ -157,13 +173,9 @@ class AddingFiles(DuplicateChecks):
                 "records": 0,
                 "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
             }
-        recs: builtins.list[_Planned] = plan["records"]
+        recs: builtins.list[Planned] = plan["records"]
         texts: builtins.list[str] = plan["texts"]
-        canon = [
-            t.encode() if r[0] == "text" else RawRecord(*r[:5]).canonical()
-            for t, r in zip(texts, recs, strict=True)
-        ]
-        hashes = [hashlib.sha256(c).hexdigest() for c in canon]
+        canon, hashes = plan["canon"], plan["hashes"]  # (computed by the planning workers)
         sigs = plan["sigs"]
         pii_found: builtins.list[tuple[str, ...]] = plan["pii"]
         pack_bytes, offsets = _pack(canon)
@@ -187,7 +199,7 @@ class AddingFiles(DuplicateChecks):
                     (
                         dn["id"],
                         plan["name"],
-                        str(Path(plan["path"]).resolve()),
+                        plan["stored_path"],
                         plan["sha256"],
                         plan["size"],
                         plan["format"],
@@ -290,12 +302,12 @@ class AddingFiles(DuplicateChecks):
                     chunk = rows[lo : lo + _PROGRESS_EVERY]
                     self.store.conn.executemany(_INSERT_RECORD, chunk)
                     if len(chunk) == _PROGRESS_EVERY:
-                        self.events.progress("ingest", lo + len(chunk), total, plan["name"])
+                        progress("ingest", lo + len(chunk), total, plan["name"])
                 self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
             raise
-        self.events.progress("ingest", total, total, plan["name"])
+        progress("ingest", total, total, plan["name"])
         return {
             **base,
             "status": "added",
@@ -307,50 +319,10 @@ class AddingFiles(DuplicateChecks):
         }
 
 
-def parse_file(path: Path, text_column: str | None, cfg: IngestConfig) -> dict[str, Any]:
-    """Read and check one file; nothing is written. Returns the planned records (a picklable
-    dict, so worker processes can produce it)."""
-    file_format(path)
-    size = check_size(path, cfg)
-    data = path.read_bytes()
-    if len(data) != size:  # changed while we read it
-        size = len(data)
-    digest = hashlib.sha256(data).hexdigest()
-    raw = read_rows(path, data, cfg, text_column=text_column)
-    texts = [r[1] if r[0] == "text" else render_text(*r[:5]) for r in raw]
-    stats = quality.analyze(texts)
-    pii, why = quality.scan_many_flat(texts, stats.mnemonic.tolist(), stats.digits.tolist())
-    refused = [{"where": _where(row[5]), "reason": w} for row, w in zip(raw, why, strict=True) if w]
-    sigs, ratios = stats.sigs, stats.letter_ratio
-    if refused:  # keep the others
-        kept = [i for i, w in enumerate(why) if not w]
-        raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
-        sigs, ratios = sigs[kept], ratios[kept]
-    # Records as plain tuples of strings (see _Planned): the GC stops tracking those, so holding
-    # every file's records until they are written costs no garbage-collection passes over them.
-    file_json = json.dumps(path.name, ensure_ascii=False)
-    records: list[_Planned] = [
-        (kind, text if kind != "text" else "", p, r, m, _source_json(src, file_json))
-        for kind, text, p, r, m, src in raw
-    ]
-    return {
-        "path": path,
-        "name": path.name,
-        "sha256": digest,
-        "size": size,
-        "format": file_format(path),
-        "records": records,
-        "texts": texts,
-        "sigs": sigs,
-        "ratios": ratios,
-        "pii": pii,
-        "refused": refused,
-    }
+def _all_or_nothing(error: StudioError, n_files: int) -> StudioError:
+    others = f" ({n_files - 1} other file(s) not added either)" if n_files > 1 else ""
+    return type(error)(f"{error}{others}")
 
-
-# A planned record: kind, text ("" for prose: the plan's texts hold it), prompt, response,
-# messages, and its source as JSON.
-_Planned = tuple[str, str, str | None, str | None, list[dict[str, str]] | None, str]
 
 _INSERT_RECORD = (
     "INSERT INTO records(id, datanet_id, file_id, kind, content_sha256, pack, pack_offset, size, contributor,"
@@ -359,30 +331,4 @@ _INSERT_RECORD = (
 )
 
 
-_INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
-
-
-def _source_json(source: dict[str, Any], file_json: str) -> str:
-    """json.dumps(source, sort_keys=True) for the usual {file, row|offset|page…: int} shape, fast."""
-    if len(source) == 2:
-        k = next(reversed(source))  # the reader's second key: row, offset or paragraph
-        v = source[k]
-        if type(v) is int and k in _INT_KEYS and "file" in source:  # all sort after "file"
-            return f'{{"file": {file_json}, "{k}": {v}}}'
-    parts = []
-    for k in sorted(source):
-        v = source[k]
-        if k == "file":
-            parts.append(f'"file": {file_json}')
-        elif type(v) is int:
-            parts.append(f'"{k}": {v}')
-        else:
-            return json.dumps(source, sort_keys=True, ensure_ascii=False)
-    return "{" + ", ".join(parts) + "}"
-
-
-def _where(source: dict[str, Any]) -> str:
-    for k in ("row", "page", "paragraph", "offset"):
-        if k in source:
-            return f"{source.get('file', '')} {k} {source[k]}"
-    return str(source.get("file", ""))
+__all__ = ["AddingFiles", "parse_file"]

@@ -54,7 +54,7 @@ class DatanetCatalog:
         license: str = "CC-BY-4.0",
         owner: str | None = None,
     ) -> dict[str, Any]:
-        if not NAME_RE.match(name or ""):
+        if not isinstance(name, str) or not NAME_RE.fullmatch(name):  # "$" accepts a final newline
             raise InvalidInput(
                 f"'{name}' is not a valid Datanet name.",
                 hint="Use 2-64 lower-case letters, digits, '-', '_' or '.', starting with a letter or digit.",
@@ -80,6 +80,13 @@ class DatanetCatalog:
                 "The summary is longer than 280 characters.",
                 hint="Shorten it; put details in the description.",
             )
+        for what, text in (("summary", summary), ("description", description)):
+            refused = quality.scan(text).refused if text else None
+            if refused:  # published with the Datanet: scanned like a record, never stored
+                raise InvalidInput(
+                    f"The {what} {refused}: it cannot be stored.",
+                    hint=f"Remove the secret from the {what} and create the Datanet again.",
+                )
         # the owner defaults to the active wallet; none at all is allowed (set when published)
         owner_addr = owner or self.config.active_account
         owner_addr = self._address(owner_addr, "owner") if owner_addr else None

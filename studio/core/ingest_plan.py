@@ -1,0 +1,414 @@
+"""Planning an ingest: files -> checked, split, scanned and signed records, ready for the one
+SQLite writer (Datanets). Nothing is written here.
+
+Each file is read once (links refused unless asked for, size capped) and cut into chunks: prose
+at a blank line and JSONL at a line break about every CHUNK_BYTES, CSV, PDF and DOCX whole. A
+chunk is parsed, split, scanned for secrets and PII, and MinHash-signed on its own, so the
+chunks of every file run in a process pool sized to the machine, and the serial path (small
+adds, one core) runs the very same chunks in this process: both give the same records, in the
+same order, with the same signatures. Memory per chunk is bounded, and so per file."""
+
+from __future__ import annotations
+
+import gc
+import hashlib
+import json
+import os
+import sys
+import time
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from studio.core import quality
+from studio.core.cancel import CancelToken, check
+from studio.core.config import IngestConfig
+from studio.core.errors import InvalidInput, StudioError
+from studio.core.ingest import (
+    _CONTROL,
+    _READERS,
+    RawRecord,
+    _bad_lines_error,
+    _jsonl_rows,
+    _prose_records,
+    _too_many_records,
+    check_path,
+    display_name,
+    file_format,
+    read_file,
+    render_text,
+    split_prose,
+)
+
+# CPU seconds spent planning chunks in this process and its workers, summed over every call
+# (bench/ingest.py reads it: worker processes are not children whose rusage we collect)
+PLANNING_CPU_S = [0.0]
+CHUNK_BYTES = 1 << 20  # prose and JSONL are cut into chunks of about this size
+POOL_MIN_BYTES = 4 << 20  # smaller adds run in this process (starting workers costs more)
+_CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
+
+# A planned record: kind, text ("" for prose: the plan's texts hold it), prompt, response,
+# messages, and its source as JSON.
+Planned = tuple[str, str, str | None, str | None, list[dict[str, str]] | None, str]
+
+
+@dataclass(frozen=True)
+class Chunk:
+    """One piece of one file, with what it needs to number its rows and offsets as the whole
+    file would: the byte, line and character counts of the file before it."""
+
+    fmt: str
+    name: str  # the file name as shown and stored (control characters escaped)
+    data: bytes
+    first: bool
+    byte_base: int = 0
+    line_base: int = 0
+    char_base: int = 0
+    text_column: str | None = None
+
+
+def _cuts(data: bytes, sep: bytes) -> list[int]:
+    """Chunk ends: just after the first `sep` at or past every CHUNK_BYTES mark."""
+    out, pos = [], CHUNK_BYTES
+    while pos < len(data):
+        at = data.find(sep, pos)
+        if at < 0:
+            break
+        out.append(at + len(sep))
+        pos = at + len(sep) + CHUNK_BYTES
+    return out
+
+
+def chunks(fmt: str, name: str, data: bytes, text_column: str | None) -> list[Chunk]:
+    if fmt not in ("txt", "md", "jsonl") or len(data) <= CHUNK_BYTES:
+        return [Chunk(fmt, name, data, True, text_column=text_column)]
+    # A blank line ("\n\n") or a line break never falls inside a UTF-8 character or a "\r\n".
+    ends = _cuts(data, b"\n\n" if fmt != "jsonl" else b"\n") + [len(data)]
+    out, start, lines, chars = [], 0, 0, 0
+    for end in ends:
+        piece = data[start:end]
+        out.append(Chunk(fmt, name, piece, start == 0, start, lines, chars, text_column))
+        lines += piece.count(b"\n")
+        # characters after decode_text: no continuation bytes, "\r\n" as one, no BOM
+        chars += len(piece.translate(None, _CONTINUATION)) - piece.count(b"\r\n")
+        if start == 0 and piece.startswith(b"\xef\xbb\xbf"):
+            chars -= 1
+        start = end
+    return out
+
+
+def _decode(c: Chunk) -> str:
+    """decode_text() for a chunk: positions in messages are the file's."""
+    if c.first:
+        head = c.data[:8192]
+        if b"\x00" in head or (
+            head and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
+        ):
+            raise InvalidInput(
+                f"{c.name}: looks like a binary file, not text.",
+                hint="Add text files only (txt md jsonl csv), or the original pdf/docx.",
+            )
+    try:
+        text = c.data.decode("utf-8")
+    except UnicodeDecodeError as e:
+        line = c.line_base + c.data.count(b"\n", 0, e.start) + 1
+        raise InvalidInput(
+            f"{c.name}: invalid UTF-8 at byte {c.byte_base + e.start} (line {line}).",
+            hint="Re-save the file as UTF-8.",
+        ) from e
+    if c.first and text.startswith("\ufeff"):
+        text = text[1:]
+    if "\r" in text:
+        text = text.replace("\r\n", "\n").replace("\r", "\n")
+    return text
+
+
+def _rows(c: Chunk, cfg: IngestConfig) -> tuple[list[Any], list[tuple[int, str]]]:
+    """The chunk's records as reader rows, and its malformed JSON lines."""
+    if c.fmt in ("txt", "md"):
+        text = _decode(c)
+        pieces = split_prose(text, cfg, markdown=c.fmt == "md")
+        return _prose_records(c.name, [(o + c.char_base, t) for o, t in pieces]), []
+    if c.fmt == "jsonl":
+        return _jsonl_rows(c.name, _decode(c), cfg, c.line_base)
+    return _READERS[c.fmt](c.name, c.data, cfg, c.text_column), []
+
+
+def plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
+    """Parse, split, scan and sign one chunk (picklable in and out: it runs in workers)."""
+    gc_was_on = gc.isenabled()
+    gc.disable()  # millions of small acyclic objects: the cyclic GC would rescan them
+    started = time.process_time()
+    try:
+        out = _plan_chunk(c, cfg)
+        out["cpu_s"] = time.process_time() - started
+        return out
+    finally:
+        if gc_was_on:
+            gc.enable()
+
+
+def _plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
+    raw, bad = _rows(c, cfg)
+    if bad:
+        return {"bad": bad, "rows": len(raw)}
+    texts = [r[1] if r[0] == "text" else render_text(*r[:5]) for r in raw]
+    stats = quality.analyze(texts)
+    pii, why = quality.scan_many_flat(
+        texts, stats.mnemonic.tolist(), stats.digits.tolist(), stats.long_token.tolist()
+    )
+    # structured rows cannot be split like prose: one over max_chars is refused
+    for i, r in enumerate(raw):
+        if r[0] != "text" and not why[i] and len(texts[i]) > cfg.max_chars:
+            why[i] = (
+                f"is {len(texts[i]):,} characters, over ingest.max_chars ({cfg.max_chars:,}):"
+                " shorten it or split it over several rows"
+            )
+    refused = [{"where": _where(row[5]), "reason": w} for row, w in zip(raw, why, strict=True) if w]
+    sigs, ratios = stats.sigs, stats.letter_ratio
+    if refused:  # keep the others
+        kept = [i for i, w in enumerate(why) if not w]
+        raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
+        sigs, ratios = sigs[kept], ratios[kept]
+    file_json = json.dumps(c.name, ensure_ascii=False)
+    # Records as plain tuples of strings: the GC stops tracking those, so holding every file's
+    # records until they are written costs no garbage-collection passes over them.
+    records: list[Planned] = [
+        (kind, text if kind != "text" else "", p, r, m, _source_json(src, file_json))
+        for kind, text, p, r, m, src in raw
+    ]
+    canon = [
+        t.encode() if r[0] == "text" else RawRecord(*r[:5]).canonical()
+        for t, r in zip(texts, records, strict=True)
+    ]
+    return {
+        "records": records,
+        "texts": texts,
+        "canon": canon,
+        "hashes": [hashlib.sha256(b).hexdigest() for b in canon],
+        "sigs": sigs,
+        "ratios": ratios,
+        "pii": pii,
+        "refused": refused,
+    }
+
+
+def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig) -> dict[str, Any]:
+    """One file's plan from its chunks' plans (in order)."""
+    name = head["name"]
+    bad = [b for p in parts for b in p.get("bad", ())]
+    if bad:
+        raise _bad_lines_error(name, bad)
+    plan = dict(head)
+    for key in ("records", "texts", "canon", "hashes", "pii", "refused"):
+        plan[key] = [x for p in parts for x in p[key]]
+    plan["sigs"] = np.concatenate([p["sigs"] for p in parts]).reshape(-1, quality.NUM_PERM)
+    plan["ratios"] = np.concatenate([p["ratios"] for p in parts])
+    n = len(plan["records"]) + len(plan["refused"])
+    if n > cfg.max_records_per_file:
+        raise _too_many_records(name, cfg)
+    if not n:
+        if head["format"] == "jsonl":
+            raise InvalidInput(f"{name}: no records found.", hint="Add one JSON object per line.")
+        raise InvalidInput(f"{name}: the file has no text.", hint="Add a file with content.")
+    return plan
+
+
+def _prepare(
+    path: Path, text_column: str | None, cfg: IngestConfig, follow_symlinks: bool
+) -> tuple[dict[str, Any], list[Chunk]]:
+    check_path(path, follow_symlinks=follow_symlinks)
+    fmt = file_format(path)
+    data = read_file(path, cfg, follow_symlinks=follow_symlinks)
+    name = display_name(path.name)
+    head = {
+        "path": path,
+        "name": name,
+        "stored_path": display_name(str(Path(path).absolute())),
+        "sha256": hashlib.sha256(data).hexdigest(),
+        "size": len(data),
+        "format": fmt,
+    }
+    return head, chunks(fmt, name, data, text_column)
+
+
+def plan_file(
+    path: Path, text_column: str | None, cfg: IngestConfig, *, follow_symlinks: bool = False
+) -> dict[str, Any]:
+    """Read and plan one file in this process (see plan_files)."""
+    head, parts = _prepare(Path(path), text_column, cfg, follow_symlinks)
+    return _merge(head, [plan_chunk(c, cfg) for c in parts], cfg)
+
+
+def worker_count(cfg: IngestConfig) -> int:
+    if cfg.workers > 0:
+        return cfg.workers
+    if hasattr(os, "sched_getaffinity"):
+        return max(1, len(os.sched_getaffinity(0)))
+    return max(1, os.cpu_count() or 1)
+
+
+def plan_files(
+    paths: Sequence[Path],
+    text_column: str | None,
+    cfg: IngestConfig,
+    *,
+    follow_symlinks: bool = False,
+    workers: int | None = None,
+    cancel: CancelToken | None = None,
+) -> list[dict[str, Any] | StudioError]:
+    """plan_file() for every path, in order: a plan or the StudioError that refused the file."""
+    return list(
+        iter_plans(
+            paths,
+            text_column,
+            cfg,
+            follow_symlinks=follow_symlinks,
+            workers=workers,
+            cancel=cancel,
+        )
+    )
+
+
+Prepared = tuple[dict[str, Any], list[Chunk]] | StudioError
+
+
+def prepare_files(
+    paths: Sequence[Path],
+    text_column: str | None,
+    cfg: IngestConfig,
+    *,
+    follow_symlinks: bool = False,
+    cancel: CancelToken | None = None,
+) -> list[Prepared]:
+    """Every path checked (exists, plain file, no link, size, type) and read into chunks, or
+    the StudioError that refused it: the cheap checks, before any parsing."""
+    prepared: list[Prepared] = []
+    for p in paths:
+        check(cancel)
+        try:
+            prepared.append(_prepare(Path(p), text_column, cfg, follow_symlinks))
+        except StudioError as e:
+            prepared.append(e)
+    return prepared
+
+
+def iter_plans(
+    paths: Sequence[Path],
+    text_column: str | None,
+    cfg: IngestConfig,
+    *,
+    follow_symlinks: bool = False,
+    workers: int | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[dict[str, Any] | StudioError]:
+    """plan_files() as it goes (see plans_of)."""
+    prepared = prepare_files(
+        paths, text_column, cfg, follow_symlinks=follow_symlinks, cancel=cancel
+    )
+    return plans_of(prepared, cfg, workers=workers, cancel=cancel)
+
+
+def plans_of(
+    prepared: list[Prepared],
+    cfg: IngestConfig,
+    *,
+    workers: int | None = None,
+    cancel: CancelToken | None = None,
+) -> Iterator[dict[str, Any] | StudioError]:
+    """Each prepared file's plan (or error), in order, as soon as its chunks are done, while the
+    pool works on the next files (so the caller writes one file while the next is parsed).
+    Chunks go to a process pool when there is more than one core and enough data; the plans
+    are the same either way."""
+    jobs = [c for item in prepared if not isinstance(item, StudioError) for c in item[1]]
+    n_workers = min(worker_count(cfg) if workers is None else workers, len(jobs))
+    big = sum(len(c.data) for c in jobs) >= POOL_MIN_BYTES
+    results = (
+        _in_pool(jobs, cfg, n_workers)
+        if n_workers > 1 and big and not getattr(sys, "frozen", False)
+        else (_attempt(c, cfg) for c in jobs)
+    )
+    try:
+        for item in prepared:
+            if isinstance(item, StudioError):
+                yield item
+                continue
+            head, parts = item
+            planned = []
+            for _ in parts:  # consume in order, whatever happens
+                check(cancel)
+                planned.append(next(results))
+                if isinstance(planned[-1], dict):
+                    PLANNING_CPU_S[0] += planned[-1].get("cpu_s", 0.0)
+            errors = [r for r in planned if isinstance(r, StudioError)]
+            try:
+                if errors:
+                    raise errors[0]
+                plan = _merge(head, planned, cfg)  # type: ignore[arg-type]
+            except StudioError as e:
+                yield e
+            else:
+                yield plan
+    finally:
+        close = getattr(results, "close", None)
+        if close is not None:
+            close()  # a caller that stops early shuts the pool down
+
+
+def _attempt(c: Chunk, cfg: IngestConfig) -> dict[str, Any] | StudioError:
+    try:
+        return plan_chunk(c, cfg)
+    except StudioError as e:
+        return e
+
+
+def _in_pool(jobs: list[Chunk], cfg: IngestConfig, n_workers: int) -> Iterator[Any]:
+    """Chunk plans in order, from worker processes (started fresh: forkserver where there is
+    one, never a plain fork of a process that may run GUI or server threads)."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["studio.core.ingest_plan"])
+    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    try:
+        futures = [pool.submit(_attempt, c, cfg) for c in jobs]
+        for i in range(len(jobs)):
+            yield futures[i].result()
+            futures[i] = None  # type: ignore[call-overload]  # (its plan is the caller's now)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)
+
+
+_INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
+
+
+def _source_json(source: dict[str, Any], file_json: str) -> str:
+    """json.dumps(source, sort_keys=True) for the usual {file, row|offset|page…: int} shape, fast."""
+    if len(source) == 2:
+        k = next(reversed(source))  # the reader's second key: row, offset or paragraph
+        v = source[k]
+        if type(v) is int and k in _INT_KEYS and "file" in source:  # all sort after "file"
+            return f'{{"file": {file_json}, "{k}": {v}}}'
+    parts = []
+    for k in sorted(source):
+        v = source[k]
+        if k == "file":
+            parts.append(f'"file": {file_json}')
+        elif type(v) is int:
+            parts.append(f'"{k}": {v}')
+        else:
+            return json.dumps(source, sort_keys=True, ensure_ascii=False)
+    return "{" + ", ".join(parts) + "}"
+
+
+def _where(source: dict[str, Any]) -> str:
+    for k in ("row", "page", "paragraph", "offset"):
+        if k in source:
+            return f"{source.get('file', '')} {k} {source[k]}"
+    return str(source.get("file", ""))

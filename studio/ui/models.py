@@ -1,0 +1,167 @@
+"""Qt item models over the store.
+
+RecordsModel: the records of one Datanet, filtered in SQL (status, minimum score, flag,
+contributor, text). A filter fetches only the matching ids; row contents are read in pages of
+PAGE rows when the view first shows them, so 100k records scroll smoothly in little memory."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from PySide6.QtCore import QAbstractTableModel, QModelIndex, QPersistentModelIndex, Qt
+
+from studio.ui import theme
+
+PAGE = 256
+COLUMNS = ("#", "Status", "Score", "Flags", "Contributor", "Preview")
+FLAGS = ("any", "PII", "duplicate", "too short", "too long", "clean")
+
+Index = QModelIndex | QPersistentModelIndex
+
+
+@dataclass
+class RecordFilter:
+    status: str | None = None  # pending | accepted | rejected | None (all)
+    min_score: float = 0.0
+    flag: str = "any"
+    contributor: str = ""
+    text: str = ""
+
+    def sql(self, datanet_id: int) -> tuple[str, list[Any]]:
+        where, params = ["datanet_id = ?"], [datanet_id]
+        if self.status:
+            where.append("status = ?")
+            params.append(self.status)
+        if self.min_score > 0:
+            where.append("score >= ?")
+            params.append(self.min_score)
+        if self.flag == "PII":
+            where.append("pii != '[]'")
+        elif self.flag == "clean":
+            where.append("pii = '[]' AND reasons = '[]'")
+        elif self.flag != "any":
+            where.append("reasons LIKE ?")
+            params.append(f"%{self.flag}%")
+        if self.contributor.strip():
+            where.append("lower(contributor) LIKE ?")
+            params.append(self.contributor.strip().lower() + "%")
+        if self.text.strip():
+            where.append("preview LIKE ?")
+            params.append(f"%{self.text.strip()}%")
+        return " AND ".join(where), params
+
+
+class RecordsModel(QAbstractTableModel):
+    def __init__(self, store: Any, parent: Any = None) -> None:
+        super().__init__(parent)
+        self.store = store
+        self.datanet_id: int | None = None
+        self.filter = RecordFilter()
+        self.ids: list[int] = []
+        self._pages: dict[int, list[dict[str, Any]]] = {}
+        self.pages_loaded = 0  # how many pages were read (tests: lazy means few)
+        self.contributors: dict[str, int] = {}
+
+    # -- loading -------------------------------------------------------------------------------
+    def set_datanet(self, datanet_id: int | None) -> None:
+        self.datanet_id = datanet_id
+        self.contributors = {}
+        if datanet_id is not None:
+            rows = self.store.query(
+                "SELECT contributor, MIN(id) AS first FROM records WHERE datanet_id = ? "
+                "GROUP BY contributor ORDER BY first",
+                (datanet_id,),
+            )
+            self.contributors = {r["contributor"]: i for i, r in enumerate(rows)}
+        self.reload()
+
+    def set_filter(self, f: RecordFilter) -> None:
+        self.filter = f
+        self.reload()
+
+    def reload(self) -> None:
+        self.beginResetModel()
+        self._pages.clear()
+        if self.datanet_id is None:
+            self.ids = []
+        else:
+            where, params = self.filter.sql(self.datanet_id)
+            cur = self.store.execute(f"SELECT id FROM records WHERE {where} ORDER BY id", params)
+            self.ids = [r[0] for r in cur.fetchall()]
+        self.endResetModel()
+
+    def _row(self, row: int) -> dict[str, Any]:
+        page = row // PAGE
+        if page not in self._pages:
+            ids = self.ids[page * PAGE : (page + 1) * PAGE]
+            got = {
+                r["id"]: r
+                for r in self.store.query(
+                    "SELECT id, status, status_reason, score, reasons, pii, contributor, preview, "
+                    f"kind FROM records WHERE id IN ({','.join('?' * len(ids))})",
+                    ids,
+                )
+            }
+            for r in got.values():
+                r["reasons"] = json.loads(r["reasons"])
+                r["pii"] = json.loads(r["pii"])
+            self._pages[page] = [got[i] for i in ids if i in got]
+            self.pages_loaded += 1
+            if len(self._pages) > 64:  # keep memory flat on long scrolls
+                self._pages.pop(next(iter(self._pages)))
+        rows = self._pages[page]
+        return rows[row % PAGE] if row % PAGE < len(rows) else {}
+
+    def record(self, row: int) -> dict[str, Any]:
+        return dict(self._row(row))
+
+    # -- Qt model ------------------------------------------------------------------------------
+    def rowCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(self.ids)
+
+    def columnCount(self, parent: Index = QModelIndex()) -> int:  # noqa: N802, B008
+        return 0 if parent.isValid() else len(COLUMNS)
+
+    def headerData(self, section: int, orientation: Qt.Orientation, role: int = 0) -> Any:  # noqa: N802
+        if role == Qt.ItemDataRole.DisplayRole and orientation == Qt.Orientation.Horizontal:
+            return COLUMNS[section]
+        return None
+
+    def data(self, index: Index, role: int = Qt.ItemDataRole.DisplayRole) -> Any:
+        if not index.isValid():
+            return None
+        r = self._row(index.row())
+        if not r:
+            return None
+        col = index.column()
+        if role == Qt.ItemDataRole.DisplayRole:
+            if col == 0:
+                return str(r["id"])
+            if col == 1:
+                return r["status"]
+            if col == 2:
+                return f"{r['score']:.2f}"
+            if col == 3:
+                flags = [f"PII: {p}" for p in r["pii"]] + list(r["reasons"])
+                return "; ".join(flags)
+            if col == 4:
+                c = r["contributor"]
+                return f"{c[:6]}…{c[-4:]}"
+            if col == 5:
+                return r["preview"].replace("\n", " ")[:160]
+        if role == Qt.ItemDataRole.ToolTipRole:
+            if col == 4:
+                return r["contributor"]
+            if col == 1 and r["status_reason"]:
+                return r["status_reason"]
+            if col == 5:
+                return r["preview"][:400]
+        if role == Qt.ItemDataRole.ForegroundRole and col == 1:
+            return theme.accent({"accepted": "ok", "rejected": "bad"}.get(r["status"], "warn"))
+        if role == Qt.ItemDataRole.DecorationRole and col == 4:
+            return theme.contributor_color(self.contributors.get(r["contributor"], 0))
+        if role == Qt.ItemDataRole.UserRole:
+            return r["id"]
+        return None

@@ -1,0 +1,557 @@
+"""Datanets: list, create, add files (also by drag and drop), the record table with filters and a
+preview, curation, snapshots, verify, export, publish."""
+
+from __future__ import annotations
+
+import html
+from pathlib import Path
+from typing import Any
+
+from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer
+from PySide6.QtGui import QDragEnterEvent, QDropEvent
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QDoubleSpinBox,
+    QFileDialog,
+    QHBoxLayout,
+    QHeaderView,
+    QInputDialog,
+    QLineEdit,
+    QListWidget,
+    QListWidgetItem,
+    QSplitter,
+    QTableView,
+    QTableWidget,
+    QTableWidgetItem,
+    QTabWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.ui.format import short_hash
+from studio.ui.models import FLAGS, RecordFilter, RecordsModel
+from studio.ui.ops import call, op, write_op
+from studio.ui.pages import BasePage, button, muted
+from studio.ui.pages.datanet_dialogs import CreateDatanetDialog, publish_text
+
+
+def add_result_line(r: dict[str, Any]) -> str:
+    name = Path(str(r.get("file", "?"))).name
+    if r.get("status") == "added":
+        flags = ", ".join(
+            f"{v} {k.replace('_', ' ')}" for k, v in (r.get("flags") or {}).items() if v
+        )
+        refused = len(r.get("refused") or [])
+        return (
+            f"{name}: added {r['records']} record(s)"
+            + (f" ({flags})" if flags else "")
+            + (f"; {refused} refused, never stored" if refused else "")
+        )
+    if r.get("status") == "duplicate":
+        return f"{name}: {r.get('message', 'already added')}"
+    return f"{name}: error: {r.get('error')}"
+
+
+class Page(BasePage):
+    title = "Datanets"
+    subtitle = "Collect data with its contributors, curate it, snapshot it and publish the root on chain. Drop files here to add them."
+
+    def __init__(self, ui: Any) -> None:
+        super().__init__(ui)
+        self.setAcceptDrops(True)
+        self.current: dict[str, Any] | None = None
+        split = QSplitter()
+        # left: the Datanets
+        left = QWidget()
+        ll = QVBoxLayout(left)
+        ll.setContentsMargins(0, 0, 0, 0)
+        self.list = QListWidget()
+        self.list.setAccessibleName("Datanets")
+        self.list.setToolTip("Your Datanets; pick one to see its records")
+        self.list.setSpacing(2)
+        self.list.currentItemChanged.connect(self._picked)
+        ll.addWidget(self.list, 1)
+        self.create_btn = button(
+            "New Datanet…", "Create a Datanet (name, summary, license, tags)", self.create
+        )
+        self.add_btn = button(
+            "Add files…",
+            "Add txt, md, jsonl, csv, pdf or docx files to this Datanet",
+            self.add_files,
+        )
+        ll.addWidget(self.create_btn)
+        ll.addWidget(self.add_btn)
+        split.addWidget(left)
+        # right: tabs
+        self.tabs = QTabWidget()
+        self.tabs.addTab(self._records_tab(), "Records")
+        self.tabs.addTab(self._snapshots_tab(), "Snapshots")
+        split.addWidget(self.tabs)
+        split.setSizes([220, 900])
+        split.setStretchFactor(1, 1)
+        self.info = muted("")
+        self.outer.addWidget(self.info)
+        self.outer.addWidget(split, 1)
+        ui.changed.connect(self._changed)
+
+    # -- layout -------------------------------------------------------------------------------
+    def _records_tab(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        bar = QHBoxLayout()
+        self.f_status = QComboBox()
+        self.f_status.addItems(["all", "pending", "accepted", "rejected"])
+        self.f_status.setToolTip("Show records with this status")
+        self.f_status.setAccessibleName("Status filter")
+        self.f_score = QDoubleSpinBox()
+        self.f_score.setRange(0, 1)
+        self.f_score.setSingleStep(0.05)
+        self.f_score.setPrefix("score ≥ ")
+        self.f_score.setToolTip("Only records whose validation score is at least this")
+        self.f_score.setAccessibleName("Minimum score")
+        self.f_flag = QComboBox()
+        self.f_flag.addItems(FLAGS)
+        self.f_flag.setToolTip("Only records with this flag (PII, duplicate, too short…)")
+        self.f_flag.setAccessibleName("Flag filter")
+        self.f_contrib = QLineEdit()
+        self.f_contrib.setPlaceholderText("contributor 0x…")
+        self.f_contrib.setToolTip("Only records of contributors whose address starts with this")
+        self.f_contrib.setAccessibleName("Contributor filter")
+        self.f_text = QLineEdit()
+        self.f_text.setPlaceholderText("search text")
+        self.f_text.setToolTip("Only records whose text contains this")
+        self.f_text.setAccessibleName("Search")
+        self.f_text.setClearButtonEnabled(True)
+        for wd in (self.f_status, self.f_score, self.f_flag, self.f_contrib, self.f_text):
+            bar.addWidget(wd, 2 if wd is self.f_text else 1)
+        lay.addLayout(bar)
+        self._debounce = QTimer(self)
+        self._debounce.setSingleShot(True)
+        self._debounce.setInterval(150)
+        self._debounce.timeout.connect(self.apply_filter)
+        self.f_status.currentIndexChanged.connect(lambda _i: self._debounce.start())
+        self.f_flag.currentIndexChanged.connect(lambda _i: self._debounce.start())
+        self.f_score.valueChanged.connect(lambda _v: self._debounce.start())
+        self.f_contrib.textChanged.connect(lambda _t: self._debounce.start())
+        self.f_text.textChanged.connect(lambda _t: self._debounce.start())
+        split = QSplitter(Qt.Orientation.Vertical)
+        self.model = RecordsModel(self.studio.store, self)
+        self.table = QTableView()
+        self.table.setModel(self.model)
+        self.table.setAccessibleName("Records")
+        self.table.setSelectionBehavior(QAbstractItemView.SelectionBehavior.SelectRows)
+        self.table.setAlternatingRowColors(True)
+        self.table.verticalHeader().hide()
+        self.table.verticalHeader().setDefaultSectionSize(24)
+        hh = self.table.horizontalHeader()
+        hh.setSectionResizeMode(QHeaderView.ResizeMode.Interactive)
+        hh.setStretchLastSection(True)
+        for col, width in enumerate((56, 80, 56, 170, 140)):
+            self.table.setColumnWidth(col, width)
+        self.table.selectionModel().currentRowChanged.connect(
+            lambda cur, _p: self._preview(cur.row())
+        )
+        split.addWidget(self.table)
+        self.preview = QTextBrowser()
+        self.preview.setAccessibleName("Record preview")
+        self.preview.setPlaceholderText("Pick a record to see its text, provenance and reasons.")
+        split.addWidget(self.preview)
+        split.setSizes([400, 180])
+        lay.addWidget(split, 1)
+        acts = QHBoxLayout()
+        self.count = muted("")
+        acts.addWidget(self.count, 1)
+        acts.addWidget(button("Accept", "Accept the selected records", self.accept_selected))
+        acts.addWidget(
+            button("Reject…", "Reject the selected records with a reason", self.reject_selected)
+        )
+        acts.addWidget(
+            button(
+                "Accept all ≥ score…",
+                "Accept every pending record at or above a score",
+                self.accept_all,
+            )
+        )
+        acts.addWidget(
+            button(
+                "Edit as new…",
+                "Write a corrected copy of this record (the original is kept)",
+                self.edit_selected,
+            )
+        )
+        lay.addLayout(acts)
+        return w
+
+    def _snapshots_tab(self) -> QWidget:
+        w = QWidget()
+        lay = QVBoxLayout(w)
+        self.snaps = QTableWidget(0, 4)
+        self.snaps.setHorizontalHeaderLabels(["Version", "Records", "Merkle root", "Manifest"])
+        self.snaps.setAccessibleName("Snapshots")
+        self.snaps.verticalHeader().hide()
+        self.snaps.horizontalHeader().setStretchLastSection(True)
+        self.snaps.setColumnWidth(2, 420)
+        self.snaps.setEditTriggers(QAbstractItemView.EditTrigger.NoEditTriggers)
+        lay.addWidget(self.snaps, 1)
+        self.snap_log = QTextBrowser()
+        self.snap_log.setAccessibleName("Results")
+        self.snap_log.setMaximumHeight(160)
+        lay.addWidget(self.snap_log)
+        acts = QHBoxLayout()
+        self.snapshot_btn = button(
+            "Take snapshot",
+            "A new immutable version over the accepted records",
+            self.take_snapshot,
+            primary=True,
+        )
+        acts.addWidget(self.snapshot_btn)
+        acts.addWidget(
+            button("Verify", "Re-hash every record and rebuild every snapshot root", self.verify)
+        )
+        acts.addWidget(button("Export…", "Export a snapshot as JSONL or Parquet", self.export))
+        acts.addWidget(
+            button(
+                "Proof of record…",
+                "The Merkle proof of one record in the latest snapshot",
+                self.proof,
+            )
+        )
+        acts.addStretch(1)
+        self.publish_btn = button(
+            "Publish on chain…",
+            "Create the Datanet on chain, publish the snapshot root, bind contributions",
+            self.publish,
+        )
+        acts.addWidget(self.publish_btn)
+        lay.addLayout(acts)
+        return w
+
+    # -- data ---------------------------------------------------------------------------------
+    def _changed(self, what: str) -> None:
+        if what == "datanets":
+            self.refresh()
+
+    def refresh(self) -> None:
+        op(self, lambda: self.studio.datanets.list()).success(self._show_list).run_in_background()
+
+    def screenshot_ready(self) -> bool:
+        return self.model.rowCount() > 0 and bool(self.preview.toPlainText())
+
+    def _show_list(self, dns: list[dict[str, Any]]) -> None:
+        keep = self.current["name"] if self.current else None
+        self.list.blockSignals(True)
+        self.list.clear()
+        pick = 0
+        for i, d in enumerate(dns):
+            c = d["records"]
+            item = QListWidgetItem(
+                f"{d['name']}\n{sum(c.values())} records · {c['accepted']} accepted"
+            )
+            item.setData(Qt.ItemDataRole.UserRole, d)
+            item.setToolTip(d.get("summary") or d["name"])
+            item.setSizeHint(QSize(180, 46))
+            self.list.addItem(item)
+            if d["name"] == keep:
+                pick = i
+        self.list.blockSignals(False)
+        if dns:
+            self.list.setCurrentRow(pick)
+            self._picked(self.list.currentItem(), None)
+        else:
+            self.current = None
+            self.info.setText("No Datanet yet: create one, then add files.")
+            self.model.set_datanet(None)
+        self.add_btn.setEnabled(bool(dns))
+
+    def _picked(self, item: QListWidgetItem | None, _prev: Any) -> None:
+        if item is None:
+            return
+        d = item.data(Qt.ItemDataRole.UserRole)
+        self.current = d
+        row = self.studio.store.one("SELECT id FROM datanets WHERE name = ?", (d["name"],))
+        self.model.set_datanet(row["id"] if row else None)
+        owner = d.get("owner") or "not set (publishing sets it)"
+        self.info.setText(
+            f"{d['name']} · {d['license']} · tags {', '.join(d['tags']) or '—'} · {d['files']} files · owner {owner}"
+        )
+        self.apply_filter()
+        self._show_snapshots()
+
+    def apply_filter(self) -> None:
+        st = self.f_status.currentText()
+        self.model.set_filter(
+            RecordFilter(
+                status=None if st == "all" else st,
+                min_score=self.f_score.value(),
+                flag=self.f_flag.currentText(),
+                contributor=self.f_contrib.text(),
+                text=self.f_text.text(),
+            )
+        )
+        total = sum(self.current["records"].values()) if self.current else 0
+        self.count.setText(f"{self.model.rowCount():,} of {total:,} records")
+        if self.model.rowCount():
+            self.table.selectionModel().setCurrentIndex(
+                self.model.index(0, 0),
+                QItemSelectionModel.SelectionFlag.ClearAndSelect
+                | QItemSelectionModel.SelectionFlag.Rows,
+            )
+        else:
+            self.preview.clear()
+
+    def _preview(self, row: int) -> None:
+        if row < 0 or not self.current:
+            return
+        r = self.model.record(row)
+        if not r:
+            return
+        name = self.current["name"]
+        full = self.studio.datanets.record_content(name, r["id"])
+        detail = self.studio.store.one(
+            "SELECT source, license, content_sha256 FROM records WHERE id = ?", (r["id"],)
+        )
+        reasons = "; ".join(r["reasons"]) or "none"
+        pii = ", ".join(r["pii"]) or "none"
+        text = full.text if getattr(full, "text", None) else r["preview"]
+        self.preview.setHtml(
+            f"<p><b>#{r['id']}</b> · {r['status']} {html.escape(r['status_reason'] or '')} · score {r['score']:.2f} · "
+            f"reasons: {html.escape(reasons)} · PII: {html.escape(pii)}</p>"
+            f"<p>contributor {r['contributor']} · license {html.escape(detail['license'])} · "
+            f"sha256 {short_hash(detail['content_sha256'], 16)}<br>source {html.escape(detail['source'])}</p>"
+            f"<pre style='white-space: pre-wrap'>{html.escape(text)}</pre>"
+        )
+
+    def selected_ids(self) -> list[int]:
+        rows = sorted({i.row() for i in self.table.selectionModel().selectedRows()})
+        return [self.model.ids[r] for r in rows]
+
+    def _show_snapshots(self) -> None:
+        if not self.current:
+            return
+        snaps = self.studio.datanets.snapshots(self.current["name"])
+        self.snaps.setRowCount(len(snaps))
+        for i, s in enumerate(snaps):
+            for j, v in enumerate(
+                (
+                    f"v{s['version']}",
+                    str(s["records"]),
+                    s["root"],
+                    short_hash(s["manifest_hash"], 16),
+                )
+            ):
+                item = QTableWidgetItem(v)
+                item.setToolTip(v)
+                self.snaps.setItem(i, j, item)
+
+    # -- actions ------------------------------------------------------------------------------
+    def create(self) -> None:
+        dlg = CreateDatanetDialog(self)
+        if self.ui.answer is None and not dlg.exec():
+            return
+        self.create_with(**dlg.values())
+
+    def create_with(self, **kw: Any) -> Any:
+        return (
+            write_op(self, lambda: self.studio.datanets.create(**kw))
+            .success(lambda d: (self._select_after(d["name"]), self.ui.changed.emit("datanets")))
+            .run_in_background()
+        )
+
+    def _select_after(self, name: str) -> None:
+        self.current = {"name": name}
+
+    def add_files(self, paths: list[str] | None = None, contributor: str | None = None) -> Any:
+        if not self.current:
+            return None
+        if paths is None:
+            paths, _ = QFileDialog.getOpenFileNames(
+                self, "Add files", "", "Data (*.txt *.md *.jsonl *.csv *.pdf *.docx);;All files (*)"
+            )
+        if not paths:
+            return None
+        name = self.current["name"]
+
+        def work() -> list[Any]:
+            return self.studio.datanets.add_files(
+                name, [Path(p) for p in paths], contributor=contributor
+            )
+
+        return (
+            write_op(self, work)
+            .with_progress(f"Adding {len(paths)} file(s) to {name}")
+            .success(self._added)
+            .run_in_background()
+        )
+
+    def _added(self, results: list[Any]) -> None:
+        self.snap_log.setHtml("<br>".join(html.escape(add_result_line(r)) for r in results))
+        self.ui.changed.emit("datanets")
+
+    def dragEnterEvent(self, e: QDragEnterEvent) -> None:  # noqa: N802 - Qt name
+        if e.mimeData().hasUrls() and self.current:
+            e.acceptProposedAction()
+
+    def dropEvent(self, e: QDropEvent) -> None:  # noqa: N802 - Qt name
+        paths = [u.toLocalFile() for u in e.mimeData().urls() if u.isLocalFile()]
+        if paths:
+            self.add_files(paths)
+
+    def _curate(self, **kw: Any) -> Any:
+        if not self.current:
+            return None
+        name = self.current["name"]
+        return (
+            write_op(self, lambda: call(self.studio, "datanet curate", name=name, **kw))
+            .success(
+                lambda res: (
+                    self.snap_log.setText(f"{res['status']}: {len(res['changed'])} record(s)"),
+                    self.ui.changed.emit("datanets"),
+                )
+            )
+            .run_in_background()
+        )
+
+    def accept_selected(self) -> Any:
+        ids = self.selected_ids()
+        return self._curate(accept=ids) if ids else None
+
+    def reject_selected(self, reason: str | None = None) -> Any:
+        ids = self.selected_ids()
+        if not ids:
+            return None
+        if reason is None:
+            reason, ok = QInputDialog.getText(self, "Reject", f"Why reject {len(ids)} record(s)?")
+            if not ok or not reason.strip():
+                return None
+        return self._curate(reject=ids, reason=reason)
+
+    def accept_all(self, min_score: float | None = None) -> Any:
+        if min_score is None:
+            min_score, ok = QInputDialog.getDouble(
+                self, "Accept all", "Accept pending records scoring at least:", 0.6, 0, 1, 2
+            )
+            if not ok:
+                return None
+        return self._curate(accept_all=True, min_score=min_score)
+
+    def edit_selected(self) -> Any:
+        ids = self.selected_ids()
+        if len(ids) != 1 or not self.current:
+            return None
+        name = self.current["name"]
+        old = self.studio.datanets.record_content(name, ids[0])
+        text, ok = QInputDialog.getMultiLineText(
+            self, "Edit as new record", "The corrected text:", old.text or ""
+        )
+        if not ok:
+            return None
+        return (
+            write_op(self, lambda: self.studio.datanets.edit_record(name, ids[0], text))
+            .success(lambda _r: self.ui.changed.emit("datanets"))
+            .run_in_background()
+        )
+
+    def take_snapshot(self) -> Any:
+        if not self.current:
+            return None
+        name = self.current["name"]
+        return (
+            write_op(self, lambda: call(self.studio, "datanet snapshot", name=name))
+            .success(self._snapped)
+            .run_in_background()
+        )
+
+    def _snapped(self, s: dict[str, Any]) -> None:
+        same = " (unchanged)" if s.get("unchanged") else ""
+        self.snap_log.setText(
+            f"Snapshot v{s['version']}: {s['records']} records, root {s['root']}{same}"
+        )
+        self.ui.changed.emit("datanets")
+
+    def verify(self) -> Any:
+        if not self.current:
+            return None
+        name = self.current["name"]
+        return (
+            op(self, lambda: self.studio.datanets.verify(name))
+            .with_progress(f"Verifying {name}")
+            .success(
+                lambda r: self.snap_log.setHtml(
+                    f"<b>{'OK' if r['ok'] else 'PROBLEMS'}</b>: {r['records_checked']} records re-hashed, "
+                    f"{r['snapshots_checked']} snapshot root(s) rebuilt<br>"
+                    + "<br>".join(html.escape(str(p)) for p in r["problems"])
+                )
+            )
+            .run_in_background()
+        )
+
+    def export(self, out: str | None = None, fmt: str = "jsonl") -> Any:
+        if not self.current:
+            return None
+        name = self.current["name"]
+        if out is None:
+            out, flt = QFileDialog.getSaveFileName(
+                self, "Export snapshot", f"{name}.jsonl", "JSONL (*.jsonl);;Parquet (*.parquet)"
+            )
+            if not out:
+                return None
+            fmt = "parquet" if out.endswith(".parquet") else "jsonl"
+        return (
+            op(self, lambda: self.studio.datanets.export(name, out, fmt))
+            .success(
+                lambda r: self.snap_log.setText(f"Exported v{r['version']} ({fmt}) to {r['path']}")
+            )
+            .run_in_background()
+        )
+
+    def proof(self) -> Any:
+        ids = self.selected_ids()
+        if not ids or not self.current:
+            self.snap_log.setText("Pick a record on the Records tab first.")
+            return None
+        name = self.current["name"]
+        return (
+            op(self, lambda: self.studio.datanets.proof(name, ids[0]))
+            .success(
+                lambda p: self.snap_log.setText(
+                    f"Proof of #{ids[0]} ({len(p)} hashes):\n" + "\n".join(p)
+                )
+            )
+            .run_in_background()
+        )
+
+    def publish(self, signers: dict[str, Any] | None = None) -> None:
+        if not self.current:
+            return
+        name = self.current["name"]
+        d = self.studio.datanets.get(name)
+        if not d["latest_snapshot"]:
+            self.snap_log.setText("Take a snapshot first: publishing sends its root.")
+            return
+        if not self.ui.confirm(self, "Publish Datanet", publish_text(self.ui, d)):
+            return
+
+        def go(account: Any) -> None:
+            from studio.chain import datanets_onchain
+
+            write_op(
+                self,
+                lambda: datanets_onchain.publish(self.studio, account, name, signers=signers or {}),
+            ).with_progress(f"Publishing {name}").success(self._published).run_in_background()
+
+        self.ui.with_account(self, None, go)
+
+    def _published(self, res: dict[str, Any]) -> None:
+        if not res["changed"]:
+            self.snap_log.setText(
+                f"Already published as Datanet #{res['onchain_id']} v{res['version']}: nothing sent."
+            )
+        else:
+            bound = ", ".join(f"{w[:10]}…: {n}" for w, n in sorted(res["bound"].items()))
+            self.snap_log.setText(
+                f"Published Datanet #{res['onchain_id']} v{res['version']}, root {res['root']}, "
+                f"{len(res['transactions'])} transaction(s). Bound: {bound or 'none'}"
+            )
+        self.ui.changed.emit("chain")

@@ -1,0 +1,135 @@
+"""Integrity byte for byte (verify re-hashes every blob; doctor --store checks the whole store)
+and the process-pool ingest, which must store exactly what the serial path stores."""
+
+from __future__ import annotations
+
+import json
+import random
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from studio.core import ingest_plan
+
+A1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+WORDS = (
+    "tide bell keeper lamp stair wick log rock fog cutter gallery lens clock spring harbour "
+    "pilot rope anchor gull salt wind storm ledger supper lantern beacon"
+).split()
+
+
+def _prose(rng: random.Random, paragraphs: int) -> str:
+    out = []
+    for _ in range(paragraphs):
+        sentences = [
+            " ".join(rng.choice(WORDS) for _ in range(rng.randint(6, 14))).capitalize() + "."
+            for _ in range(rng.randint(2, 6))
+        ]
+        out.append(" ".join(sentences))
+    return "\n\n".join(out) + "\n"
+
+
+def test_verify_catches_bytes_appended_to_a_pack(cli: Any, studio: Any, tmp_path: Path) -> None:
+    f = tmp_path / "log.txt"
+    f.write_text(_prose(random.Random(1), 12))
+    dn = studio.datanets
+    dn.create("packs")
+    (res,) = dn.add_files("packs", [f], contributor=A1)
+    assert dn.verify("packs")["ok"]
+    (fileinfo,) = studio.store.query("SELECT pack FROM datanet_files")
+    blob = studio.blobs.path_for(fileinfo["pack"])
+    with open(blob, "ab") as fh:  # every record's slice is untouched
+        fh.write(b"smuggled bytes")
+    out = dn.verify("packs")
+    assert not out["ok"]
+    ids = {r["id"] for r in dn.records("packs")}
+    assert {p["record_id"] for p in out["problems"]} == ids
+    assert all("content address" in p["problem"] for p in out["problems"])
+    rc, stdout, err = cli("datanet", "verify", "packs")
+    assert rc == 1 and "no longer matches its content address" in stdout
+    # doctor points at the full check, and runs it when asked
+    rc, stdout, err = cli("doctor")
+    assert "doctor --store" in stdout
+    rc, stdout, err = cli("doctor", "--store")
+    assert rc == 1 and "store" in stdout and "problem" in stdout
+    blob.write_bytes(blob.read_bytes()[: -len(b"smuggled bytes")])
+    assert dn.verify_store()["ok"]
+
+
+def test_doctor_store_finds_a_damaged_orphan_blob(studio: Any) -> None:
+    digest = studio.blobs.put(b"an orphan pack from an interrupted add")
+    assert studio.datanets.verify_store()["ok"]
+    studio.blobs.path_for(digest).write_bytes(b"changed")
+    res = studio.datanets.verify_store()
+    assert not res["ok"] and res["problems"] == [
+        {"blob": digest, "problem": "does not match its content address"}
+    ]
+
+
+def _snapshot_of(studio: Any, name: str) -> list[tuple[Any, ...]]:
+    rows = studio.store.conn.execute(
+        "SELECT id, kind, content_sha256, pack_offset, size, score, reasons, pii, source, preview,"
+        " minhash FROM records ORDER BY id"
+    ).fetchall()
+    return [tuple(r) for r in rows]
+
+
+def test_the_pool_stores_what_the_serial_path_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from studio.app import Studio
+
+    rng = random.Random(7)
+    data = tmp_path / "data"
+    data.mkdir()
+    # several chunks per file, duplicates across chunks and files, PII, secrets, JSONL rows
+    base = _prose(rng, 800)
+    paras = base.split("\n\n")
+    (data / "a.txt").write_text(base + "\n\n" + "\n\n".join(paras[:40]) + "\n")
+    (data / "b.md").write_text("# Log\n\n" + _prose(rng, 500) + "\nCall +44 20 7946 0958.\n")
+    rows = [json.dumps({"text": p}) for p in paras[:800]]
+    rows.insert(500, json.dumps({"prompt": "key?", "response": "0x" + "ab12" * 16}))
+    (data / "c.jsonl").write_text("\n".join(rows) + "\n")
+    (data / "d.csv").write_text("text\n" + "\n".join(f'"{p}"' for p in paras[:200]) + "\n")
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 64 * 1024)
+    monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+    files = sorted(data.iterdir())
+    seen = {}
+    results = {}
+    for workers in (1, 2):
+        with Studio(tmp_path / f"home{workers}") as s:
+            s.config.ingest.workers = workers
+            s.datanets.create("pool")
+            results[workers] = s.datanets.add_files("pool", files, contributor=A1)
+            seen[workers] = _snapshot_of(s, "pool")
+    assert len(ingest_plan.chunks("txt", "a.txt", (data / "a.txt").read_bytes(), None)) > 3
+    assert seen[1] == seen[2] and len(seen[1]) > 1000
+    assert results[1] == results[2]
+    assert results[1][3]["flags"]["exact_duplicate"] == 200  # d.csv repeats rows of c.jsonl
+    assert results[1][2]["refused"][0]["where"] == "c.jsonl row 501"
+
+
+def test_chunk_offsets_and_rows_match_the_whole_file(tmp_path: Path, monkeypatch: Any) -> None:
+    """Chunked planning numbers offsets, rows and error positions as the whole file would."""
+    from studio.core.config import IngestConfig
+    from studio.core.errors import InvalidInput
+
+    cfg = IngestConfig()
+    text = "\ufeff" + "Intro line.\r\n\r\nÜber die Gezeiten.\n\n" + _prose(random.Random(3), 400)
+    f = tmp_path / "t.txt"
+    f.write_bytes(text.encode("utf-8"))
+    whole = ingest_plan.plan_file(f, None, cfg)
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 4096)
+    chunked = ingest_plan.plan_file(f, None, cfg)
+    decoded = text[1:].replace("\r\n", "\n")
+    for rec, t in zip(chunked["records"], chunked["texts"], strict=True):
+        off = json.loads(rec[5])["offset"]
+        assert decoded[off : off + len(t)] == t
+    assert len(chunked["records"]) >= len(whole["records"])
+    bad = tmp_path / "bad.jsonl"
+    lines = [json.dumps({"text": f"row {i} " * 20}) for i in range(400)]
+    lines[350] = "{not json"
+    bad.write_text("\n".join(lines) + "\n")
+    with pytest.raises(InvalidInput, match="malformed JSON lines: 351 "):
+        ingest_plan.plan_file(bad, None, cfg)
