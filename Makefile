@@ -14,7 +14,7 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots
+.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots mutants
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -57,6 +57,17 @@ contracts: $(NODE_STAMP) $(SETUP_STAMP)
 gui: setup
 	$(STUDIO) gui
 
+# Mutation testing (not in CI: hours for everything on 2 cores). Config: [tool.mutmut] in
+# pyproject.toml. A subset: make mutants MUTANTS='studio.core.atomic* studio.core.blobs*'.
+# Kill rate per module and every survivor with its diff: bench/out/mutants.txt.
+MUTANTS ?=
+mutants: setup
+	rm -rf mutants && mkdir mutants
+	ln -s ../node_modules mutants/node_modules  # anvil, for the chain tests
+	ln -s ../resources mutants/resources
+	env -u PYTHONPATH $(VENV)/bin/mutmut run $(MUTANTS) || true
+	$(PY) scripts/mutants_report.py
+
 # Real data first (the demo on the tiny model: devnet, published sample Datanet, a trained model,
 # an attribution report settled on chain), then every page in light and dark at scale 1 and 2.
 SHOTS_HOME ?= $(CURDIR)/.screenshots-home
@@ -69,4 +80,4 @@ screenshots: setup
 	STUDIO_HOME=$(SHOTS_HOME) $(STUDIO) devnet down
 
 clean:
-	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache
+	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache mutants

@@ -23,6 +23,8 @@ Metrics
 Usage: .venv/bin/python bench/attribution.py [--seeds 0 1 2] [--subsets 50] [--methods ...]
 [--cache DIR] (--cache keeps the retrained-subset losses, so re-runs skip the retraining).
 Report seeds 0 1 2; choose settings on other seeds (the default was chosen on seeds 10-13).
+bench/attribution_families.py runs the same methods, plus the exact method, on fixture families
+this default was not tuned on, in the usual and the single-model LDS settings.
 kronfluence and dattri are optional: install them into the venv for the bench only
 (`pip install --no-deps kronfluence dattri einops einconv opt-einsum`); the bench says when one is
 missing and still runs the rest.

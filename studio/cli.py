@@ -69,6 +69,8 @@ def _add(parser: argparse.ArgumentParser, p: Param) -> None:
     if p.type is bool and not p.is_list:
         kw["action"] = "store_true"
         kw["required"] = p.required  # e.g. `model export --merged`: say it out loud
+        if not p.required:
+            kw["default"] = p.default  # None: "not given", so a config file may decide
         parser.add_argument(*option_names(p), **kw)
         return
     if conv:
@@ -156,7 +158,9 @@ def error_line(e: StudioError) -> str:
     if hint:
         text = f"{text} {hint}"
     if e.suggest is not None:
-        text = f"{text.rstrip()} Run `{command_line(e.suggest.path, dict(e.suggest.kwargs))}`."
+        line = command_line(e.suggest.path, dict(e.suggest.kwargs))
+        if line not in text:  # a hint may already name the command
+            text = f"{text.rstrip()} Run `{line}`."
     return f"error: {text}"
 
 

@@ -15,8 +15,14 @@ from collections.abc import Iterator  # noqa: E402
 from pathlib import Path  # noqa: E402
 
 import pytest  # noqa: E402
+from hypothesis import settings  # noqa: E402
 
 from studio.commands import Context  # noqa: E402
+
+# Property tests draw the same examples on every run and machine (derandomize: the seed comes from
+# the test itself), and keep no example database, so a failure in CI reproduces locally.
+settings.register_profile("studio", derandomize=True, database=None, deadline=None)
+settings.load_profile(os.environ.get("HYPOTHESIS_PROFILE", "studio"))
 
 REPO = Path(__file__).resolve().parents[1]
 

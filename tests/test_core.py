@@ -35,7 +35,7 @@ def test_studio_home_env_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -
 def test_unwritable_home_is_a_clear_error(tmp_path: Path) -> None:
     blocker = tmp_path / "file"
     blocker.write_text("x")
-    with pytest.raises(ConfigError, match="--home"):
+    with pytest.raises(ConfigError, match="writable data home"):
         Paths.resolve(blocker / "sub")
 
 
@@ -47,19 +47,37 @@ def test_atomic_write_mode_and_no_temp_left(tmp_path: Path) -> None:
     assert [p.name for p in tmp_path.iterdir()] == ["a.json"]
 
 
-def test_atomic_write_failure_keeps_old_file(tmp_path: Path) -> None:
+@pytest.mark.parametrize("fail", ["fsync", "replace", "interrupt"])
+def test_atomic_write_failure_keeps_old_file_and_no_temp(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, fail: str
+) -> None:
+    """The write fails after the temp file exists (at fsync, at the rename, or by Ctrl-C): the old
+    file is intact and no temp file is left in the folder."""
     target = tmp_path / "a.txt"
     atomic.write_text(target, "old")
+    seen: list[str] = []
+    real_fsync, real_replace = os.fsync, os.replace
 
-    class Boom(Exception):
-        pass
+    def fsync(fd: int) -> None:
+        seen.append(os.readlink(f"/proc/self/fd/{fd}"))
+        if fail == "fsync":
+            raise OSError(5, "Input/output error")
+        real_fsync(fd)
 
-    class Exploding:
-        def encode(self, _enc: str) -> bytes:
-            raise Boom
+    def replace(src: str, dst: str) -> None:
+        seen.append(str(src))
+        if fail == "replace":
+            raise OSError(28, "No space left on device")
+        if fail == "interrupt":
+            raise KeyboardInterrupt
+        real_replace(src, dst)
 
-    with pytest.raises(Boom):
-        atomic.write_text(target, Exploding())  # type: ignore[arg-type]
+    monkeypatch.setattr(os, "fsync", fsync)
+    monkeypatch.setattr(os, "replace", replace)
+    with pytest.raises(KeyboardInterrupt if fail == "interrupt" else OSError):
+        atomic.write_text(target, "new")
+    monkeypatch.undo()
+    assert any(".a.txt." in p and p.endswith(".tmp") for p in seen)  # a temp file did exist
     assert target.read_text() == "old"
     assert [p.name for p in tmp_path.iterdir()] == ["a.txt"]
 
@@ -77,8 +95,13 @@ def test_blobs_are_content_addressed_and_verified(tmp_path: Path) -> None:
     assert not store.verify(d)
     with pytest.raises(IntegrityError):
         store.get(d, verify=True)
-    with pytest.raises(NotFound):
+    with pytest.raises(NotFound, match=r"Blob 000000000000… is missing") as e:
         store.get("00" * 32)
+    assert "studio datanet verify" in (e.value.hint or "")
+    with pytest.raises(IntegrityError, match=rf"Blob {d[:12]}… does not match"):
+        store.get(d, verify=True)
+    assert not store.verify("00" * 32)  # a missing blob does not verify (mutmut found this gap)
+    assert store.verify(store.put(b"fine"))
 
 
 def test_config_round_trip_and_bad_values(tmp_path: Path) -> None:
@@ -159,3 +182,37 @@ def test_job_stream_writes_one_object_per_line() -> None:
     JobStream(buf, job="j")(Event("log", message="hi\nthere"))
     lines = buf.getvalue().splitlines()
     assert len(lines) == 1 and json.loads(lines[0])["message"] == "hi\nthere"
+
+
+def test_abandoned_blobs_are_swept_unless_used_or_still_being_written(tmp_path: Path) -> None:
+    import subprocess
+
+    store = BlobStore(tmp_path / "blobs")
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    try:
+        digests = {}
+        for who, proc in (("live", live), ("dead", dead), ("used", dead)):
+            digests[who], created = store.add_pending(f"{who} text".encode())
+            assert created
+            marker = store.root / ".pending" / f"{os.getpid()}.{digests[who]}"
+            marker.rename(marker.with_name(f"{proc.pid}.{digests[who]}"))  # as if proc wrote it
+        assert store.has_abandoned()
+        removed = store.sweep_abandoned(lambda d: d == digests["used"])
+        assert removed == [digests["dead"]]
+        assert not store.has(digests["dead"])
+        assert store.has(digests["used"]) and store.has(digests["live"])  # in use / still writing
+        assert [p.name.split(".")[0] for p in (store.root / ".pending").iterdir()] == [
+            str(live.pid)
+        ]
+    finally:
+        live.kill()
+        live.wait()
+    assert store.sweep_abandoned(lambda d: False) == [digests["live"]]
+    assert not store.has_abandoned()
+    # A finished write settles its marker and keeps the blob.
+    kept, _ = store.add_pending(b"committed")
+    assert store.has_abandoned()
+    store.settle(kept)
+    assert store.has(kept) and not store.has_abandoned()

@@ -306,3 +306,35 @@ def test_verify_reports_a_missing_blob(filled: Any, studio: Any) -> None:
     res = filled.verify("field-notes")
     missing = [p for p in res["problems"] if p["problem"] == "content blob is missing"]
     assert len(missing) == 3 and not res["ok"]
+
+
+MIXED = "".join(
+    json.dumps({"text": t}) + "\n"
+    for t in (
+        "The keeper logged high water at dawn and lit the lamp at dusk, as every day.",
+        "Proof the dough at twenty-four degrees until it has doubled, then shape it gently.",
+        "The keeper logged high water at dawn and lit the lamp at dusk, as every day.",  # duplicate
+        "Write to mary.keeper@example.org or call +1 415 555 0199 about the tide tables.",  # PII
+        "Smoke the hive twice before lifting the frames; bees calm down within a minute.",
+    )
+)
+
+
+@pytest.mark.parametrize("min_score", [0.0, 0.5, 0.9, 1.0])
+def test_accept_all_takes_exactly_the_records_at_or_above_the_minimum(
+    studio: Any, tmp_path: Path, min_score: float
+) -> None:
+    dn = studio.datanets
+    dn.create("mixed")
+    dn.add_files("mixed", [write(tmp_path, "mixed.jsonl", MIXED)], contributor=A1)
+    scores = {r["id"]: r["score"] for r in dn.records("mixed")}
+    assert min(scores.values()) < 0.5 < max(scores.values()) == 1.0  # both sides are present
+    res = dn.curate("mixed", accept_all=True, min_score=min_score)
+    accepted = {r["id"]: r["score"] for r in dn.records("mixed", "accepted")}
+    pending = {r["id"]: r["score"] for r in dn.records("mixed", "pending")}
+    assert accepted == {i: s for i, s in scores.items() if s >= min_score}
+    assert pending == {i: s for i, s in scores.items() if s < min_score}
+    assert sorted(res["changed"]) == sorted(accepted)
+    assert sorted(res["left_pending"]) == sorted(pending)
+    with pytest.raises(InvalidInput, match="outside 0..1"):
+        dn.curate("mixed", accept_all=True, min_score=1.5)

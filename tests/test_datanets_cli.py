@@ -183,6 +183,28 @@ def test_verify_cli_exits_1_on_tampering(cli: Any, net: str, studio_home: Path) 
     assert rc == 1 and "record #1" in out and "problem(s) found" in err
 
 
+def unreferenced_blobs(home: Path) -> list[str]:
+    """Blob files that no row of the database points at."""
+    paths = Paths.resolve(home)
+    con = sqlite3.connect(paths.db)
+    try:
+        used = {
+            r[0]
+            for r in con.execute(
+                "SELECT pack FROM datanet_files UNION SELECT pack FROM records"
+                " UNION SELECT manifest_hash FROM snapshots"
+            )
+        }
+    finally:
+        con.close()
+    on_disk = {
+        p.parent.name + p.name
+        for p in paths.blobs.glob("??/*")
+        if p.is_file() and not p.name.startswith(".")
+    }
+    return sorted(on_disk - used)
+
+
 # The studio CLI with a writer slowed from outside: a progress event (and a pause) after every
 # record, inside the ingest transaction, so the test can kill it there.
 SLOW_INGEST = """
@@ -252,8 +274,33 @@ def test_killed_ingest_leaves_nothing_and_rerun_completes(
         )
     finally:
         con.close()
+    # The next command that opens the Datanets sweeps what the killed one left: no blob that
+    # nothing references, and none of the file's text anywhere under blobs/.
+    assert cli("datanet", "list")[0] == 0
+    assert unreferenced_blobs(studio_home) == []
+    assert not any(
+        b"Record number 7:" in p.read_bytes()
+        for p in Paths.resolve(studio_home).blobs.rglob("*")
+        if p.is_file()
+    )
     rc, out, err = cli("datanet", "add", net, str(big), "--contributor", A1, "--json")
     assert rc == 0, err
     assert json.loads(out)[0]["records"] == n
     rc, out, _ = cli("datanet", "records", net, "--json")
     assert len(json.loads(out)) == n + 1
+
+
+def test_curate_accept_all_min_score_from_the_cli(cli: Any, tmp_path: Path) -> None:
+    from test_datanets import MIXED
+
+    f = tmp_path / "mixed.jsonl"
+    f.write_text(MIXED)
+    assert cli("datanet", "create", "mixed")[0] == 0
+    assert cli("datanet", "add", "mixed", str(f), "--contributor", A1)[0] == 0
+    rc, out, err = cli("datanet", "curate", "mixed", "--accept-all", "--min-score", "0.9")
+    assert rc == 0, err
+    rc, out, _ = cli("datanet", "records", "mixed", "--json")
+    recs = json.loads(out)
+    assert {r["status"] for r in recs} == {"accepted", "pending"}
+    for r in recs:
+        assert (r["status"] == "accepted") == (r["score"] >= 0.9), r

@@ -140,7 +140,7 @@ def test_csv_text_column_and_prompt_response(tmp_path: Path) -> None:
     assert recs[0].kind == "prompt_response" and recs[0].response == "That."
     recs = _read(tmp_path, "c.csv", "note\nhello there\n", text_column="note")
     assert recs[0].text == "hello there"
-    with pytest.raises(InvalidInput, match="no column 'text' .*--text-column"):
+    with pytest.raises(InvalidInput, match="no column 'text' .*column that holds the text"):
         _read(tmp_path, "d.csv", "body\nhello\n")
 
 

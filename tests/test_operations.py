@@ -346,3 +346,37 @@ def test_chain_model_and_attribution_operations(op: Runner, tmp_path: Path) -> N
     assert isinstance(reset, DevnetState)
     assert op("devnet down").to_dict()
     assert sorted(set(op.called)) == sorted(ONCHAIN)
+
+
+def test_long_operations_take_a_cancel_token_through_invoke(op: Runner, tmp_path: Path) -> None:
+    """The GUI's Cancel reaches the domain through invoke: cancelled at any check, `datanet add`
+    and `datanet snapshot` leave the store and the blobs exactly as before."""
+    from cancelkit import cancel_everywhere, folder_picture, store_picture
+
+    from studio.commands import get
+
+    assert {o.name for o in REGISTRY.values() if o.cancellable} >= {
+        "datanet add",
+        "datanet snapshot",
+        "datanet verify",
+        "datanet export",
+        "attribution index",
+    }
+    assert "cancel" not in {p.name for p in get("datanet add").params}  # never a CLI option
+    s = op.studio
+    op("datanet create", name="notes")
+    files = [str(_notes(tmp_path, 6))]
+
+    def pictures() -> Any:
+        return store_picture(s.paths.db), folder_picture(s.paths.blobs)
+
+    cancel_everywhere(
+        lambda token: invoke(
+            "datanet add", s, name="notes", files=files, contributor=CONTRIBUTOR, cancel=token
+        ),
+        pictures,
+    )
+    invoke("datanet curate", s, name="notes", accept_all=True, min_score=0.0)
+    cancel_everywhere(
+        lambda token: invoke("datanet snapshot", s, name="notes", cancel=token), pictures
+    )

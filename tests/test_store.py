@@ -52,35 +52,44 @@ def test_newer_database_is_refused(tmp_path: Path) -> None:
         Store(tmp_path / "db.sqlite")
 
 
-def _fill(store: Store, tmp_path: Path, k: int) -> None:
-    """Data written by a studio whose schema stopped at version k (k >= 1 has Datanets)."""
-    dn = Datanets(store, BlobStore(tmp_path / f"blobs{k}"), Config(), EventBus())
-    dn.create(f"net-v{k}", summary=f"written at schema v{k}")
-    f = tmp_path / f"notes{k}.txt"
-    f.write_text(
-        f"Notes written while the schema was at version {k}: the tide rose to the ninth step.\n"
-    )
-    dn.add_files(f"net-v{k}", [f], contributor=A1)
-    dn.curate(f"net-v{k}", accept_all=True, min_score=0.0)
-    dn.snapshot(f"net-v{k}")
+FIXTURES = Path(__file__).parent / "fixtures" / "schema"
 
 
-def _earlier_versions() -> list[int]:
-    # the schema versions a store can stop at (a reserved number may not have a migration yet)
+def _fixture_versions() -> list[int]:
+    return sorted(int(p.stem[1:]) for p in FIXTURES.glob("v*.sql"))
+
+
+def test_there_is_a_frozen_database_for_every_earlier_schema() -> None:
+    """A new migration needs the database of the version before it frozen under tests/fixtures."""
     from studio.core.store import discover_migrations
 
-    return [0] + [m.VERSION for m in discover_migrations()][:-1]
+    earlier = [0] + [m.VERSION for m in discover_migrations()][:-1]
+    assert set(earlier) <= set(_fixture_versions())
 
 
-@pytest.mark.parametrize("k", _earlier_versions())
-def test_upgrade_from_every_earlier_schema(tmp_path: Path, k: int) -> None:
+def _load_fixture(tmp_path: Path, k: int) -> Path:
+    """The database (raw SQL as a studio at schema k wrote it) and its blobs, on disk."""
+    import json
+
     path = tmp_path / "db.sqlite"
-    old = Store(path, target_version=k)
-    assert old.version == k
-    if k >= 1:
-        _fill(old, tmp_path, k)
-        root = old.one("SELECT root FROM snapshots")["root"]
-    old.close()
+    con = sqlite3.connect(path)
+    con.executescript((FIXTURES / f"v{k}.sql").read_text())
+    con.close()
+    blobs = FIXTURES / f"v{k}.blobs.json"
+    if blobs.exists():
+        for digest, text in json.loads(blobs.read_text()).items():
+            dest = tmp_path / "blobs" / digest[:2] / digest[2:]
+            dest.parent.mkdir(parents=True, exist_ok=True)
+            dest.write_text(text)
+    return path
+
+
+@pytest.mark.parametrize("k", _fixture_versions())
+def test_upgrade_from_every_earlier_schema(tmp_path: Path, k: int) -> None:
+    path = _load_fixture(tmp_path, k)
+    con = sqlite3.connect(path)
+    old_root = con.execute("SELECT root FROM snapshots").fetchone()[0] if k >= 1 else None
+    con.close()
     new = Store(path)
     assert new.version == Store.latest_version()
     backups = (
@@ -88,16 +97,23 @@ def test_upgrade_from_every_earlier_schema(tmp_path: Path, k: int) -> None:
         if (tmp_path / "backups").exists()
         else []
     )
+    dn = Datanets(new, BlobStore(tmp_path / "blobs"), Config(), EventBus())
     if k >= 1:
         assert len(backups) == 1
         bak = sqlite3.connect(backups[0])
         assert bak.execute("SELECT MAX(version) FROM schema_version").fetchone()[0] == k
         bak.close()
-        dn = Datanets(new, BlobStore(tmp_path / f"blobs{k}"), Config(), EventBus())
         d = dn.get(f"net-v{k}")
-        assert d["records"]["accepted"] == 1 and d["latest_snapshot"]["root"] == root
+        assert d["records"]["accepted"] == 1 and d["latest_snapshot"]["root"] == old_root
         assert dn.verify(f"net-v{k}")["ok"]
-        assert dn.snapshot_records(f"net-v{k}")[0].text.startswith("Notes written")
+        assert dn.snapshot_records(f"net-v{k}")[0].text.startswith(
+            f"Notes written while the schema was at version {k}"
+        )
+    # What the newer schema adds works on the upgraded database.
+    made = dn.create("after-upgrade", owner=A1)
+    assert dn.get("after-upgrade")["name"] == made["name"]
+    row = new.one("SELECT owner FROM datanets WHERE name = 'after-upgrade'")
+    assert row is not None and row["owner"] == A1
     new.close()
 
 

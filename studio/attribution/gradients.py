@@ -157,7 +157,7 @@ def find_lora_modules(model: Any, cfg: GradientConfig) -> list[LoraModule]:
             raise AttributionError(
                 "This model's LoRA adapter is merged into the base weights; gradient attribution needs "
                 "the unmerged adapter.",
-                hint="Use the fine-tuned model id (not an exported merged folder), or --method span.",
+                hint="Use the fine-tuned model id (not an exported merged folder), or the span method.",
             )
         active = [a for a in getattr(module, "active_adapters", []) if a in lora_a.keys()]
         for adapter in active:
@@ -183,7 +183,7 @@ def find_lora_modules(model: Any, cfg: GradientConfig) -> list[LoraModule]:
     if not mods:
         raise AttributionError(
             "The model has no LoRA layers, so the gradient method cannot run.",
-            hint="Attribute a fine-tuned model (studio model list), or use --method span.",
+            hint="Attribute a fine-tuned model (studio model list), or use the span method.",
         )
     return mods
 

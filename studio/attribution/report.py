@@ -197,14 +197,11 @@ def get_path(obj: Any, path: str) -> Any:
 
 
 def within_tolerance(a: Any, b: Any, path: str, rel: float = 1e-4) -> bool:
-    """True when a and b differ only as float noise would: close scores, bps off by one."""
-    if isinstance(a, bool) or isinstance(b, bool):
+    """True when a and b are float scores that differ only as float noise would. Never for
+    integers or basis points: those are payouts and counts, where one off is a real change."""
+    if not (isinstance(a, float) and isinstance(b, float)) or path.endswith(".bps"):
         return False
-    if isinstance(a, int | float) and isinstance(b, int | float):
-        if path.endswith(".bps"):
-            return abs(a - b) <= 1
-        return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
-    return False
+    return abs(a - b) <= rel * max(abs(a), abs(b), 1e-12)
 
 
 def summarize_fields(paths: Iterable[str], limit: int = 8) -> str:

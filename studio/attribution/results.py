@@ -56,3 +56,21 @@ class ReportCheck(Result):
     recomputed_hash: str
     signature: str
     signer: str | None = None
+
+
+@dataclass(frozen=True)
+class ExactEstimate(Result):
+    """What an exact attribution needs on this machine (`attribute --method exact --estimate`)."""
+
+    model: str
+    steps: int
+    records: int
+    queries: int
+    block: int
+    dtype: str
+    memory_bytes: int
+    memory_limit_bytes: int
+    seconds: float
+    fits: bool
+    speed_source: str
+    summary: str

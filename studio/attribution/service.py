@@ -24,10 +24,11 @@ from studio.attribution import report as R
 from studio.attribution.gradients import GradientConfig
 from studio.attribution.span import SpanConfig, SpanIndex, default_min_len
 from studio.core.cancel import CancelToken, check
-from studio.core.errors import AttributionError, InvalidInput, NotFound
+from studio.core.errors import AttributionError, InvalidInput, NotFound, Suggestion
+from studio.core.events import Event
 from studio.core.hashing import file_sha256
 
-METHODS = ("gradient", "span", "hybrid")
+METHODS = ("gradient", "span", "hybrid", "exact")
 HYBRID_RULE = (
     "score = 0.5 * gradient share + 0.5 * span share, where a share is the record's clipped "
     "score divided by the sum over records; a method with no positive score gives its half "
@@ -45,10 +46,26 @@ class ModelInfo:
     dir: Path
     adapter_dir: Path
     card: dict[str, Any]
+    base_dir: Path | None = None
 
     @property
     def attribution_dir(self) -> Path:
         return self.dir / "attribution"
+
+
+@dataclass
+class Scored:
+    """One query's per-record scores under a method, before the report is built."""
+
+    method: str
+    records: list[dict[str, Any]]  # datanet, version, record_id, contributor, leaf (sorted)
+    scores: np.ndarray  # the method's score per record (rounded)
+    gradient: np.ndarray | None  # the gradient (or exact) part, per record
+    span: np.ndarray | None  # the span part, per record
+    record_spans: dict[int, list[dict[str, Any]]]  # record index -> output spans it contains
+    spans: list[dict[str, Any]]  # every output span found in the training data
+    output_tokens: int
+    params: dict[str, Any]
 
 
 def adapter_files_digest(adapter_dir: Path) -> str:
@@ -85,14 +102,21 @@ class Attributor:
         if adapter_dir is None or not Path(adapter_dir).exists() or not card.get("datanets"):
             raise AttributionError(
                 f"{model_id} is a base model: attribution needs a model fine-tuned on Datanets.",
-                hint="Fine-tune one with studio model train --datanet NAME, then attribute that model.",
+                hint="Fine-tune one on a Datanet first, then attribute that model.",
+                suggest=Suggestion("model train", {"datanet": ["NAME"]}),
             )
-        return ModelInfo(str(v.id), Path(v.dir), Path(adapter_dir), card)
+        base_dir = getattr(v, "base_dir", None)
+        return ModelInfo(
+            str(v.id), Path(v.dir), Path(adapter_dir), card, Path(base_dir) if base_dir else None
+        )
 
     def load(self, model_id: str) -> tuple[Any, Any]:
         if model_id not in self._loaded:
             import torch
 
+            from studio.train.trainer import quiet_transformers
+
+            quiet_transformers()
             model, tok = self.studio.models.load(model_id)
             model.eval()
             torch.manual_seed(0)
@@ -271,7 +295,8 @@ class Attributor:
         if not (path / "meta.json").exists():
             raise AttributionError(
                 f"{info.id} has no attribution index yet.",
-                hint=f"Build it first: studio attribution index {info.id} (or use --method span).",
+                hint=f"Build it first: studio attribution index {info.id} (or use the span method).",
+                suggest=Suggestion("attribution index", {"model": info.id}),
             )
         gi = GradientIndex.open(path)
         gi.check_identity(self.identity(info, gi.config))
@@ -306,6 +331,7 @@ class Attributor:
         seed: int = 0,
         span_min_len: int | None = None,
         owners: dict[str, str | None] | None = None,
+        exact_block: int | None = None,
         cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         """Attribute `output` (generated from `prompt` when None) to the model's training records.
@@ -313,8 +339,8 @@ class Attributor:
 
         `owners` maps each Datanet to the address its pooled share goes to (see report.py); by
         default the owner the Datanets store knows, if any. The owners used are in the report so
-        that a verifier re-runs with the same ones."""
-        from studio.attribution import gradients as G
+        that a verifier re-runs with the same ones. Scoring (`score`) and the report built from
+        the scores (`build_report`) are separate steps."""
         from studio.train.data import encode_query
 
         if method not in METHODS:
@@ -322,12 +348,33 @@ class Attributor:
                 f"Unknown method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}."
             )
         if top_k < 1:
-            raise InvalidInput("--top must be at least 1.")
+            raise InvalidInput("The number of top records must be at least 1.")
         if not prompt or not prompt.strip():
-            raise InvalidInput("The prompt is empty.", hint="Pass --prompt TEXT.")
+            raise InvalidInput("The prompt is empty.", hint="Give the question that was asked.")
+        if output is not None and not output.strip():
+            raise InvalidInput(
+                "The output is empty: there is nothing to attribute.",
+                hint="Give a non-empty output, or a prompt the model answers.",
+            )
         info = self.model_info(model_id)
-        gi = self._gradient_index(info) if method in ("gradient", "hybrid") else None
-        check(cancel)
+        if method == "exact":
+            from studio.attribution.replay import check_exact
+
+            check_exact(self, info)  # refuse before generating anything
+        if (
+            method in ("gradient", "hybrid")
+            and not (self.gradient_dir(info) / "meta.json").exists()
+        ):
+            # First use: build the index now, with a progress line (later calls reuse it).
+            self.studio.events.emit(
+                Event(
+                    "log",
+                    job=JOB,
+                    message=f"{model_id} has no attribution index yet: building it now "
+                    "(once; later calls reuse it)",
+                )
+            )
+            self.build_index(model_id, cancel=cancel)
         model, tok = self.load(model_id)
         check(cancel)
         generated = output is None
@@ -338,19 +385,56 @@ class Attributor:
         if not output or not output.strip():
             raise InvalidInput(
                 "The output is empty: there is nothing to attribute.",
-                hint="Pass a non-empty --output, or a prompt the model answers.",
+                hint="Give a non-empty output, or a prompt the model answers.",
             )
         context = _context_length(model, tok)
         settings = self._train_settings(info)
         ids, labels = encode_query(
             tok, prompt, output, chat=settings["fmt"] == "auto", max_length=context
         )
-        out_ids = [t for t, y in zip(ids, labels, strict=True) if y != G.IGNORE]
         check(cancel)
+        scored = self.score(
+            info,
+            ids,
+            labels,
+            method=method,
+            span_min_len=span_min_len,
+            exact_block=exact_block,
+            cancel=cancel,
+        )
+        scored.params["top_k"] = top_k
+        return self.build_report(
+            info,
+            scored,
+            prompt=prompt,
+            output=output,
+            generated=generated,
+            top_k=top_k,
+            owners=owners,
+            signer=signer,
+        )
 
+    def score(
+        self,
+        info: ModelInfo,
+        ids: Sequence[int],
+        labels: Sequence[int],
+        *,
+        method: str,
+        span_min_len: int | None = None,
+        exact_block: int | None = None,
+        cancel: Any = None,
+    ) -> Scored:
+        """Per-record scores of one query (token ids + labels) under a method, with the spans
+        of the output found in the training data (shown whatever the method)."""
+        from studio.attribution import gradients as G
+
+        model, tok = self.load(info.id)
+        out_ids = [t for t, y in zip(ids, labels, strict=True) if y != G.IGNORE]
+        gi = self._gradient_index(info) if method in ("gradient", "hybrid") else None
         rows: list[dict[str, Any]] = []
         grad_scores = span_scores = None
-        params: dict[str, Any] = {"top_k": top_k}
+        params: dict[str, Any] = {}
         if gi is not None:
             cfg = gi.config
             mods = G.find_lora_modules(model, cfg)
@@ -367,6 +451,13 @@ class Attributor:
                 "dim": gi.meta["dim"],
             }
         check(cancel)
+        if method == "exact":
+            from studio.attribution.replay import exact_scores
+
+            rows, grad_scores, params["exact"] = exact_scores(
+                self, info, [(ids, labels)], block=exact_block, cancel=cancel
+            )
+            grad_scores = grad_scores[0]
         si = self._span_index(info, tok)
         check(cancel)
         scfg = SpanConfig(min_len=span_min_len or default_min_len(len(tok)))
@@ -409,14 +500,13 @@ class Attributor:
 
         g = per_record(grad_scores)
         sp_rec = per_record(span_scores)
-        if method == "gradient":
+        if method in ("gradient", "exact"):
             final = g
         elif method == "span":
             final = sp_rec
         else:
             final = _hybrid(g, sp_rec)
         assert final is not None
-        ranked = R.rank_records(recs, list(final))
 
         # Which output spans each record contains (shown with the record, whatever the method).
         row_to_rec: dict[int, int] = {}
@@ -425,13 +515,39 @@ class Attributor:
             if key in pos:
                 row_to_rec[i] = pos[key]
         rec_spans: dict[int, list[dict[str, Any]]] = {}
+        span_list = []
         for sp in spans:
             text = tok.decode(out_ids[sp.start : sp.end], skip_special_tokens=True)
+            span_list.append(
+                {
+                    "text": text,
+                    "output_tokens": [sp.start, sp.end],
+                    "occurrences": sp.count,
+                    "weight": R.rounded(sp.weight),
+                }
+            )
             for rec_i in sorted({row_to_rec[x] for x in sp.records if x in row_to_rec}):
                 rec_spans.setdefault(rec_i, []).append(
                     {"text": text, "output_tokens": [sp.start, sp.end], "occurrences": sp.count}
                 )
+        return Scored(method, recs, final, g, sp_rec, rec_spans, span_list, len(out_ids), params)
 
+    def build_report(
+        self,
+        info: ModelInfo,
+        scored: Scored,
+        *,
+        prompt: str,
+        output: str,
+        generated: bool,
+        top_k: int,
+        owners: dict[str, str | None] | None = None,
+        signer: Any = None,
+    ) -> dict[str, Any]:
+        """The report (records -> contributors -> bps), hashed and optionally signed."""
+        method, recs, g, sp_rec = scored.method, scored.records, scored.gradient, scored.span
+        ranked = R.rank_records(recs, list(scored.scores))
+        params = dict(scored.params)
         names = [d["datanet"] for d in self.snapshots(info)]
         if owners is None:
             owners = self._owners(names)
@@ -449,7 +565,7 @@ class Attributor:
                 "contributor": rec["contributor"],
                 "leaf": rec.get("leaf"),
                 "score": sc,
-                "spans": rec_spans.get(i, [])[:MAX_SPANS_PER_RECORD],
+                "spans": scored.record_spans.get(i, [])[:MAX_SPANS_PER_RECORD],
             }
             if method == "hybrid":
                 entry["gradient_score"] = float(max(0.0, g[i])) if g is not None else 0.0
@@ -472,21 +588,13 @@ class Attributor:
             "output": {
                 "text": output,
                 "output_hash": R.keccak_hex(output.encode("utf-8")),
-                "tokens": len(out_ids),
+                "tokens": scored.output_tokens,
                 "generated": generated,
             },
             "records_scored": len(recs),
             "records_positive": len(ranked),
             "top_records": top,
-            "spans": [
-                {
-                    "text": tok.decode(out_ids[sp.start : sp.end], skip_special_tokens=True),
-                    "output_tokens": [sp.start, sp.end],
-                    "occurrences": sp.count,
-                    "weight": R.rounded(sp.weight),
-                }
-                for sp in spans
-            ],
+            "spans": scored.spans,
             "pool": {"rule": R.POOL_RULE, "pooled": pool},
             "datanets": [
                 {
@@ -502,6 +610,22 @@ class Attributor:
         if signer is not None:
             rep = R.sign(rep, signer)
         return rep
+
+    # -- exact attribution: cost and choice (for the CLI, the GUI and the node's validator) ----
+
+    def exact_estimate(self, model_id: str, queries: int = 1) -> dict[str, Any]:
+        """Memory and time an exact attribution needs here ({"memory_bytes", "seconds", "fits",
+        "summary", ...}); raises AttributionError when the version has no replay record."""
+        from studio.attribution.replay import estimate
+
+        return estimate(self, model_id, queries)
+
+    def choose_method(self, model_id: str, fallback: str = "gradient") -> str:
+        """ "exact" when this version can be attributed exactly on this machine, else fallback
+        (what a validator uses to decide a challenge)."""
+        from studio.attribution.replay import choose_method
+
+        return choose_method(self, model_id, fallback)
 
     def _owners(self, names: Sequence[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
@@ -547,6 +671,7 @@ class Attributor:
                 top_k=int(params["top_k"]),
                 span_min_len=(params.get("span") or {}).get("min_len"),
                 owners=params.get("owners"),
+                exact_block=(params.get("exact") or {}).get("block"),
             )
         except (KeyError, TypeError) as e:
             raise AttributionError(

@@ -128,7 +128,7 @@ class ChainClient:
             raise ChainError(
                 f"The RPC at {self.network.rpc_url} is chain {actual}, but the {self.profile.name} "
                 f"network is chain {self.profile.chain_id}; refusing to sign for another chain.",
-                hint="Check --network and the RPC URL.",
+                hint="Check the network chosen and its RPC URL.",
             )
         return actual
 

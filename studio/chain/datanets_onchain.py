@@ -24,7 +24,7 @@ from eth_utils import to_checksum_address
 from studio.core import merkle
 from studio.core.changes import Changes
 from studio.core.datanets.catalog import datanet_row
-from studio.core.errors import ChainError, InvalidInput
+from studio.core.errors import ChainError, InvalidInput, Suggestion
 
 from . import contracts
 from .contributions import ContributionBatch, as_bytes32, contents_hash, license_hash, sign_batch
@@ -119,7 +119,8 @@ def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str
                 raise ChainError(
                     f"{account.address} is neither the owner ({owner}) nor a curator of '{name}' "
                     f"(on-chain Datanet #{row['onchain_id']}).",
-                    hint="Publish with the owner's account (--from ADDRESS), or ask the owner to add you as curator.",
+                    hint="Publish from the owner's account, or ask the owner to add you as curator.",
+                    suggest=Suggestion("datanet publish", {"name": name, "sender": owner}),
                 )
             return int(row["onchain_id"]), False, row["tx_hash"]
         # The chain forgot it (a reset devnet): forget the stale row and create it again.

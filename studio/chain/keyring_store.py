@@ -57,7 +57,7 @@ def _require_usable() -> Any:
     if not ok:
         raise WalletError(
             f"Cannot remember the password: {detail}.",
-            hint="Use --password-file or type the password when asked.",
+            hint="Give a password file or type the password when asked.",
         )
     import keyring
 

@@ -77,7 +77,7 @@ def get_network(name: str, config: Any = None) -> Network:
     if name not in PROFILES:
         raise ConfigError(
             f"Unknown network {name!r}.",
-            hint=f"Use one of: {', '.join(PROFILES)} (--network NAME).",
+            hint=f"Use one of: {', '.join(PROFILES)}.",
         )
     prof = PROFILES[name]
     env_url = os.environ.get("STUDIO_RPC_URL")

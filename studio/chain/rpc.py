@@ -49,7 +49,7 @@ class StudioHTTPProvider(HTTPProvider):
             hint = (
                 "Start it with `studio devnet up`."
                 if self.network_name == "devnet"
-                else "Check your connection and the network's RPC URL (--network, STUDIO_RPC_URL)."
+                else "Check your connection, the network chosen and its RPC URL (STUDIO_RPC_URL)."
             )
             raise ChainError(
                 f"Cannot reach the {self.network_name} RPC at {self.endpoint_uri} "

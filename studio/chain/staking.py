@@ -10,7 +10,7 @@ from typing import Any
 
 from eth_utils import to_checksum_address
 
-from studio.core.errors import ChainError, InvalidInput
+from studio.core.errors import ChainError, InvalidInput, Suggestion
 
 from . import contracts
 from .networks import format_open
@@ -21,7 +21,7 @@ def role_id(role: str) -> int:
         return contracts.ROLES[role]
     except KeyError as e:
         raise InvalidInput(
-            f"Unknown role {role!r}.", hint="Use --role node or --role validator."
+            f"Unknown role {role!r}.", hint="The roles are node and validator."
         ) from e
 
 
@@ -98,7 +98,8 @@ def request_unstake(
     if amount_wei is not None and int(amount_wei) <= 0:
         raise InvalidInput(
             "The amount to unstake must be more than 0 OPEN.",
-            hint=f"Leave it out to unstake all: studio stake withdraw --role {role}",
+            hint="Leave the amount out to unstake all of it.",
+            suggest=Suggestion("stake withdraw", {"role": role}),
         )
     amount = pos["active_wei"] if amount_wei is None else int(amount_wei)
     if amount <= 0:

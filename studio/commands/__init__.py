@@ -10,6 +10,8 @@ signature is the contract (Electrum's `commands.py` idea).
   only adds help, a metavar, choices, other option names or "repeatable".
 - It returns a typed result (studio.*.results) and prints nothing: what it has to say while it
   runs goes out as events (see `note`), the CLI renders the result (studio/cli_render.py).
+- A keyword-only parameter `cancel: CancelToken | None = None` is the caller's cancel token (the
+  GUI's Cancel button); it is never a command-line option, and the operation hands it down.
 - Everyone calls it the same way: `invoke("datanet curate", studio, name="x", accept_all=True)`
   (the CLI after parsing, the GUI from a background op, the node's admin API)."""
 
@@ -75,6 +77,8 @@ def arg(
 
 
 _NO_DEFAULT = inspect.Parameter.empty
+# Parameters the caller supplies (never options): the cancel token.
+CONTEXT_PARAMS = frozenset({"cancel"})
 
 
 @dataclass(frozen=True)
@@ -111,6 +115,11 @@ class Operation:
     @cached_property
     def params(self) -> list[Param]:
         return _params(self.func)
+
+    @property
+    def cancellable(self) -> bool:
+        """It takes a cancel token (a long operation the GUI offers to cancel)."""
+        return "cancel" in inspect.signature(self.func).parameters
 
     def __call__(self, studio: Studio, /, **kwargs: Any) -> Any:
         return invoke(self.path, studio, **kwargs)
@@ -177,8 +186,8 @@ def _params(fn: Callable[..., Any]) -> list[Param]:
     )
     out: list[Param] = []
     for i, p in enumerate(sig.parameters.values()):
-        if i == 0:
-            continue  # the facade
+        if i == 0 or p.name in CONTEXT_PARAMS:
+            continue  # the facade; what the caller supplies, not the user
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):
             raise TypeError(f"{fn.__qualname__}: parameter {p.name} must be named")
         ann = p.annotation

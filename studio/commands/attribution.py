@@ -5,12 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from studio.attribution.results import AttributionReport, IndexBuild, ReportCheck
+from studio.attribution.gradients import GradientConfig
+from studio.attribution.results import AttributionReport, ExactEstimate, IndexBuild, ReportCheck
 from studio.commands import arg, operation
 from studio.core.errors import AttributionError, InvalidInput
 
 if TYPE_CHECKING:
     from studio.app import Studio
+    from studio.core.cancel import CancelToken
 
 
 @operation(
@@ -24,17 +26,33 @@ def attribute(
     *,
     prompt: Annotated[str, arg("the question")],
     output: Annotated[str | None, arg("the answer to attribute (default: generate it)")] = None,
-    method: Literal["gradient", "span", "hybrid"] = "gradient",
+    method: Annotated[
+        Literal["gradient", "span", "hybrid", "exact"],
+        arg(
+            "gradient: the fast index; exact: differentiate through the training run "
+            "(slower; needs the version's replay record)"
+        ),
+    ] = "gradient",
     top: Annotated[int, arg("records named in the report (the rest are pooled)")] = 10,
     max_new_tokens: Annotated[int, arg("when generating the output")] = 64,
     save: Annotated[
         str | None, arg("write the report here (default: DATA_HOME/reports/)", metavar="PATH")
     ] = None,
     sign: Annotated[bool, arg("sign the report hash with the active wallet (EIP-191)")] = False,
-) -> AttributionReport:
+    estimate: Annotated[
+        bool, arg("with --method exact: show the memory and time it needs, then stop")
+    ] = False,
+) -> AttributionReport | ExactEstimate:
     if top < 1:
         raise InvalidInput("--top must be at least 1.")
     attributor = studio.attribution
+    if method == "exact":
+        est = attributor.exact_estimate(model)
+        if estimate:
+            return ExactEstimate.from_dict(est)
+        studio.events.log("attribution.exact", f"Exact attribution: {est['summary']}")
+    elif estimate:
+        raise InvalidInput("--estimate goes with --method exact.")
     signer = studio.wallet.unlock(None) if sign else None  # the active account signs
     rep = attributor.attribute(
         model,
@@ -57,17 +75,21 @@ def index(
     model: Annotated[str, arg("fine-tuned model id")],
     *,
     proj_dim: Annotated[
-        int | None, arg("projection size per LoRA matrix side (default 32)")
+        int | None,
+        arg(f"projection size per LoRA matrix side (default {GradientConfig().proj_dim})"),
     ] = None,
     seed: Annotated[int, arg("projection seed")] = 0,
     force: Annotated[bool, arg("rebuild even if an up-to-date index exists")] = False,
+    cancel: CancelToken | None = None,
 ) -> IndexBuild:
     from studio.attribution.gradients import GradientConfig
 
     cfg = GradientConfig(seed=seed, **({"proj_dim": proj_dim} if proj_dim else {}))
     if cfg.proj_dim < 1:
         raise InvalidInput("--proj-dim must be at least 1.")
-    return IndexBuild.from_dict(studio.attribution.build_index(model, config=cfg, force=force))
+    return IndexBuild.from_dict(
+        studio.attribution.build_index(model, config=cfg, force=force, cancel=cancel)
+    )
 
 
 @operation("attribution verify", "Re-run an attribution report and say whether it matches.")

@@ -21,6 +21,7 @@ from studio.core.results import (
 
 if TYPE_CHECKING:
     from studio.app import Studio
+    from studio.core.cancel import CancelToken
 
 
 def _read_text(path: str, what: str, hint: str) -> str:
@@ -73,6 +74,7 @@ def add(
     follow_symlinks: Annotated[
         bool, arg("add what symbolic links point to (refused by default)")
     ] = False,
+    cancel: CancelToken | None = None,
 ) -> list[AddFileResult]:
     results = studio.datanets.add_files(
         name,
@@ -80,6 +82,7 @@ def add(
         contributor=contributor,
         text_column=text_column,
         follow_symlinks=follow_symlinks,
+        cancel=cancel,
     )
     return [AddFileResult.from_dict(r) for r in results]
 
@@ -154,8 +157,8 @@ def edit(
     "datanet snapshot",
     "Freeze the accepted records as a new immutable version with a Merkle root.",
 )
-def snapshot(studio: Studio, name: str) -> Snapshot:
-    s = studio.datanets.snapshot(name)
+def snapshot(studio: Studio, name: str, *, cancel: CancelToken | None = None) -> Snapshot:
+    s = studio.datanets.snapshot(name, cancel=cancel)
     return Snapshot(
         version=s["version"],
         root=s["root"],
@@ -175,8 +178,8 @@ def proof(studio: Studio, name: str, record_id: int, *, version: int | None = No
     "datanet verify",
     "Re-hash every blob and record, rebuild every snapshot root; report tampering by record.",
 )
-def verify(studio: Studio, name: str) -> VerifyResult:
-    res = VerifyResult.from_dict(studio.datanets.verify(name))
+def verify(studio: Studio, name: str, *, cancel: CancelToken | None = None) -> VerifyResult:
+    res = VerifyResult.from_dict(studio.datanets.verify(name, cancel=cancel))
     if not res.ok:
         raise IntegrityError(
             f"'{name}': {len(res.problems)} problem(s) found.",
@@ -197,5 +200,6 @@ def export(
     out: Annotated[str, arg("file (.jsonl/.parquet) or folder")],
     fmt: Annotated[Literal["jsonl", "parquet"], arg(flags="--format")] = "jsonl",
     version: Annotated[int | None, arg("snapshot version (default: latest)")] = None,
+    cancel: CancelToken | None = None,
 ) -> ExportResult:
-    return ExportResult.from_dict(studio.datanets.export(name, out, fmt, version))
+    return ExportResult.from_dict(studio.datanets.export(name, out, fmt, version, cancel=cancel))

@@ -148,6 +148,10 @@ def model_train(
         int | None, arg("steps between validation passes (default: before/after)")
     ] = None,
     detach: Annotated[bool, arg("start the job and return at once")] = False,
+    no_index: Annotated[
+        bool,
+        arg("skip building the attribution index at the end (the first attribute call builds it)"),
+    ] = False,
 ) -> TrainingStatus | TrainingStarted:
     from studio.train.catalog import CATALOG, DEFAULT_BASE
 
@@ -169,7 +173,7 @@ def model_train(
         note(studio, f"Preparing the bundled base model {base} (once per data home)…")
     model_id = models.prepare(base=base, datanets=datanets, settings=settings, name=name)
     note(studio, f"Training {model_id} on {', '.join(datanets)} (base {base})")
-    proc = models.start_job(model_id)
+    proc = models.start_job(model_id, index=not no_index)
     if detach:
         return TrainingStarted(id=model_id, pid=proc.pid)
     follow(studio, proc)
@@ -207,7 +211,9 @@ def model_cancel(
     "internal: the training job process that model train/resume start",
     internal=True,
 )
-def model_run_job(studio: Studio, model: str, *, resume: bool = False) -> JobDone:
+def model_run_job(
+    studio: Studio, model: str, *, resume: bool = False, no_index: bool = False
+) -> JobDone:
     """The job subprocess: JSON lines on stdout, SIGINT → checkpoint → exit."""
     from studio.core.events import CancelToken
     from studio.core.jobs import JobStream
@@ -217,7 +223,22 @@ def model_run_job(studio: Studio, model: str, *, resume: bool = False) -> JobDon
     signal.signal(signal.SIGTERM, lambda *_: token.cancel())
     studio.events.subscribe(JobStream(sys.stdout, job=model))  # stdout carries only JSON lines
     result = studio.models.run_job(model, resume=resume, cancel=token)
+    if not no_index:
+        _index_after_training(studio, model, token)
     return JobDone(id=result["id"], dir=str(result["dir"]))
+
+
+def _index_after_training(studio: Studio, model_id: str, token: Any) -> None:
+    """A model is ready to attribute right after training: build its attribution index in the
+    same job (progress streams to the caller). A failure here leaves the model usable: the first
+    attribute call builds the index instead."""
+    from studio.core.errors import StudioError
+
+    studio.events.log(model_id, "building the attribution index")
+    try:
+        studio.attribution.build_index(model_id, cancel=token)
+    except StudioError as e:
+        studio.events.warning(model_id, f"attribution index not built: {e}")
 
 
 @operation("model eval", "Loss and perplexity of a model (and its base) on a Datanet snapshot.")

@@ -9,7 +9,7 @@ import time
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from studio.core.errors import PasswordNeeded, StudioError, WrongPassword
+from studio.core.errors import StudioError
 
 if TYPE_CHECKING:
     from studio.commands import Context, Operation
@@ -35,24 +35,31 @@ def show(ctx: Context, op: Operation, result: Any, kwargs: Mapping[str, Any]) ->
         fn(result, kwargs, ctx)
 
 
-# Hints the core words without flags, and how the command line says them.
-_FLAG_HINTS: dict[type[StudioError], tuple[tuple[str, str], ...]] = {
-    PasswordNeeded: (("Give a password file", "Use --password-file FILE"),),
-    WrongPassword: (
-        (
-            "Try again with the right password.",
-            "Try again, or use --password-file with the right password.",
-        ),
+# The core words its hints without CLI flags; here is how the command line says them.
+_FLAG_PHRASES: tuple[tuple[str, str], ...] = (
+    ("Give a password file", "Use --password-file FILE"),
+    (
+        "Try again with the right password.",
+        "Try again, or use --password-file with the right password.",
     ),
-}
+    ("Choose a writable data home (or set STUDIO_HOME", "Pass --home DIR (or set STUDIO_HOME"),
+    ("Name the column that holds the text", "Pass --text-column NAME"),
+    ("or use another data home.", "or point --home at another folder."),
+    ("Say why the records are rejected.", "Pass --reason TEXT."),
+    (
+        "Accept some records by id, accept all that score well enough, or reject some by id with a reason.",
+        "studio datanet curate NAME (--accept ID… | --accept-all | --reject ID… --reason TEXT)",
+    ),
+    ("Name at least one Datanet (NAME or NAME@VERSION).", "Pass --datanet NAME[@VERSION]."),
+    ("Pick another name.", "Pick another --name."),
+    ("Export to a new folder.", "Pass --out to a new folder."),
+)
 
 
 def error_hint(e: StudioError) -> str:
     hint = e.hint or ""
-    for cls, swaps in _FLAG_HINTS.items():
-        if isinstance(e, cls):
-            for plain, flagged in swaps:
-                hint = hint.replace(plain, flagged)
+    for plain, flagged in _FLAG_PHRASES:
+        hint = hint.replace(plain, flagged)
     return hint
 
 
@@ -584,6 +591,9 @@ def report_lines(rep: Mapping[str, Any]) -> list[str]:
 
 @renders("attribute")
 def _attribute(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
+    if not hasattr(r, "report"):  # --method exact --estimate: the cost, nothing run
+        ctx.say(f"Exact attribution: {r.summary}" + ("" if r.fits else " (does not fit here)"))
+        return
     for line in report_lines(r.report):
         ctx.say(line)
     ctx.say(f"Saved: {r.path}  (check it: studio attribution verify {r.path})")

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+from collections.abc import Callable
 from pathlib import Path
 
 from studio.core import atomic
@@ -33,6 +35,51 @@ class BlobStore:
             return digest, False
         atomic.write_bytes(dest, data)
         return digest, True
+
+    # -- blobs a transaction is about to reference -------------------------------------------
+    # A killed process must not leave a blob that nothing points at (it holds the user's text).
+    # Such a blob is added with a marker naming it and the writing process, inside the write
+    # transaction that references it; settle() drops the marker once that transaction is over.
+    # sweep_abandoned() (run under the write lock, so no live writer is between its add and its
+    # COMMIT) deletes the blobs of markers whose process is gone, unless a committed row uses them.
+    @property
+    def _pending(self) -> Path:
+        return self.root / ".pending"
+
+    def add_pending(self, data: bytes) -> tuple[str, bool]:
+        digest = sha256_hex(data)
+        self._pending.mkdir(exist_ok=True)
+        (self._pending / f"{os.getpid()}.{digest}").touch()
+        return self.add(data)
+
+    def settle(self, digest: str) -> None:
+        (self._pending / f"{os.getpid()}.{digest}").unlink(missing_ok=True)
+
+    def settle_mine(self) -> None:
+        """Drop every marker this process holds (its write transaction is over)."""
+        for marker in self._pending.glob(f"{os.getpid()}.*"):
+            marker.unlink(missing_ok=True)
+
+    def has_abandoned(self) -> bool:
+        try:
+            return any(True for _ in os.scandir(self._pending))
+        except FileNotFoundError:
+            return False
+
+    def sweep_abandoned(self, in_use: Callable[[str], bool]) -> list[str]:
+        """Delete blobs left by processes that died before COMMIT; returns their digests."""
+        from studio.core.jobs import pid_alive
+
+        removed = []
+        for marker in sorted(self._pending.glob("*.*")):
+            pid, _, digest = marker.name.partition(".")
+            if pid.isdigit() and pid_alive(int(pid)):
+                continue  # still writing
+            if not in_use(digest):
+                self.discard(digest)
+                removed.append(digest)
+            marker.unlink(missing_ok=True)
+        return removed
 
     def discard(self, digest: str) -> None:
         """Remove a blob that nothing references (the caller checked)."""

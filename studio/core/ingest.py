@@ -457,7 +457,7 @@ def _read_csv(
     if not structured and want not in cols:
         raise InvalidInput(
             f"{name}: no column '{want}' (columns: {', '.join(cols) or 'none'}).",
-            hint="Pass --text-column NAME, or use 'prompt' and 'response' columns.",
+            hint="Name the column that holds the text, or use 'prompt' and 'response' columns.",
         )
     records: list[Row] = []
     try:

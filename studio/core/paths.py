@@ -50,7 +50,7 @@ class Paths:
         except OSError as e:
             raise ConfigError(
                 f"Cannot create the data home at {self.home}: {e.strerror}.",
-                hint="Pass --home DIR or set STUDIO_HOME to a writable folder.",
+                hint="Choose a writable data home (or set STUDIO_HOME to a writable folder).",
             ) from e
         finally:
             os.umask(old)

@@ -189,7 +189,7 @@ class Store:
             if current > latest:
                 raise StoreError(
                     f"The database {self.path} is schema v{current}, newer than this studio (v{latest}).",
-                    hint="Upgrade OpenLedger Studio, or point --home at another folder.",
+                    hint="Upgrade OpenLedger Studio, or use another data home.",
                 )
             pending = [
                 m

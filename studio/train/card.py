@@ -58,9 +58,17 @@ def build_card(
         "datanets": datanets,  # name, version, root, records, record_ids
         "metrics": metrics,
         "training_config": training_config,
+        # Whether this version can be attributed exactly (a replay record beside the adapter).
+        "exact_attribution": _exact_summary(Path(adapter_dir).parent),
         "library_versions": library_versions(),
         "created_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
     }
+
+
+def _exact_summary(model_dir: Path) -> dict[str, Any]:
+    from studio.train.replay_record import REPLAY_DIR, summary
+
+    return summary(model_dir / REPLAY_DIR)
 
 
 def _fmt(v: Any) -> str:
@@ -99,6 +107,7 @@ def card_markdown(card: dict[str, Any]) -> str:
         f"- Training loss (first → last step): {_fmt(m.get('train_loss_first'))} → {_fmt(m.get('train_loss_last'))}",
         f"- Steps: {m.get('steps')}, examples: {m.get('examples')}, tokens: {m.get('tokens_trained')}",
         f"- Device: {m.get('device')}",
+        f"- Exact attribution: {_exact_line(card.get('exact_attribution') or {})}",
         "",
         "## Training settings",
         "",
@@ -110,6 +119,12 @@ def card_markdown(card: dict[str, Any]) -> str:
     for k, v in sorted(card.get("library_versions", {}).items()):
         lines.append(f"- {k} {v}")
     return "\n".join(lines) + "\n"
+
+
+def _exact_line(ex: dict[str, Any]) -> str:
+    if ex.get("exact"):
+        return f"yes (replay record of {ex.get('steps')} steps over {ex.get('records')} records)"
+    return f"no ({ex.get('why_not') or 'no replay record'})"
 
 
 def short_hash(h: str) -> str:

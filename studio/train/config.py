@@ -94,7 +94,7 @@ class TrainConfig:
             raise InvalidInput(msg, hint=hint)
 
         if not isinstance(self.rank, int) or self.rank <= 0:
-            bad(f"LoRA rank must be a positive integer, got {self.rank}.", "Try --rank 8 or 16.")
+            bad(f"LoRA rank must be a positive integer, got {self.rank}.", "Try rank 8 or 16.")
         if self.alpha <= 0:
             bad(f"LoRA alpha must be positive, got {self.alpha}.", "A common choice is 2 × rank.")
         if not 0 <= self.dropout < 1:
@@ -106,9 +106,9 @@ class TrainConfig:
         if not 0 <= self.warmup_ratio < 1:
             bad(f"Warm-up ratio must be in [0, 1), got {self.warmup_ratio}.")
         if self.max_steps is not None and self.max_steps <= 0:
-            bad(f"--max-steps must be positive, got {self.max_steps}.")
+            bad(f"max steps must be positive, got {self.max_steps}.")
         if self.max_steps is None and self.epochs <= 0:
-            bad(f"--epochs must be positive, got {self.epochs}.")
+            bad(f"epochs must be positive, got {self.epochs}.")
         if self.batch_size < 1 or self.grad_accum < 1:
             bad("Batch size and gradient accumulation must be at least 1.")
         if self.max_length < 8:
@@ -116,7 +116,7 @@ class TrainConfig:
         if not 0 <= self.val_split <= 0.5:
             bad(f"Validation split must be between 0 and 0.5, got {self.val_split}.")
         if self.checkpoint_every < 1:
-            bad("--checkpoint-every must be at least 1.")
+            bad("checkpoint-every must be at least 1 step.")
         if self.fmt not in ("auto", "plain", "text"):
             bad(f"Unknown data format {self.fmt!r}.", "Use auto, plain or text.")
         if self.target_modules is not None and not self.target_modules:

@@ -228,6 +228,23 @@ def pack_examples(
     Deterministic: ties keep snapshot order. Returns (input_ids, labels, position_ids) per row;
     position ids restart at 0 for each example, which makes the model attend only within an
     example, and the first label of every example is masked so no loss crosses a boundary."""
+    rows: list[tuple[list[int], list[int], list[int]]] = []
+    for members in pack_bins(examples, max_length):
+        ids: list[int] = []
+        labels: list[int] = []
+        pos: list[int] = []
+        for i in members:
+            ex = examples[i]
+            ids += ex.input_ids
+            labels += [IGNORE] + ex.labels[1:]
+            pos += list(range(len(ex.input_ids)))
+        rows.append((ids, labels, pos))
+    return rows
+
+
+def pack_bins(examples: Sequence[Example], max_length: int) -> list[list[int]]:
+    """The example indices of each packed row, in the order they are concatenated (the exact
+    replay needs to know which record each token came from)."""
     import bisect
 
     order = sorted(range(len(examples)), key=lambda i: (-len(examples[i].input_ids), i))
@@ -243,15 +260,4 @@ def pack_examples(
         else:
             bins.append([i])
             bisect.insort(free, (max_length - n, len(bins) - 1))
-    rows: list[tuple[list[int], list[int], list[int]]] = []
-    for members in bins:
-        ids: list[int] = []
-        labels: list[int] = []
-        pos: list[int] = []
-        for i in sorted(members):  # snapshot order inside a row
-            ex = examples[i]
-            ids += ex.input_ids
-            labels += [IGNORE] + ex.labels[1:]
-            pos += list(range(len(ex.input_ids)))
-        rows.append((ids, labels, pos))
-    return rows
+    return [sorted(members) for members in bins]  # snapshot order inside a row

@@ -48,7 +48,7 @@ def choose_device(requested: str = "auto") -> DeviceChoice:
 
         raise TrainingError(
             f"Device {requested} was requested but is not available to torch {torch.__version__}.",
-            hint="Use --device auto or cpu, or install a torch build with that backend.",
+            hint="Use the device auto or cpu, or install a torch build with that backend.",
         )
     threads = torch.get_num_threads()
     return DeviceChoice(

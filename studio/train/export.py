@@ -22,7 +22,7 @@ class MergedExport(ModelVersions):
         dest = Path(out).expanduser() if out else self.models_dir / "merged" / model_id
         if dest.exists() and any(dest.iterdir()):
             raise AlreadyExists(
-                f"{dest} already exists and is not empty.", hint="Pass --out to a new folder."
+                f"{dest} already exists and is not empty.", hint="Export to a new folder."
             )
         with self.events.operation("model export"):
             check(cancel)

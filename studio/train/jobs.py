@@ -45,7 +45,7 @@ class TrainingJobs(ModelVersions):
                 or (self.ft_dir / name).exists()
             ):
                 raise AlreadyExists(
-                    f"A model named {name!r} already exists.", hint="Pick another --name."
+                    f"A model named {name!r} already exists.", hint="Pick another name."
                 )
             return name
         stem = re.sub(
@@ -79,7 +79,9 @@ class TrainingJobs(ModelVersions):
             entries = [dict(p) for p in (provenance or [])]
         else:
             if not datanets:
-                raise InvalidInput("No training data.", hint="Pass --datanet NAME[@VERSION].")
+                raise InvalidInput(
+                    "No training data.", hint="Name at least one Datanet (NAME or NAME@VERSION)."
+                )
             for spec in datanets:
                 entry, recs = self.snapshot(spec)
                 entries.append(entry)
@@ -94,9 +96,13 @@ class TrainingJobs(ModelVersions):
         limit = catalog.context_limit(config)
         if cfg.max_length > limit:
             raise InvalidInput(
-                f"--max-length {cfg.max_length} is above this model's context of {limit} tokens.",
-                hint=f"Use --max-length {min(limit, 2048)} or less.",
+                f"A max length of {cfg.max_length} is above this model's context of {limit} tokens.",
+                hint=f"Use a max length of {min(limit, 2048)} or less.",
             )
+        if cfg.target_modules:
+            from studio.train.trainer import check_target_modules
+
+            check_target_modules(config, cfg.target_modules)
         cfg.datanets = [
             {k: e.get(k) for k in ("name", "version", "root", "records")} for e in entries
         ]
@@ -254,13 +260,15 @@ class TrainingJobs(ModelVersions):
         return done
 
     # -- training: the subprocess ------------------------------------------------------------
-    def start_job(self, model_id: str, *, resume: bool = False) -> Any:
+    def start_job(self, model_id: str, *, resume: bool = False, index: bool = True) -> Any:
         from studio.core.jobs import JobProcess
 
         row = self._job_row(model_id)
         args = ["model", "_run", model_id, "--home", str(self.studio.paths.home)]
         if resume:
             args.append("--resume")
+        if not index:  # else the job builds the attribution index once the model is ready
+            args.append("--no-index")
         env = (
             {"OMP_NUM_THREADS": os.environ.get("OMP_NUM_THREADS", "")}
             if os.environ.get("OMP_NUM_THREADS")

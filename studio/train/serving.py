@@ -149,7 +149,7 @@ class AdapterServer:
                 raise InvalidInput(
                     f"Prompt ({input_ids.shape[1]} tokens) + {max_new_tokens} new tokens exceed the "
                     f"model's context of {limit}.",
-                    hint="Shorten the prompt or lower --max-new-tokens.",
+                    hint="Shorten the prompt or ask for fewer new tokens.",
                 )
             kwargs: dict[str, Any] = dict(
                 max_new_tokens=max_new_tokens,

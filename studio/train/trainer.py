@@ -36,8 +36,8 @@ from studio.train.plan import (
 from studio.train.plan import validation_record_ids as validation_record_ids
 
 OOM_HINT = (
-    "Try a smaller --batch-size (with --grad-accum to keep the effective batch), a shorter "
-    "--max-length, --gradient-checkpointing, or --qlora on a CUDA GPU with bitsandbytes."
+    "Try a smaller batch size (with gradient accumulation to keep the effective batch), a shorter "
+    "max length, gradient checkpointing, or QLoRA on a CUDA GPU with bitsandbytes."
 )
 
 
@@ -85,6 +85,19 @@ def resolve_targets(model: Any, cfg: TrainConfig) -> list[str] | str:
         present = [t for t in targets if t in available]
         return present or "all-linear"
     return targets
+
+
+def check_target_modules(model_config: Any, targets: Sequence[str] | None) -> None:
+    """Refuse unknown LoRA target modules from the model's config alone (the layers are built on
+    the meta device: no weights are loaded), so a bad --target-modules fails before a job exists."""
+    if not targets:
+        return
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(model_config)
+    resolve_targets(model, TrainConfig(target_modules=list(targets)))
 
 
 def lora_state(model: Any) -> dict[str, Any]:
@@ -161,14 +174,14 @@ class TrainingRun:
         limit = context_limit(model_config)
         if cfg.max_length > limit:
             raise InvalidInput(
-                f"--max-length {cfg.max_length} is above this model's context of {limit} tokens.",
-                hint=f"Use --max-length {min(limit, 2048)} or less.",
+                f"A max length of {cfg.max_length} is above this model's context of {limit} tokens.",
+                hint=f"Use a max length of {min(limit, 2048)} or less.",
             )
         self.choice = choose_device(cfg.device)
         if cfg.qlora and not self.choice.qlora_available:
             raise TrainingError(
                 "QLoRA needs a CUDA GPU and the bitsandbytes package.",
-                hint="Drop --qlora, or install bitsandbytes on a CUDA machine.",
+                hint="Train without QLoRA, or install bitsandbytes on a CUDA machine.",
             )
         self.log(f"device: {self.choice.describe()}")
         self.device = torch.device(self.choice.device)
@@ -179,9 +192,10 @@ class TrainingRun:
         if not examples:
             raise InvalidInput(
                 "No usable training examples in the snapshot (every record was empty or all prompt).",
-                hint="Check the Datanet's records, or raise --max-length.",
+                hint="Check the Datanet's records, or raise the max length.",
             )
         train, val = split_examples(examples, cfg.val_split, cfg.seed)
+        self.train_examples = train  # the replay record maps row tokens back to records
         self.n_examples = len(examples)
         self.train_rows = to_rows(train, cfg.max_length, cfg.packing)
         self.val_rows = to_rows(val, cfg.max_length, False)
@@ -248,6 +262,7 @@ class TrainingRun:
         self.model = get_peft_model(model, lora)
         self.model.to(self.device)
         self.params = [p for p in self.model.parameters() if p.requires_grad]
+        self._save_replay_start()
         self.trainable = sum(p.numel() for p in self.params)
         self.optimizer = torch.optim.AdamW(
             self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
@@ -272,6 +287,96 @@ class TrainingRun:
             return torch.autocast("cuda", dtype=dt)
         return contextlib.nullcontext()
 
+    # -- the replay record (exact attribution differentiates through this run) --
+    def _save_replay_start(self) -> None:
+        """The LoRA initialisation and the RNG state the loop starts from, kept in the job
+        folder from the first start (a resumed run reuses them)."""
+        import torch
+        from safetensors.torch import save
+
+        from studio.core.atomic import write_bytes
+
+        init = self.job_dir / "replay-init.safetensors"
+        if init.exists():
+            return
+        self.job_dir.mkdir(parents=True, exist_ok=True)
+        named = {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters()}
+        trainable = {n: named[n] for n, p in self.model.named_parameters() if p.requires_grad}
+        write_bytes(init, save(trainable))
+        torch.save(torch.get_rng_state(), self.job_dir / "replay-rng.pt")
+
+    def write_replay(self, out: Path) -> None:
+        import torch
+        from safetensors.torch import load_file
+
+        from studio.train.replay_record import ReplayRecord
+
+        cfg, plan = self.cfg, self.plan
+        keys = sorted({(e.datanet, int(e.version), int(e.record_id)) for e in self.train_examples})
+        index = {k: i for i, k in enumerate(keys)}
+        who = {
+            (e.datanet, int(e.version), int(e.record_id)): e.contributor
+            for e in self.train_examples
+        }
+        if cfg.packing:
+            from studio.train.data import pack_bins
+
+            members = pack_bins(self.train_examples, cfg.max_length)
+        else:
+            members = [[i] for i in range(len(self.train_examples))]
+        rows = []
+        for (ids, labels, pos), mem in zip(self.train_rows, members, strict=True):
+            recs: list[int] = []
+            for i in mem:
+                e = self.train_examples[i]
+                recs += [index[(e.datanet, int(e.version), int(e.record_id))]] * len(e.input_ids)
+            rows.append({"input_ids": ids, "labels": labels, "position_ids": pos, "records": recs})
+        steps = [plan.micro_batches(s) for s in range(plan.total_steps)]
+        scale = [
+            float(max(1, sum(loss_items([self.train_rows[i] for i in m]) for m in micro)))
+            for micro in steps
+        ]
+        f = lr_lambda(
+            cfg.schedule, int(round(cfg.warmup_ratio * plan.total_steps)), plan.total_steps
+        )
+        why = None
+        if self.choice.device != "cpu" and self.choice.dtype != "fp32":
+            why = f"trained in {self.choice.dtype} mixed precision; a replay would not follow it"
+        elif cfg.qlora:
+            why = "trained with QLoRA (4-bit base weights)"
+        group = self.optimizer.param_groups[0]
+        rng = self.job_dir / "replay-rng.pt"
+        ReplayRecord(
+            lora={
+                "r": cfg.rank,
+                "alpha": cfg.alpha,
+                "dropout": cfg.dropout,
+                "targets": self.targets,
+            },
+            optimizer={
+                "name": "adamw",
+                "betas": list(group["betas"]),
+                "eps": group["eps"],
+                "weight_decay": group["weight_decay"],
+                "max_grad_norm": cfg.max_grad_norm,
+            },
+            lrs=[cfg.learning_rate * f(s) for s in range(plan.total_steps)],
+            steps=steps,
+            step_scale=scale,
+            rows=rows,
+            records=[
+                {"datanet": k[0], "version": k[1], "record_id": k[2], "contributor": who[k]}
+                for k in keys
+            ],
+            pad_id=int(self.tokenizer.pad_token_id),
+            exact=why is None,
+            why_not=why,
+            init=load_file(str(self.job_dir / "replay-init.safetensors")),
+            rng_state=torch.load(rng, weights_only=True)
+            if cfg.dropout > 0 and rng.exists()
+            else None,
+        ).save(out)
+
     # -- evaluation --
     def evaluate(self, rows: Sequence[Row] | None = None) -> float | None:
         import torch
@@ -288,13 +393,7 @@ class TrainingRun:
                     n = loss_items(chunk)
                     if n == 0:
                         continue
-                    batch = {
-                        k: v.to(self.device)
-                        for k, v in collate(chunk, self.tokenizer.pad_token_id).items()
-                    }
-                    with self.autocast():
-                        out = self.model(**batch, use_cache=False, num_items_in_batch=1)
-                    total += float(out.loss)
+                    total += float(self.forward(chunk, 1).loss)
                     items += n
         finally:
             self.model.train()
@@ -385,13 +484,17 @@ class TrainingRun:
 
         return canonical_sha256(self.cfg.hashed_part())
 
-    def _micro_step(self, rows: Sequence[Row], n_items: int) -> float:
+    def forward(self, rows: Sequence[Row], n_items: int = 1) -> Any:
+        """The forward pass training and evaluation share. No KV cache: with one the model
+        ignores the packed position ids and attention crosses example boundaries."""
         batch = {
             k: v.to(self.device) for k, v in collate(rows, self.tokenizer.pad_token_id).items()
         }
         with self.autocast():
-            out = self.model(**batch, use_cache=False, num_items_in_batch=n_items)
-        loss = out.loss
+            return self.model(**batch, use_cache=False, num_items_in_batch=n_items)
+
+    def _micro_step(self, rows: Sequence[Row], n_items: int) -> float:
+        loss = self.forward(rows, n_items).loss
         if self.scaler is not None:
             self.scaler.scale(loss).backward()
         else:
@@ -553,6 +656,7 @@ class TrainingRun:
         try:
             with atomic.building_dir(self.out_dir) as tmp:
                 self.model.save_pretrained(str(tmp / "adapter"), safe_serialization=True)
+                self.write_replay(tmp / "replay")
                 if self.finish:
                     self.finish(tmp, metrics)
                 if self.out_dir.exists():  # appeared meanwhile: never replace a finished model

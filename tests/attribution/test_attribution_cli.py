@@ -23,7 +23,9 @@ def test_attribute_index_verify_cli(cli, cli_fakes, tmp_path) -> None:
     rc, out, err = cli(
         "attribute", "tiny-ft", "--prompt", "What did the keeper log?", "--output", CANARY
     )
-    assert rc == 1 and "studio attribution index tiny-ft" in err and err.count("\n") == 1
+    # No index yet: the first call builds it, saying so, and then attributes.
+    assert rc == 0, err
+    assert "no attribution index yet: building it now" in err and "Report hash" in out
     rc, out, err = cli("attribution", "index", "tiny-ft", "--proj-dim", "8", "--json")
     assert rc == 0, err
     assert json.loads(out)["records"] == 18
@@ -70,3 +72,31 @@ def test_attribute_index_verify_cli(cli, cli_fakes, tmp_path) -> None:
     assert rc == 1 and "mismatch" in err and "top_records[0].score" in err and "report_hash" in err
     rc, out, err = cli("attribute", "tiny-ft", "--prompt", "q", "--output", "")
     assert rc == 1 and "empty" in err
+
+
+def test_attribute_cli_generates_and_signs_with_the_real_wallet(
+    cli, cli_fakes, tmp_path, monkeypatch
+) -> None:
+    """No --output: the model's answer (here the fake models' fixed one) is attributed; --sign
+    uses the real wallet's keystore (unlocked with --password-file), and verify recovers it."""
+    import studio.chain.keystore as ks
+
+    monkeypatch.setattr(ks, "SCRYPT_N", 2**10)
+    pw = tmp_path / "pw.txt"
+    pw.write_text("correct horse battery staple\n")
+    rc, out, err = cli("wallet", "create", "--password-file", str(pw), "--json")
+    assert rc == 0, err
+    address = json.loads(out)["address"]
+    assert cli("attribution", "index", "tiny-ft", "--proj-dim", "8")[0] == 0
+    path = tmp_path / "gen.json"
+    rc, out, err = cli(
+        "attribute", "tiny-ft", "--prompt", "What did the keeper log?", "--max-new-tokens", "12",
+        "--sign", "--password-file", str(pw), "--json", "--save", str(path),
+    )  # fmt: skip
+    assert rc == 0, err
+    rep = json.loads(out)
+    assert rep["output"]["generated"] is True and rep["output"]["text"].strip()
+    assert rep["output"]["text"] == "The keeper logged tide seventeen at dusk"  # the fake's answer
+    assert rep["signature"]["signer"] == address
+    rc, out, err = cli("attribution", "verify", str(path))
+    assert rc == 0 and "signature valid" in out, (out, err)

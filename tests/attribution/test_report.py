@@ -71,6 +71,8 @@ def test_tolerance_only_for_float_noise() -> None:
     assert R.get_path(rep, "missing[3].x") is None
     assert R.within_tolerance(1.23456, 1.23457, "top_records[0].score")
     assert not R.within_tolerance(1.2, 1.3, "top_records[0].score")
-    assert R.within_tolerance(5000, 5001, "weights[0].bps")
-    assert not R.within_tolerance(5000, 5002, "weights[0].bps")
+    # Basis points are payouts: any difference is a mismatch, never noise.
+    assert not R.within_tolerance(5000, 5001, "weights[0].bps")
+    assert not R.within_tolerance(5000.0, 5000.5, "weights[0].bps")
+    assert not R.within_tolerance(18, 19, "records_positive")  # counts are not floats either
     assert not R.within_tolerance("a", "b", "top_records[0].contributor")

@@ -102,8 +102,6 @@ def test_generated_output_and_verify_and_signature(att_studio, tmp_path) -> None
 
 def test_bad_inputs(att_studio) -> None:
     a = att_studio.attribution
-    with pytest.raises(AttributionError, match="studio attribution index tiny-ft"):
-        a.attribute("tiny-ft", "q?", "answer")
     with pytest.raises(AttributionError, match="base model"):
         a.attribute("tiny", "q?", "answer")
     # The span method needs no gradient index (its suffix array is built on first use).
@@ -129,7 +127,7 @@ def test_bad_inputs(att_studio) -> None:
     assert {p.name: p.read_bytes() for p in idx.iterdir()} == before  # nothing overwritten
 
 
-def test_index_build_resumes_after_interruption(att_studio) -> None:
+def test_index_build_resumes_after_interruption(att_studio, monkeypatch) -> None:
     import numpy as np
 
     events = []
@@ -155,12 +153,41 @@ def test_index_build_resumes_after_interruption(att_studio) -> None:
     building = v.dir / "attribution" / "gradient.building"
     done = sorted(p.name for p in building.glob("chunk_*.npz"))
     assert done and len(done) < 4 and not idx.exists()
-    mtimes = {p: (building / p).stat().st_mtime_ns for p in done}
-    again = _index(att_studio)
+    before = {p: ((st := (building / p).stat()).st_ino, st.st_mtime_ns) for p in done}
+
+    class Watch:
+        """A cancel token that never cancels: at the resumed build's first check it looks at the
+        chunks the interrupted build had finished."""
+
+        def __init__(self) -> None:
+            self.seen: dict[str, tuple[int, int]] | None = None
+
+        def check(self) -> None:
+            if self.seen is None:
+                self.seen = {
+                    p: ((st := (building / p).stat()).st_ino, st.st_mtime_ns)
+                    for p in done
+                    if (building / p).exists()
+                }
+
+    from studio.attribution import gradients
+
+    computed: list[int] = []  # records whose gradients the resumed build computed
+    real = gradients.batch_gradients
+
+    def counting(model, mods, batch, *a, **kw):  # type: ignore[no-untyped-def]
+        computed.append(len(batch))
+        return real(model, mods, batch, *a, **kw)
+
+    monkeypatch.setattr(gradients, "batch_gradients", counting)
+    watch = Watch()
+    again = att_studio.attribution.build_index("tiny-ft", config=CFG, cancel=watch)
     assert again == full
+    assert watch.seen == before  # the finished chunks were neither removed nor rewritten
+    # only the records of the missing chunks were computed (18 records in chunks of 5)
+    assert sum(computed) == 18 - 5 * len(done)
     assert np.array_equal(np.load(idx / "grads.npy"), want)
     assert not building.exists()
-    del mtimes
     # Re-running is safe and cheap: an up-to-date index is kept, unless forced.
     assert _index(att_studio) == {**full, "reused": True}
     forced = att_studio.attribution.build_index("tiny-ft", config=CFG, force=True)
@@ -191,6 +218,14 @@ def test_verify_tells_float_noise_from_tampering(att_studio) -> None:
     noisy["report_hash"] = compute_hash(noisy)
     res = att_studio.attribution.verify(noisy)
     assert not res["match"] and not res["match_within_tolerance"]
+    # One basis point moved between two payees (the sum stays 10,000): a different payout.
+    moved = json.loads(json.dumps(rep))
+    moved["weights"][0]["bps"] -= 1
+    moved["weights"][-1]["bps"] += 1
+    moved["report_hash"] = compute_hash(moved)
+    res = att_studio.attribution.verify(moved)
+    assert not res["match"] and not res["match_within_tolerance"]
+    assert "weights[0].bps" in res["differences"] and res["float_noise"] == []
 
 
 def test_sketched_index_keeps_the_ranking(att_studio) -> None:

@@ -29,6 +29,16 @@ def setup_market(s: Suite, bound: tuple[int, ...] = (6, 7, 8)) -> dict[str, Any]
     return {"model": mid, "datanet": did}
 
 
+class PlainTransfer:
+    """OPEN sent with no calldata (what hits receive()), in the shape expect_revert calls."""
+
+    def __init__(self, s: Suite, to: str) -> None:
+        self.w3, self.to = s.node.w3, to
+
+    def call(self, tx: dict[str, Any]) -> Any:
+        return self.w3.eth.call({**tx, "to": self.to})
+
+
 def pay(s: Suite, model: int, value: int = PRICE, sender: int = 5, node: int = 3) -> int:
     rcpt = s.node.send(
         s.ledger.functions.payForInference(model, s.node.accounts[node]), sender=sender, value=value
@@ -141,8 +151,14 @@ def test_pay_record_finalize_claim(suite: Suite) -> None:
     assert split["modelOwner"] == fee * 2_500 // 10_000 and split["node"] == fee * 2_000 // 10_000
     conserved(s)
     # Pull payment: a contributor claims once.
-    owed = led.functions.claimable(cs[0]).call()
-    assert owed > 0
+    # Computed here from the documented rule: the pool is what protocol, owner and node (floors)
+    # leave of the fee; contributor i gets pool * bps_i / 10^4 (floor).
+    protocol_bps, owner_bps, node_bps = s.params["split_bps"]
+    pool = fee - fee * protocol_bps // 10_000 - fee * owner_bps // 10_000 - fee * node_bps // 10_000
+    expected = [pool * b // 10_000 for b in bps]
+    assert [led.functions.claimable(c).call() for c in cs] == expected
+    assert split["contributors"] == sum(expected)
+    owed = expected[0]
     before = s.node.balance(cs[0])
     rcpt = s.node.send(led.functions.claim(), sender=cs[0])
     assert s.node.balance(cs[0]) - before + rcpt["gasUsed"] * rcpt["effectiveGasPrice"] == owed
@@ -288,6 +304,7 @@ def test_pause_and_params(suite: Suite) -> None:
     )
     s.node.send(led.functions.unpause(), sender=0)
     pay(s, m["model"])
-    # Only the staking contract may send OPEN to the ledger directly.
+    # Only the staking contract may send OPEN to the ledger directly (its receive()).
+    expect_revert(led, PlainTransfer(s, led.address), "UnexpectedSender", sender=acc[5], value=OPEN)
     expect_revert(led, led.functions.claim(), "NothingToClaim", sender=acc[5])
     assert led.functions.hasRole(role("ARBITER_ROLE"), acc[0]).call()

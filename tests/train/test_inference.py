@@ -75,26 +75,3 @@ def test_export_merged_loads_in_plain_transformers(studio, tmp_path):
     assert (dest / "studio_card.json").exists()
     with pytest.raises(StudioError, match="already exists"):
         studio.models.export_merged(mid, dest)
-
-
-def test_register_without_chain_layer_is_a_clear_error(studio, monkeypatch):
-    import importlib.util
-
-    mid = train_tiny(studio)
-    if importlib.util.find_spec("studio.chain.registry") is not None:
-        import studio.chain.registry as reg
-
-        seen = {}
-
-        def fake(st, account, **kw):
-            seen.update(kw)
-            return {"tx": "0x01", "model_id": 1}
-
-        monkeypatch.setattr(reg, "register_model", fake)
-        studio.models.register(mid, object(), price_wei=5)
-        card = studio.models.get(mid).card
-        assert seen["adapter_hash"] == card["adapter_hash"] and seen["price_wei"] == 5
-        assert studio.models.status(mid)["registration"] == {"tx": "0x01", "model_id": 1}
-    else:
-        with pytest.raises(StudioError, match="not available"):
-            studio.models.register(mid, object())

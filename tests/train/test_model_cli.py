@@ -121,11 +121,72 @@ def test_job_streams_json_lines_cancel_and_resume(cli, notes, studio_home):
     ck = sorted((studio_home / "jobs" / "long" / "checkpoints").iterdir())
     assert ck[-1].name == f"step-{st['step']:07d}"
 
+    before = len(lines)
     rc, out, err = cli("model", "resume", "long", "--json")
     assert rc == 0, err
     assert json.loads(out)["status"] == "ready"
+    after = [json.loads(x) for x in events.read_text().splitlines()[before:]]
+    # The resumed job went on from the cancel checkpoint: each remaining step once, none redone.
+    assert [e["step"] for e in after if e["kind"] == "train.step"] == list(
+        range(st["step"] + 1, 301)
+    )
+    assert f"resumed from step-{st['step']:07d} (step {st['step']}/300)" in [
+        e["message"] for e in after if e["kind"] == "log"
+    ]
     rc, _, err = cli("model", "resume", "long")
     assert rc == 1 and "already finished" in err
+
+
+def test_killed_training_job_resumes_from_its_last_checkpoint(cli, notes, studio_home):
+    """SIGKILL (no chance to save anything) of the real training subprocess: the resume loses at
+    most the steps since the last checkpoint, and runs every later step exactly once."""
+    import os
+    import signal
+
+    from studio.core.jobs import pid_alive
+
+    every, total = 3, 80
+    rc, out, err = cli(
+        "model",
+        "train",
+        *TRAIN,
+        "--max-steps",
+        str(total),
+        "--checkpoint-every",
+        str(every),
+        "--name",
+        "killed",
+        "--detach",
+        "--json",
+    )
+    assert rc == 0, err
+    pid = json.loads(out)["pid"]
+    job = studio_home / "jobs" / "killed"
+    deadline = time.monotonic() + 120
+    while not any((job / "checkpoints").glob("step-*")):
+        if time.monotonic() > deadline:
+            pytest.fail("no checkpoint within 120 s")
+        time.sleep(0.1)
+    os.kill(pid, signal.SIGKILL)
+    while pid_alive(pid):
+        time.sleep(0.05)
+    lines = [json.loads(x) for x in (job / "events.jsonl").read_text().splitlines()]
+    last_step = max(e["step"] for e in lines if e["kind"] == "train.step")
+    last_ckpt = int(sorted((job / "checkpoints").glob("step-*"))[-1].name.split("-")[1])
+    assert last_ckpt % every == 0 and 0 <= last_step - last_ckpt <= every
+    rc, out, _ = cli("model", "list", "--json")
+    assert next(m for m in json.loads(out) if m["id"] == "killed")["status"] == "interrupted"
+
+    rc, out, err = cli("model", "resume", "killed", "--json")
+    assert rc == 0, err
+    assert json.loads(out)["status"] == "ready"
+    after = [json.loads(x) for x in (job / "events.jsonl").read_text().splitlines()[len(lines) :]]
+    assert [e["step"] for e in after if e["kind"] == "train.step"] == list(
+        range(last_ckpt + 1, total + 1)
+    )
+    assert f"resumed from step-{last_ckpt:07d} (step {last_ckpt}/{total})" in [
+        e["message"] for e in after
+    ]
 
 
 @pytest.mark.parametrize(
@@ -150,8 +211,8 @@ def test_bad_input_is_one_line_and_writes_nothing(cli, notes, studio_home, argv,
     )
 
 
-def test_model_list_on_a_fresh_home(cli):
+def test_model_list_on_a_fresh_home(cli, studio_home):
     rc, out, _ = cli("model", "list", "--json")
     ids = [m["id"] for m in json.loads(out)]
     assert rc == 0 and ids[:2] == ["smollm2-135m", "tiny"]
-    assert Path  # keep import used
+    assert not (Path(studio_home) / "jobs").exists() or not any((studio_home / "jobs").iterdir())

@@ -34,7 +34,23 @@ def test_train_writes_adapter_and_card(studio):
     assert card["adapter_hash"] == hashlib.sha256(weights.read_bytes()).hexdigest()
     cfg = TrainConfig.from_dict(card["training_config"])
     assert card["config_hash"] == canonical_sha256(cfg.hashed_part())
-    assert len(card["base_model_hash"]) == 64
+    # The base model hash, computed independently: sha256 of the canonical JSON of
+    # {file: sha256} over the weights, config and tokenizer files of the base folder.
+    base = Path(card["base_dir"])
+    manifest = {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in base.iterdir()
+        if p.suffix == ".safetensors"
+        or p.name
+        in ("config.json", "generation_config.json", "tokenizer.json", "tokenizer_config.json")
+    }
+    assert "model.safetensors" in manifest and "tokenizer.json" in manifest
+    assert (
+        card["base_model_hash"]
+        == hashlib.sha256(
+            json.dumps(manifest, sort_keys=True, separators=(",", ":")).encode()
+        ).hexdigest()
+    )
     assert card["datanets"][0]["record_ids"] == list(range(1, 13))
     assert {"torch", "transformers", "peft"} <= set(card["library_versions"])
     m = card["metrics"]
@@ -102,7 +118,14 @@ def test_resume_equals_uninterrupted_run(studio):
     )
     assert state["data_position"] == {"epoch": 0, "micro_batch": 6, "step": 3}
 
-    studio.models.run_job(model_id, resume=True)
+    resumed = []
+    studio.models.run_job(model_id, resume=True, on_event=resumed.append)
+    # It continued from the newest checkpoint: only the remaining steps ran, and it said so.
+    assert [e.step for e in resumed if e.kind == "train.step"] == [4, 5, 6]
+    logs = [e.message for e in resumed if e.kind == "log"]
+    assert "resumed from step-0000003 (step 3/6)" in logs
+    assert not any("starting from the beginning" in m for m in logs)
+    assert not any(e.kind == "train.eval" and e.data["when"] == "before" for e in resumed)
     a, b = adapter_tensors(studio, full), adapter_tensors(studio, model_id)
     assert a.keys() == b.keys()
     for k in a:
@@ -140,17 +163,57 @@ def test_bad_settings_refused_before_anything_is_written(studio, settings, error
     assert not any(studio.paths.jobs.iterdir())
 
 
-def test_unknown_target_module(studio):
-    model_id = studio.models.prepare(
-        base="tiny",
-        records=make_records(),
-        provenance=PROVENANCE,
-        settings={**FAST, "target_modules": ["q_proj", "qkv_magic"]},
+def test_unknown_target_module_is_refused_before_a_job_exists(studio):
+    with pytest.raises(InvalidInput, match="qkv_magic") as e:
+        studio.models.prepare(
+            base="tiny",
+            records=make_records(),
+            provenance=PROVENANCE,
+            settings={**FAST, "target_modules": ["q_proj", "qkv_magic"]},
+        )
+    assert "q_proj" in e.value.hint and "v_proj" in e.value.hint  # what the model does have
+    assert [m for m in studio.models.list() if m["kind"] != "base"] == []
+    assert not studio.paths.jobs.exists() or not any(studio.paths.jobs.iterdir())
+    assert not (studio.paths.models / "ft").exists() or not any(
+        (studio.paths.models / "ft").iterdir()
     )
-    with pytest.raises(InvalidInput, match="qkv_magic.*Available linear layers"):
-        studio.models.run_job(model_id)
-    assert studio.models.status(model_id)["status"] == "failed"
-    assert not (studio.paths.models / "ft" / model_id).exists()
+    # Known modules are accepted and trained.
+    model_id = train_tiny(studio, target_modules=["q_proj", "o_proj"], max_steps=2)
+    assert sorted(studio.models.get(model_id).card["metrics"]["target_modules"]) == [
+        "o_proj",
+        "q_proj",
+    ]
+
+
+def test_packed_examples_see_only_themselves(tmp_path):
+    """Packing puts several examples in one row; through the trainer's own forward pass each
+    example's logits equal those it gets alone (attention never crosses into a neighbour)."""
+    from studio.train.data import examples_from_snapshot, pack_examples
+    from studio.train.tiny import build_tiny_model
+    from studio.train.trainer import TrainingRun
+
+    torch.set_num_threads(1)
+    run = TrainingRun(
+        TrainConfig(**{**FAST, "packing": True, "dropout": 0.0}),
+        base_dir=build_tiny_model(tmp_path / "base"),
+        job_dir=tmp_path / "job",
+        out_dir=tmp_path / "out",
+        records=make_records(),
+    )
+    run.prepare()
+    run.model.eval()
+    exs = examples_from_snapshot(make_records(), run.tokenizer, max_length=64, fmt="auto")[:2]
+    (row,) = pack_examples(exs, 128)
+    assert row[2].count(0) == 2  # two examples in one row, positions restarting at 0
+    with torch.no_grad():
+        packed = run.forward([row]).logits[0]
+        alone = [
+            run.forward([(e.input_ids, e.labels, list(range(len(e.input_ids))))]).logits[0]
+            for e in exs
+        ]
+    n0 = len(exs[0].input_ids)
+    assert torch.allclose(packed[:n0], alone[0], atol=1e-5)
+    assert torch.allclose(packed[n0:], alone[1], atol=1e-5), (packed[n0:] - alone[1]).abs().max()
 
 
 def test_empty_snapshot_and_not_a_causal_lm(studio, tmp_path):
@@ -186,7 +249,7 @@ def test_out_of_memory_is_reported_with_a_suggestion(studio, monkeypatch):
         base="tiny", records=make_records(), provenance=PROVENANCE, settings=FAST
     )
     with pytest.raises(
-        TrainingError, match="Out of memory.*batch-size.*gradient-checkpointing.*qlora"
+        TrainingError, match="Out of memory.*batch size.*gradient checkpointing.*QLoRA"
     ):
         studio.models.run_job(model_id)
     assert studio.models.status(model_id)["status"] == "failed"
@@ -217,13 +280,16 @@ def test_disk_full_while_checkpointing_leaves_last_good_checkpoint(studio, monke
     assert sorted(p.name for p in ckroot.iterdir()) == ["step-0000002"]  # no half-written step-4
     assert not (studio.paths.models / "ft" / model_id).exists()
     monkeypatch.setattr(st, "save_file", real)
-    assert trainer  # resume finishes from the good checkpoint
-    studio.models.run_job(model_id, resume=True)
+    resumed = []  # resume finishes from the good checkpoint: steps 3..6 only
+    studio.models.run_job(model_id, resume=True, on_event=resumed.append)
     assert studio.models.status(model_id)["status"] == "ready"
+    assert [e.step for e in resumed if e.kind == "train.step"] == [3, 4, 5, 6]
+    assert "resumed from step-0000002 (step 2/6)" in [e.message for e in resumed]
+    assert trainer.TrainingRun  # the module whose save_file was failed is the one that resumed
 
 
 def test_gradient_checkpointing_and_device_report(studio):
-    from studio.train.device import choose_device, describe_device
+    from studio.train.device import describe_device
 
     plain = train_tiny(studio, name="gc-off", dropout=0.0, max_steps=3)
     gc = train_tiny(studio, name="gc-on", dropout=0.0, max_steps=3, gradient_checkpointing=True)
@@ -231,9 +297,25 @@ def test_gradient_checkpointing_and_device_report(studio):
     for k in a:
         assert torch.allclose(a[k], b[k], atol=1e-6), k
     assert "cpu" in describe_device()
-    with pytest.raises(TrainingError, match="not available"):
-        choose_device("cuda") if not torch.cuda.is_available() else (_ for _ in ()).throw(
-            TrainingError("not available")
-        )
     with pytest.raises(TrainingError, match="QLoRA"):
         train_tiny(studio, name="q", qlora=True)
+
+
+def test_device_choice_with_and_without_a_gpu(monkeypatch):
+    """The GPU is the one thing that cannot run here: torch's CUDA probes are faked both ways."""
+    from studio.train.device import choose_device
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    with pytest.raises(TrainingError, match="cuda was requested but is not available"):
+        choose_device("cuda")
+    assert choose_device("auto").device == "cpu"
+    with pytest.raises(InvalidInput, match="Unknown device"):
+        choose_device("tpu")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "get_device_name", lambda i=0: "Fake H100")
+    for bf16, dtype in ((True, "bf16"), (False, "fp16")):
+        monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda b=bf16: b)
+        got = choose_device("auto")
+        assert (got.device, got.dtype) == ("cuda", dtype) and "Fake H100" in got.reason
+    assert choose_device("cpu").device == "cpu"  # an explicit CPU request wins over the GPU

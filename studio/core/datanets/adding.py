@@ -137,6 +137,8 @@ class AddingFiles(DuplicateChecks):
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
             self._discard_unreferenced(new_blobs)
             raise
+        finally:
+            self.blobs.settle_mine()  # committed or rolled back: nothing of ours is pending now
         return results
 
     def _discard_unreferenced(self, digests: builtins.list[str]) -> None:
@@ -179,11 +181,12 @@ class AddingFiles(DuplicateChecks):
         sigs = plan["sigs"]
         pii_found: builtins.list[tuple[str, ...]] = plan["pii"]
         pack_bytes, offsets = _pack(canon)
-        # The pack is written before the transaction: if we die before COMMIT it is an orphan blob
-        # (harmless, content-addressed); no row ever points at a blob that is not on disk.
+        # Written inside the transaction that will reference it, marked pending: a rollback
+        # discards it (new_blobs), and if the process is killed before COMMIT the next open sweeps
+        # it (sweep_abandoned_blobs). No row ever points at a blob that is not on disk.
         check(cancel)
         if pack_bytes:
-            pack, created = self.blobs.add(pack_bytes)
+            pack, created = self.blobs.add_pending(pack_bytes)
             if created and new_blobs is not None:
                 new_blobs.append(pack)
         else:

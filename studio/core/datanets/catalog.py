@@ -43,6 +43,24 @@ class DatanetCatalog:
         self.config = config
         self.events = events
         self._dedupe_cache: dict[int, tuple[dict[str, int], quality.DuplicateIndex, int]] = {}
+        self.sweep_abandoned_blobs()
+
+    def sweep_abandoned_blobs(self) -> builtins.list[str]:
+        """Delete blobs an interrupted ingest wrote but never committed (cheap when there are none)."""
+        if not self.blobs.has_abandoned():
+            return []
+        with self.store.transaction():  # the write lock: no live ingest is between put and COMMIT
+            return self.blobs.sweep_abandoned(self._blob_in_use)
+
+    def _blob_in_use(self, digest: str) -> bool:
+        return (
+            self.store.one(
+                "SELECT 1 FROM datanet_files WHERE pack = ?1 UNION ALL SELECT 1 FROM records"
+                " WHERE pack = ?1 UNION ALL SELECT 1 FROM snapshots WHERE manifest_hash = ?1",
+                (digest,),
+            )
+            is not None
+        )
 
     # -- datanets ---------------------------------------------------------------------------------
     def create(
@@ -109,17 +127,12 @@ class DatanetCatalog:
                     time.time(),
                 ),
             )
-            if owner_addr and self._has_owner_column():
+            if owner_addr:
                 self.store.execute(
                     "UPDATE datanets SET owner = ? WHERE name = ?", (owner_addr, name)
                 )
         self.events.changed(Changes.of(datanets=[name]), job="datanet")
         return self.get(name)
-
-    def _has_owner_column(self) -> bool:
-        # False only on a store kept at a schema before m005 (the upgrade tests build those)
-        cols = self.store.conn.execute("PRAGMA table_info(datanets)").fetchall()
-        return any(c[1] == "owner" for c in cols)
 
     def set_owner_if_missing(self, name: str, address: str) -> dict[str, Any]:
         """Record `address` as the owner of a Datanet that has none (publish calls this); an
@@ -185,7 +198,7 @@ class DatanetCatalog:
         addr = contributor or self.config.active_account
         if not addr:
             raise InvalidInput(
-                "no contributor: create a wallet (studio wallet create) or pass --contributor 0x…"
+                "no contributor: create a wallet (studio wallet create) or name the contributor's address"
             )
         return checksum_address(addr)
 

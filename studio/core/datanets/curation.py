@@ -56,7 +56,7 @@ class Curation(DuplicateChecks):
         if modes != 1:
             raise InvalidInput(
                 "Choose one of: accept IDs, accept-all, or reject IDs.",
-                hint="studio datanet curate NAME (--accept ID… | --accept-all | --reject ID… --reason TEXT)",
+                hint="Accept some records by id, accept all that score well enough, or reject some by id with a reason.",
             )
         if not 0.0 <= min_score <= 1.0:
             raise InvalidInput(f"min score {min_score} is outside 0..1.")
@@ -75,7 +75,9 @@ class Curation(DuplicateChecks):
                 status, why = "accepted", "accepted"
             else:
                 if not reason.strip():
-                    raise InvalidInput("A rejection needs a reason.", hint="Pass --reason TEXT.")
+                    raise InvalidInput(
+                        "A rejection needs a reason.", hint="Say why the records are rejected."
+                    )
                 ids, below = self._ids(dn, reject), []
                 status, why = "rejected", reason.strip()
             self.store.conn.executemany(

@@ -14,7 +14,7 @@ from studio.core import merkle
 from studio.core.cancel import CancelToken, check
 from studio.core.changes import Changes
 from studio.core.datanets.records import DatanetRecords
-from studio.core.errors import InvalidInput, NotFound
+from studio.core.errors import InvalidInput, NotFound, Suggestion
 
 
 @dataclass(frozen=True)
@@ -66,7 +66,8 @@ class DatanetSnapshots(DatanetRecords):
                 if not rows:
                     raise InvalidInput(
                         f"'{name}' has no accepted records to snapshot.",
-                        hint=f"Accept some first: studio datanet curate {name} --accept-all",
+                        hint="Accept some first.",
+                        suggest=Suggestion("datanet curate", {"name": name, "accept_all": True}),
                     )
                 leaves = []
                 for r in rows:
