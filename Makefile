@@ -14,7 +14,8 @@ export TOKENIZERS_PARALLELISM := false
 export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
-.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots mutants
+.PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots mutants \
+	installer installer-smoke
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -81,3 +82,12 @@ screenshots: setup
 
 clean:
 	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache mutants
+
+# The Linux bundle (dist/studio, .tar.gz, .deb) from its own build venv (build/venv-installer,
+# installed from the hashed lock installers/requirements-build.txt); then the frozen smoke test.
+installer:
+	installers/linux/build.sh
+
+installer-smoke:
+	installers/smoke.sh
+

@@ -1,3 +1,4 @@
-from studio.cli import main
+from studio.launch import launch
 
-raise SystemExit(main())
+# freeze_support, windowed stdio, a visible reason when it cannot start (studio/launch.py).
+raise SystemExit(launch("main"))

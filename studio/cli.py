@@ -165,6 +165,9 @@ def error_line(e: StudioError) -> str:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()  # a frozen build's child processes must not re-run main
     parser = build_parser()
     args = parser.parse_args(argv)
     op: Operation | None = getattr(args, "_operation", None)
@@ -219,6 +222,9 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def gui_main() -> int:
+    import multiprocessing
+
+    multiprocessing.freeze_support()
     return main(["gui", *sys.argv[1:]])
 
 

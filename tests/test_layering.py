@@ -70,6 +70,8 @@ def test_nothing_imports_ui() -> None:
     for path in (REPO / "studio").rglob("*.py"):
         if "ui" in path.relative_to(REPO / "studio").parts[:1]:
             continue
+        if path.name == "launch.py" and path.parent.name == "studio":
+            continue  # the launcher sits above ui: it shows the cannot-start dialog
         if path.relative_to(REPO / "studio").as_posix() == "commands/gui.py":
             continue  # `studio gui` loads the ui package lazily, by name: the one way in
         text = path.read_text("utf-8")

@@ -15,13 +15,13 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import sys
 from functools import cache
 from pathlib import Path
 from typing import Any
 
 from studio.core import atomic
 from studio.core.errors import ChainError
+from studio.core.resources import resource_path
 
 REPO = Path(__file__).resolve().parents[2]
 CONTRACTS_DIR = REPO / "contracts"
@@ -32,10 +32,7 @@ def _artifacts_dir() -> Path:
     env = os.environ.get("STUDIO_CONTRACT_ARTIFACTS")
     if env:
         return Path(env)
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen and (Path(frozen) / "resources" / "contracts").is_dir():
-        return Path(frozen) / "resources" / "contracts"
-    return REPO / "resources" / "contracts"
+    return resource_path("contracts")
 
 
 ARTIFACTS_DIR = _artifacts_dir()

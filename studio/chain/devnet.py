@@ -27,11 +27,11 @@ from typing import TYPE_CHECKING, Any
 
 from filelock import FileLock, Timeout
 
-from studio.core import atomic
+from studio.core import atomic, resources
 from studio.core.cancel import CancelToken
 from studio.core.errors import Cancelled, ChainError
 from studio.core.events import Event, EventBus
-from studio.core.jobs import child_environment, pid_alive
+from studio.core.jobs import child_env, pid_alive
 from studio.core.paths import Paths
 
 from .devkeys import (
@@ -81,11 +81,7 @@ _ANVIL_PACKAGES = {
 
 def _project_roots() -> list[Path]:
     """Folders that may hold node_modules: the source checkout, the current dir, a frozen bundle."""
-    roots = [Path(__file__).resolve().parents[2], Path.cwd()]
-    bundle = getattr(sys, "_MEIPASS", None)
-    if bundle:
-        roots.insert(0, Path(bundle))
-    return roots
+    return [*resources.roots(), Path.cwd()]
 
 
 def find_anvil() -> Path:
@@ -311,11 +307,11 @@ class Devnet:
                 )
             proc = subprocess.Popen(
                 args,
-                env=child_environment(),  # no secrets (STUDIO_PASSWORD) in anvil's environment
                 stdin=subprocess.DEVNULL,
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
+                env=child_env(),  # no secrets (STUDIO_PASSWORD) in anvil's environment
                 **kwargs,
             )
         finally:

@@ -36,10 +36,31 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+# Environment variables that hold secrets: never handed to a child process.
+SECRET_ENV_VARS = ("STUDIO_PASSWORD",)
+
+
+def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment for any child process (anvil, xdg-open, git, our own jobs). A frozen
+    bundle's bootloader points LD_LIBRARY_PATH at its own libraries (a bundled libreadline breaks
+    /bin/sh); it keeps the user's value in LD_LIBRARY_PATH_ORIG, so put that back."""
+    # Never a secret (STUDIO_PASSWORD): anvil outlives us, and /proc/PID/environ is readable.
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
+    if "LD_LIBRARY_PATH_ORIG" in env:
+        env["LD_LIBRARY_PATH"] = env.pop("LD_LIBRARY_PATH_ORIG")
+    elif getattr(sys, "frozen", False):
+        env.pop("LD_LIBRARY_PATH", None)
+    env.update(extra or {})
+    return env
+
+
 def own_executable() -> list[str]:
     """argv prefix that runs this studio: the frozen binary itself, or this Python with -m studio."""
     if getattr(sys, "frozen", False):
-        return [sys.executable]
+        # From the windowed studio-gui, jobs run the console `studio` beside it (real stdio).
+        exe = Path(sys.executable)
+        console = exe.with_name(exe.name.replace("studio-gui", "studio"))
+        return [str(console if console.is_file() else exe)]
     return [sys.executable, "-m", "studio"]
 
 
@@ -61,12 +82,9 @@ class JobStream:
 
 
 # Environment variables that hold secrets: never handed to a child process.
-SECRET_ENV_VARS = ("STUDIO_PASSWORD",)
-
-
 def child_environment() -> dict[str, str]:
-    """os.environ for a child process, without the secret variables."""
-    return {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
+    """os.environ for a child process, without the secret variables (see child_env)."""
+    return child_env()
 
 
 class JobProcess:
@@ -82,8 +100,7 @@ class JobProcess:
         cwd: Path | None = None,
         log_path: Path | None = None,
     ) -> None:
-        full_env = child_environment()
-        full_env.update(env or {})
+        full_env = child_env(env)
         full_env.setdefault("PYTHONUNBUFFERED", "1")
         # The job's events belong to the operation that started it (the child has its own ids).
         self.op = current_operation()

