@@ -1,12 +1,14 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 import {ReentrancyGuard} from "@openzeppelin/contracts/utils/ReentrancyGuard.sol";
 import {EIP712} from "@openzeppelin/contracts/utils/cryptography/EIP712.sol";
 import {ECDSA} from "@openzeppelin/contracts/utils/cryptography/ECDSA.sol";
 import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProof.sol";
+import {Hashes} from "@openzeppelin/contracts/utils/cryptography/Hashes.sol";
 
 /// @title DatanetRegistry
 /// @notice On-chain home of Datanets: who owns and curates each one, every published snapshot
@@ -22,12 +24,17 @@ import {MerkleProof} from "@openzeppelin/contracts/utils/cryptography/MerkleProo
 ///   32 calldata bytes plus its share of one event. Records are not stored one by one: the
 ///   `ContributionsBound` event carries every content hash (an indexer rebuilds the full history
 ///   from events alone) and storage keeps per-contributor counts plus a replay guard per batch.
-///   Inclusion of each bound record in the snapshot root is not re-proved on chain (that would
-///   cost ~10 hashes and 320 calldata bytes per record); anyone can check it with `verifyRecord`,
-///   and the bound count of a snapshot can never exceed its record count.
+///   Every batch carries a multiproof of its records against the snapshot root (`leafIndices`
+///   ascending + the sibling hashes the tree walk needs, see `_verifyMulti`), so only records
+///   that are really in the snapshot *with that contributor* bind; each record (leaf) counts once
+///   (a bitmap, one bit per leaf), so a (contributor, content) pair bound again adds nothing, the
+///   count can never exceed the snapshot's records, and a curator with a sock-puppet cannot fill
+///   it before the real contributors bind (a puppet can only bind leaves naming the puppet).
+/// - Ownership moves in two steps (transfer → accept) and the accepting owner starts with no
+///   curators; snapshot versions advance by exactly one.
 /// - A configurable publishing fee (exact `msg.value`) is charged per published snapshot and
 ///   accrues to the treasury, which is paid by `withdrawFees` (pull, non-reentrant).
-contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
+contract DatanetRegistry is AccessControlDefaultAdminRules, Pausable, ReentrancyGuard, EIP712 {
     /// @notice May pause and unpause the registry in an emergency.
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
     /// @notice May change the publishing fee and the treasury.
@@ -60,14 +67,25 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         uint256 deadline;
         bytes signature;
         bytes32[] contentHashes;
+        /// Snapshot leaf index of each content hash, strictly ascending (same order).
+        uint256[] leafIndices;
+        /// Sibling hashes for the multiproof, in the order `_verifyMulti` consumes them.
+        bytes32[] proof;
     }
+
+    /// @notice Upper bound of the publishing fee (a bounded parameter).
+    uint256 public constant MAX_PUBLISH_FEE = 1_000 ether;
 
     error UnknownDatanet(uint256 datanetId);
     error NotDatanetOwner(uint256 datanetId, address caller);
     error NotCurator(uint256 datanetId, address caller);
     error ZeroAddress();
     error WrongFee(uint256 expected, uint256 sent);
-    error VersionNotIncreasing(uint64 latest, uint64 given);
+    error VersionNotNext(uint64 latest, uint64 given);
+    error NotPendingOwner(uint256 datanetId, address caller);
+    error FeeTooHigh(uint256 fee, uint256 maximum);
+    error BadLeafIndices(uint256 index);
+    error NotInSnapshot(address contributor);
     error UnknownSnapshot(uint256 datanetId, uint64 version);
     error EmptySnapshot();
     error ZeroRoot();
@@ -81,6 +99,7 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
 
     event DatanetCreated(uint256 indexed datanetId, address indexed owner, bytes32 metadataHash, string metadataURI);
     event DatanetMetadataUpdated(uint256 indexed datanetId, bytes32 metadataHash, string metadataURI);
+    event DatanetOwnershipTransferStarted(uint256 indexed datanetId, address indexed owner, address indexed pendingOwner);
     event DatanetOwnershipTransferred(uint256 indexed datanetId, address indexed previousOwner, address indexed newOwner);
     event CuratorSet(uint256 indexed datanetId, address indexed curator, bool enabled);
     event SnapshotPublished(
@@ -110,17 +129,29 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
     uint256 public feesAccrued;
 
     mapping(uint256 => Datanet) private _datanets;
-    mapping(uint256 => mapping(address => bool)) private _curators;
+    /// @notice Who may accept ownership of a Datanet (two-step transfer).
+    mapping(uint256 => address) public pendingOwner;
+    /// Curators per ownership epoch: a new owner starts with an empty set.
+    mapping(uint256 => uint64) private _curatorEpoch;
+    mapping(uint256 => mapping(uint64 => mapping(address => bool))) private _curators;
+    /// Bound snapshot leaves, 256 per word, keyed by (datanet, version, leafIndex / 256).
+    mapping(bytes32 => uint256) private _leafBits;
     mapping(uint256 => mapping(uint64 => Snapshot)) private _snapshots;
     /// @notice Records bound per (datanet, version, contributor).
     mapping(uint256 => mapping(uint64 => mapping(address => uint256))) public contributionCount;
     /// @notice EIP-712 digests of batches already bound (replay guard).
     mapping(bytes32 => bool) public batchBound;
 
-    constructor(address admin, address treasury_, uint256 publishFee_) EIP712("OpenLedger DatanetRegistry", "1") {
-        if (admin == address(0) || treasury_ == address(0)) revert ZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(PAUSER_ROLE, admin);
+    /// @param admin Default admin (a TimelockController in production); also the fee manager.
+    /// @param pauser Emergency pauser (a guardian multisig in production).
+    /// @param adminDelay Delay of a default-admin transfer (AccessControlDefaultAdminRules).
+    constructor(address admin, address pauser, uint48 adminDelay, address treasury_, uint256 publishFee_)
+        EIP712("OpenLedger DatanetRegistry", "1")
+        AccessControlDefaultAdminRules(adminDelay, admin)
+    {
+        if (admin == address(0) || treasury_ == address(0) || pauser == address(0)) revert ZeroAddress();
+        if (publishFee_ > MAX_PUBLISH_FEE) revert FeeTooHigh(publishFee_, MAX_PUBLISH_FEE);
+        _grantRole(PAUSER_ROLE, pauser);
         _grantRole(FEE_MANAGER_ROLE, admin);
         treasury = treasury_;
         publishFee = publishFee_;
@@ -158,25 +189,41 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         emit DatanetMetadataUpdated(datanetId, metadataHash, metadataURI);
     }
 
-    /// @notice Hand a Datanet to a new owner (owner only).
+    /// @notice Offer a Datanet to a new owner (owner only); it moves when they accept.
     function transferDatanetOwnership(uint256 datanetId, address newOwner) external whenNotPaused {
         _requireOwner(datanetId);
         if (newOwner == address(0)) revert ZeroAddress();
-        emit DatanetOwnershipTransferred(datanetId, _datanets[datanetId].owner, newOwner);
-        _datanets[datanetId].owner = newOwner;
+        pendingOwner[datanetId] = newOwner;
+        emit DatanetOwnershipTransferStarted(datanetId, msg.sender, newOwner);
+    }
+
+    /// @notice Accept a Datanet offered to the caller; the old owner's curators are dropped.
+    function acceptDatanetOwnership(uint256 datanetId) external whenNotPaused {
+        _requireExists(datanetId);
+        if (pendingOwner[datanetId] != msg.sender) revert NotPendingOwner(datanetId, msg.sender);
+        delete pendingOwner[datanetId];
+        ++_curatorEpoch[datanetId];
+        emit DatanetOwnershipTransferred(datanetId, _datanets[datanetId].owner, msg.sender);
+        _datanets[datanetId].owner = msg.sender;
     }
 
     /// @notice Add or remove a curator, who may publish snapshots and bind contributions (owner only).
     function setCurator(uint256 datanetId, address curator, bool enabled) external whenNotPaused {
         _requireOwner(datanetId);
         if (curator == address(0)) revert ZeroAddress();
-        _curators[datanetId][curator] = enabled;
+        _curators[datanetId][_curatorEpoch[datanetId]][curator] = enabled;
         emit CuratorSet(datanetId, curator, enabled);
     }
 
     /// @notice Whether `account` is the owner or a curator of the Datanet.
     function isCurator(uint256 datanetId, address account) public view returns (bool) {
-        return _datanets[datanetId].owner == account || _curators[datanetId][account];
+        return _datanets[datanetId].owner == account || _curators[datanetId][_curatorEpoch[datanetId]][account];
+    }
+
+    /// @notice Whether `account` may be paid attribution for this snapshot: a contributor with at
+    /// least one bound record in it, or the Datanet's owner (who receives the pooled tail).
+    function isPayee(uint256 datanetId, uint64 version, address account) external view returns (bool) {
+        return contributionCount[datanetId][version][account] > 0 || _datanets[datanetId].owner == account;
     }
 
     /// @notice A Datanet's owner, metadata and latest published version.
@@ -188,10 +235,10 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
     // ---------------------------------------------------------------- snapshots
 
     /// @notice Publish a snapshot and, in the same transaction, bind contributor batches.
-    /// @dev Caller must be owner or curator; `msg.value` must equal `publishFee`. Versions must
-    /// increase (gaps are allowed: local versions that were never published are skipped).
+    /// @dev Caller must be owner or curator; `msg.value` must equal `publishFee`. Versions
+    /// advance by one (so no one can jump to the last possible version).
     /// @param datanetId The Datanet.
-    /// @param version The snapshot version (greater than the latest published one).
+    /// @param version The snapshot version: the latest published one + 1.
     /// @param root Merkle root over the snapshot's records (leaf format in the contract notes).
     /// @param recordCount Number of records (leaves) in the snapshot.
     /// @param manifestHash Hash of the snapshot manifest (record list, metadata) kept off chain.
@@ -209,7 +256,7 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         if (root == bytes32(0)) revert ZeroRoot();
         if (recordCount == 0) revert EmptySnapshot();
         Datanet storage d = _datanets[datanetId];
-        if (version <= d.latestVersion) revert VersionNotIncreasing(d.latestVersion, version);
+        if (version != d.latestVersion + 1) revert VersionNotNext(d.latestVersion, version);
         d.latestVersion = version;
         _snapshots[datanetId][version] = Snapshot({
             root: root,
@@ -283,26 +330,122 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
         Snapshot storage s = _snapshots[datanetId][version];
         uint256 bound = s.boundCount;
         for (uint256 i = 0; i < batches.length; ++i) {
-            ContributionBatch calldata b = batches[i];
-            uint256 n = b.contentHashes.length;
-            if (n == 0) revert EmptyBatch();
-            if (block.timestamp > b.deadline) revert SignatureExpired(b.deadline);
-            // One hash over the packed content hashes: the contributor signs this, not each record.
-            bytes32 contentsHash = keccak256(abi.encodePacked(b.contentHashes));
-            bytes32 digest =
-                contributionDigest(datanetId, version, b.contributor, b.licenseHash, contentsHash, n, b.deadline);
-            (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, b.signature);
-            if (err != ECDSA.RecoverError.NoError || signer != b.contributor || signer == address(0)) {
-                revert BadContributorSignature(b.contributor);
-            }
-            if (batchBound[digest]) revert BatchAlreadyBound(digest);
-            batchBound[digest] = true;
-            contributionCount[datanetId][version][b.contributor] += n;
-            bound += n;
-            emit ContributionsBound(datanetId, version, b.contributor, b.licenseHash, contentsHash, b.contentHashes);
+            bound += _bindOne(datanetId, version, s.root, s.recordCount, batches[i]);
         }
         if (bound > s.recordCount) revert TooManyContributions(s.recordCount, bound);
         s.boundCount = uint64(bound);
+    }
+
+    /// @return fresh How many records (snapshot leaves) of the batch were not bound before.
+    function _bindOne(uint256 datanetId, uint64 version, bytes32 root, uint64 width, ContributionBatch calldata b)
+        private
+        returns (uint256 fresh)
+    {
+        uint256 n = b.contentHashes.length;
+        if (n == 0) revert EmptyBatch();
+        if (b.leafIndices.length != n) revert BadLeafIndices(b.leafIndices.length);
+        if (block.timestamp > b.deadline) revert SignatureExpired(b.deadline);
+        // One hash over the packed content hashes: the contributor signs this, not each record.
+        bytes32 contentsHash = keccak256(abi.encodePacked(b.contentHashes));
+        bytes32 digest =
+            contributionDigest(datanetId, version, b.contributor, b.licenseHash, contentsHash, n, b.deadline);
+        (address signer, ECDSA.RecoverError err,) = ECDSA.tryRecoverCalldata(digest, b.signature);
+        if (err != ECDSA.RecoverError.NoError || signer != b.contributor || signer == address(0)) {
+            revert BadContributorSignature(b.contributor);
+        }
+        if (batchBound[digest]) revert BatchAlreadyBound(digest);
+        batchBound[digest] = true;
+        bytes32[] memory leaves = new bytes32[](n);
+        for (uint256 j = 0; j < n; ++j) {
+            leaves[j] = leafHash(b.contentHashes[j], b.contributor, b.licenseHash);
+        }
+        if (!_verifyMulti(root, width, b.leafIndices, leaves, b.proof)) revert NotInSnapshot(b.contributor);
+        fresh = _markLeaves(datanetId, version, b.leafIndices);
+        contributionCount[datanetId][version][b.contributor] += fresh;
+        emit ContributionsBound(datanetId, version, b.contributor, b.licenseHash, contentsHash, b.contentHashes);
+    }
+
+    /// @dev One bit per snapshot leaf: a record binds once, however many batches name it.
+    /// @return fresh How many of `indices` (ascending) were not bound before.
+    function _markLeaves(uint256 datanetId, uint64 version, uint256[] calldata indices)
+        private
+        returns (uint256 fresh)
+    {
+        uint256 slot = type(uint256).max;
+        uint256 bits;
+        for (uint256 j = 0; j < indices.length; ++j) {
+            uint256 idx = indices[j];
+            if (idx >> 8 != slot) {
+                if (slot != type(uint256).max) _leafBits[_bitKey(datanetId, version, slot)] = bits;
+                slot = idx >> 8;
+                bits = _leafBits[_bitKey(datanetId, version, slot)];
+            }
+            uint256 mask = uint256(1) << (idx & 255);
+            if (bits & mask == 0) {
+                bits |= mask;
+                ++fresh;
+            }
+        }
+        _leafBits[_bitKey(datanetId, version, slot)] = bits;
+    }
+
+    function _bitKey(uint256 datanetId, uint64 version, uint256 word) private pure returns (bytes32) {
+        return keccak256(abi.encode(datanetId, version, word));
+    }
+
+    /// @dev Multiproof over the studio's tree (studio/core/merkle.py): levels pair neighbours
+    /// with commutative keccak, an odd last node is carried up unchanged. Walks the known nodes
+    /// level by level, left to right, taking a sibling from `proof` whenever it is not known.
+    function _verifyMulti(
+        bytes32 root,
+        uint256 width,
+        uint256[] calldata indices,
+        bytes32[] memory nodes,
+        bytes32[] calldata proof
+    ) private pure returns (bool) {
+        uint256 k = nodes.length;
+        uint256[] memory pos = new uint256[](k);
+        for (uint256 i = 0; i < k; ++i) {
+            if (indices[i] >= width || (i > 0 && indices[i] <= indices[i - 1])) revert BadLeafIndices(i);
+            pos[i] = indices[i];
+        }
+        uint256 p;
+        while (width > 1) {
+            uint256 w;
+            uint256 r;
+            while (r < k) {
+                uint256 idx = pos[r];
+                bytes32 h = nodes[r];
+                bytes32 parent;
+                if (idx & 1 == 0) {
+                    if (idx + 1 < width) {
+                        bytes32 sib;
+                        if (r + 1 < k && pos[r + 1] == idx + 1) {
+                            sib = nodes[r + 1];
+                            r += 2;
+                        } else {
+                            if (p >= proof.length) return false;
+                            sib = proof[p++];
+                            r += 1;
+                        }
+                        parent = Hashes.commutativeKeccak256(h, sib);
+                    } else {
+                        parent = h; // odd last node: carried up
+                        r += 1;
+                    }
+                } else {
+                    if (p >= proof.length) return false;
+                    parent = Hashes.commutativeKeccak256(proof[p++], h);
+                    r += 1;
+                }
+                pos[w] = idx >> 1;
+                nodes[w] = parent;
+                ++w;
+            }
+            k = w;
+            width = (width + 1) >> 1;
+        }
+        return p == proof.length && nodes[0] == root;
     }
 
     // ---------------------------------------------------------------- fees and admin
@@ -319,6 +462,7 @@ contract DatanetRegistry is AccessControl, Pausable, ReentrancyGuard, EIP712 {
 
     /// @notice Set the publishing fee in wei (fee manager).
     function setPublishFee(uint256 fee) external onlyRole(FEE_MANAGER_ROLE) {
+        if (fee > MAX_PUBLISH_FEE) revert FeeTooHigh(fee, MAX_PUBLISH_FEE);
         publishFee = fee;
         emit PublishFeeChanged(fee);
     }

@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: Apache-2.0
 pragma solidity ^0.8.24;
 
-import {AccessControl} from "@openzeppelin/contracts/access/AccessControl.sol";
+import {AccessControlDefaultAdminRules} from
+    "@openzeppelin/contracts/access/extensions/AccessControlDefaultAdminRules.sol";
 import {Pausable} from "@openzeppelin/contracts/utils/Pausable.sol";
 
 interface IDatanetSnapshots {
@@ -22,7 +23,8 @@ interface IDatanetSnapshots {
 /// @dev Every registration is one immutable model version with its own id; the owner may change
 /// the price and retire it (a retired version cannot be paid for, its record stays). Snapshots
 /// must exist in the DatanetRegistry at registration time (it reverts on an unknown snapshot).
-contract ModelRegistry is AccessControl, Pausable {
+/// While the registry is paused, `priceOf` reverts, so no new payment can be made for its models.
+contract ModelRegistry is AccessControlDefaultAdminRules, Pausable {
     bytes32 public constant PAUSER_ROLE = keccak256("PAUSER_ROLE");
 
     struct SnapshotRef {
@@ -66,10 +68,14 @@ contract ModelRegistry is AccessControl, Pausable {
     mapping(uint256 => Model) private _models;
     mapping(uint256 => SnapshotRef[]) private _snapshots;
 
-    constructor(address admin, address datanetRegistry) {
-        if (admin == address(0) || datanetRegistry == address(0)) revert ZeroAddress();
-        _grantRole(DEFAULT_ADMIN_ROLE, admin);
-        _grantRole(PAUSER_ROLE, admin);
+    /// @param admin Default admin (a TimelockController in production).
+    /// @param pauser Emergency pauser (a guardian multisig in production).
+    /// @param adminDelay Delay of a default-admin transfer.
+    constructor(address admin, address pauser, uint48 adminDelay, address datanetRegistry)
+        AccessControlDefaultAdminRules(adminDelay, admin)
+    {
+        if (admin == address(0) || pauser == address(0) || datanetRegistry == address(0)) revert ZeroAddress();
+        _grantRole(PAUSER_ROLE, pauser);
         datanets = IDatanetSnapshots(datanetRegistry);
     }
 
@@ -139,15 +145,16 @@ contract ModelRegistry is AccessControl, Pausable {
         return _snapshots[modelId];
     }
 
-    /// @notice Owner and price of an active model; reverts for unknown or retired ones.
-    function priceOf(uint256 modelId) external view returns (address owner, uint256 price) {
+    /// @notice Owner and price of an active model; reverts for unknown or retired ones, and for
+    /// every model while the registry is paused (no new payments).
+    function priceOf(uint256 modelId) external view whenNotPaused returns (address owner, uint256 price) {
         Model storage m = _models[modelId];
         if (m.owner == address(0)) revert UnknownModel(modelId);
         if (m.retired) revert ModelRetired(modelId);
         return (m.owner, m.pricePerInference);
     }
 
-    /// @notice Stop registrations and updates (pauser).
+    /// @notice Stop registrations, updates and new payments for every model (pauser).
     function pause() external onlyRole(PAUSER_ROLE) {
         _pause();
     }

@@ -94,6 +94,8 @@ class Studio:
         return Attributor.for_studio(self)
 
     def close(self) -> None:
+        if "wallet" in self.__dict__:
+            self.wallet.lock_all()  # closing the studio locks every unlocked account
         if "store" in self.__dict__:
             self.store.close()
 

@@ -15,6 +15,7 @@ log = logging.getLogger("studio")
 class ConsolePrompter:
     def __init__(self, password_file: str | None = None) -> None:
         self.password_file = password_file
+        self._warned = False
 
     def given_password(self) -> str | None:
         if not self.password_file:
@@ -24,9 +25,13 @@ class ConsolePrompter:
             mode = path.stat().st_mode
         except OSError:
             mode = 0
-        if sys.platform != "win32" and mode & 0o077:  # logged, not shown: scripts parse stderr
-            log.warning(
-                "the password file %s is readable by other users; chmod 600 it", self.password_file
+        if sys.platform != "win32" and mode & 0o077 and not self._warned:
+            self._warned = True  # shown once: anyone on this machine may be able to read it
+            print(
+                f"warning: the password file {self.password_file} can be read by other users; "
+                f"run `chmod 600 {self.password_file}`",
+                file=sys.stderr,
+                flush=True,
             )
         from studio.chain.wallet import read_password_file
 

@@ -23,6 +23,8 @@ DEV0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ELSEWHERE = {
     ("demo",): "tests/test_demo.py runs it end to end",
     ("model", "_run"): "the training job process: every `model train` here starts it",
+    ("wallet", "pending"): "tests/chain/test_attacks_pipeline.py (crash, list, abandon)",
+    ("wallet", "forget-chain"): "tests/chain/test_tx.py (a reset custom node)",
     ("node", "run"): "tests/node/test_exactly_once.py runs it as a process (kill -9, SIGTERM)",
     ("gui",): "tests/gui/test_window.py runs `studio gui` as a process up to its first paint",
 }
@@ -180,9 +182,17 @@ def test_local_operations_with_keywords_only(op: Runner, tmp_path: Path) -> None
     assert {i.address for i in op("wallet list")} == {acct.address, imported.address}
     assert op("wallet show", address=imported.address).label == "dev0"
     assert op("wallet use", address=acct.address).address == acct.address
-    exported = op("wallet export", private_key=True)
+    # A raw key only to a 0600 file (or a terminal), only once the user confirms, never in JSON.
+    with pytest.raises(InvalidInput, match="Not confirmed"):
+        op("wallet export", private_key=True, out=str(tmp_path / "refused.txt"))
+    from studio.app import Studio
+
+    with Studio(op.studio.paths.home, prompter=FixedPrompter(PASSWORD, yes=True)) as yes:
+        exported = invoke("wallet export", yes, private_key=True, out=str(tmp_path / "key.txt"))
     assert isinstance(exported, ExportedAccount)
-    assert exported.to_dict()["private_key"].startswith("0x")
+    assert (tmp_path / "key.txt").read_text().startswith("0x")
+    key_hex = (tmp_path / "key.txt").read_text().strip()[2:]
+    assert key_hex not in to_json(exported)
     state = op("wallet keyring", action="status")
     assert isinstance(state, KeyringState) and state.usable is True
     assert op("wallet keyring", action="remember", address=acct.address).remembered
@@ -238,11 +248,19 @@ def test_wrong_password_is_its_own_error(op: Runner, studio_home: Path) -> None:
     from studio.app import Studio
 
     me = op("wallet create").address
-    with Studio(studio_home, prompter=FixedPrompter("not the password")) as other:
+    key_out = str(studio_home.parent / "key.txt")
+    with Studio(studio_home, prompter=FixedPrompter("not the password", yes=True)) as other:
         with pytest.raises(WrongPassword):
-            invoke("wallet export", other, address=me, private_key=True)
+            invoke("wallet export", other, address=me, private_key=True, out=key_out)
     with Studio(studio_home) as nobody:  # headless, nobody to ask
-        err = pytest.raises(WalletError, invoke, "wallet export", nobody, private_key=True).value
+        err = pytest.raises(
+            (WalletError, InvalidInput),
+            invoke,
+            "wallet export",
+            nobody,
+            private_key=True,
+            out=key_out,
+        ).value
         assert "--" not in str(err)  # the core names no flag; the CLI adds it
 
 

@@ -9,82 +9,29 @@ import json
 from functools import cached_property
 from typing import TYPE_CHECKING, Any
 
-import requests
-from web3 import HTTPProvider, Web3
-from web3.providers.rpc.utils import ExceptionRetryConfiguration
+from web3 import Web3
 
 from studio.core.errors import ChainError
 from studio.core.events import EventBus
 from studio.core.paths import Paths
 
-from .networks import PROFILES, Network, get_network
+from .networks import PROFILES, Network, get_network, parse_address
+from .rpc import RPC_BACKOFF_S, RPC_RETRIES, RPC_TIMEOUT_S, StudioHTTPProvider, make_web3
 
 if TYPE_CHECKING:
     from studio.core.store import Store
 
     from .devnet import Devnet
-    from .tx import TxPipeline
+    from .tx import TxPipeline, TxResult
 
-RPC_RETRIES = 4
-RPC_BACKOFF_S = 0.25  # 0.25, 0.5, 1.0 s between the attempts
-RPC_TIMEOUT_S = 30.0
-
-
-class StudioHTTPProvider(HTTPProvider):
-    """HTTPProvider with bounded retries + backoff whose final failure is a ChainError a user can act on."""
-
-    def __init__(
-        self,
-        url: str,
-        *,
-        network_name: str,
-        retries: int = RPC_RETRIES,
-        backoff_s: float = RPC_BACKOFF_S,
-        timeout_s: float = RPC_TIMEOUT_S,
-    ) -> None:
-        super().__init__(
-            url,
-            request_kwargs={"timeout": timeout_s},
-            exception_retry_configuration=ExceptionRetryConfiguration(
-                errors=(requests.ConnectionError, requests.Timeout, requests.HTTPError),
-                retries=retries,
-                backoff_factor=backoff_s,
-            ),
-        )
-        self.network_name = network_name
-        self.retries = retries
-
-    def make_request(self, method: Any, params: Any) -> Any:
-        try:
-            return super().make_request(method, params)
-        except (requests.ConnectionError, requests.Timeout, requests.HTTPError) as e:
-            hint = (
-                "Start it with `studio devnet up`."
-                if self.network_name == "devnet"
-                else "Check your connection, the network chosen and its RPC URL (STUDIO_RPC_URL)."
-            )
-            raise ChainError(
-                f"Cannot reach the {self.network_name} RPC at {self.endpoint_uri} "
-                f"after {self.retries} attempts ({type(e).__name__}).",
-                hint=hint,
-            ) from e
-
-
-def make_web3(
-    url: str,
-    *,
-    network_name: str = "custom",
-    retries: int | None = None,
-    backoff_s: float | None = None,
-) -> Web3:
-    return Web3(
-        StudioHTTPProvider(
-            url,
-            network_name=network_name,
-            retries=RPC_RETRIES if retries is None else retries,
-            backoff_s=RPC_BACKOFF_S if backoff_s is None else backoff_s,
-        )
-    )
+__all__ = [
+    "RPC_BACKOFF_S",
+    "RPC_RETRIES",
+    "RPC_TIMEOUT_S",
+    "ChainClient",
+    "StudioHTTPProvider",
+    "make_web3",
+]
 
 
 class ChainClient:
@@ -191,6 +138,27 @@ class ChainClient:
 
         return TxPipeline(self)
 
+    def after_transaction(self) -> None:
+        """Called by the pipeline after each mined transaction: the devnet writes its state now,
+        so a devnet killed before its periodic dump keeps what the journal calls mined."""
+        if self.devnet is not None:
+            self.devnet.save_state(self.w3)
+
+    # -- money -------------------------------------------------------------------------------
+    def faucet(self, address: str, amount_wei: int) -> TxResult:
+        """Devnet only: send `amount_wei` OPEN from dev account 0 to `address`."""
+        from .devkeys import dev_account
+
+        if not self.profile.embedded:
+            raise ChainError(
+                f"The faucet exists on the devnet only, not on {self.profile.name}.",
+                hint="Fund the account from a wallet that holds OPEN.",
+            )
+        address = parse_address(address)
+        if amount_wei <= 0:
+            raise ChainError("The faucet amount must be positive.")
+        return self.tx.send(dev_account(0), to=address, value=int(amount_wei), purpose="faucet")
+
     # -- reads -------------------------------------------------------------------------------
     def balance(self, address: str) -> int:
         return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
@@ -199,9 +167,7 @@ class ChainClient:
         """Contract addresses on this chain. The devnet deploys them on first use."""
         if self._deployment is not None:
             return self._deployment
-        from studio.chain import (
-            contracts,  # written by the contracts engineer; imported when needed
-        )
+        from . import contracts
 
         if self.profile.embedded:
             dep = contracts.ensure_deployed(self)

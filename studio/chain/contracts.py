@@ -6,8 +6,9 @@ needs no Node.js. `source_hash` covers every `contracts/**/*.sol`, the compiler 
 pinned solc version and the pinned OpenZeppelin version; `is_stale()` recomputes it.
 
 Deployments: `<home>/deployments/<chain_id>.json` = {chain_id, source_hash, deployer, params,
-contracts: {Name: address}}. On the devnet `ensure_deployed(client)` deploys once per chain id
-(dev account 0 is admin, treasury and arbiter); other networks read the file."""
+contracts: {Name: address}}. On the devnet `ensure_deployed(client)` deploys once per chain id:
+a Timelock (dev account 0 proposes and executes, short delay) is the default admin of all four
+contracts, dev account 0 is pauser, arbiter and treasury; other networks read the file."""
 
 from __future__ import annotations
 
@@ -39,6 +40,7 @@ PACKAGE_JSON = REPO / "package.json"
 
 # Deployed by deploy_all, in dependency order.
 CORE_CONTRACTS = ("DatanetRegistry", "ModelRegistry", "Staking", "AttributionLedger")
+ALL_CONTRACTS = ("Timelock", *CORE_CONTRACTS)
 
 SOLC_SETTINGS: dict[str, Any] = {
     "optimizer": {"enabled": True, "runs": 200},
@@ -57,7 +59,8 @@ DEVNET_PARAMS: dict[str, Any] = {
     "publish_fee": 1 * WEI,
     "min_node_stake": 1_000 * WEI,
     "min_validator_stake": 500 * WEI,
-    "unstake_cooldown_s": 120,
+    # >= challenge window + resolve period (enforced on chain).
+    "unstake_cooldown_s": 300,
     "split_bps": {
         "protocol": 500,
         "model_owner": 2_500,
@@ -65,9 +68,28 @@ DEVNET_PARAMS: dict[str, Any] = {
     },  # contributors: the rest (50%)
     "challenge_window_s": 120,
     "record_timeout_s": 3_600,
+    "resolve_period_s": 180,
     "challenge_bond": 10 * WEI,
     "slash_amount": 100 * WEI,
+    # Admin powers: a Timelock holds them; a default-admin transfer waits admin_delay_s too.
+    "timelock_delay_s": 60,
+    "admin_delay_s": 60,
 }
+
+
+def ledger_terms(p: dict[str, Any]) -> tuple[int, ...]:
+    """AttributionLedger.Terms from deployment parameters."""
+    s = p["split_bps"]
+    return (
+        int(s["protocol"]),
+        int(s["model_owner"]),
+        int(s["node"]),
+        int(p["challenge_window_s"]),
+        int(p["record_timeout_s"]),
+        int(p["resolve_period_s"]),
+        int(p["challenge_bond"]),
+        int(p["slash_amount"]),
+    )
 
 
 # -- artifacts ---------------------------------------------------------------------------------
@@ -193,7 +215,7 @@ def load_deployment(client: Any) -> dict[str, Any]:
 
 def _register_errors(client: Any) -> None:
     tx = client.tx
-    for name in CORE_CONTRACTS:
+    for name in ALL_CONTRACTS:
         tx.register_errors(abi(name))
 
 
@@ -204,16 +226,24 @@ def deploy_all(
     params: dict[str, Any] | None = None,
     key_prefix: str | None = None,
 ) -> dict[str, Any]:
-    """Deploy the four contracts from `account` (admin, treasury and arbiter) and wire them up.
+    """Deploy the Timelock and the four contracts from `account` and wire them up. The Timelock
+    (proposer/executor: `params["governor"]`, default `account`) is every contract's default
+    admin; `account` is pauser, arbiter (`params["arbiter"]`) and treasury unless given.
 
     With `key_prefix`, every transaction has an idempotency key, so a re-run after a crash picks up
     where it stopped instead of deploying twice."""
     p = {**DEVNET_PARAMS, **(params or {})}
-    if int(p["unstake_cooldown_s"]) < int(p["challenge_window_s"]):
-        # Otherwise a node could withdraw its stake before a challenge against it is raised.
-        raise ChainError("The unstake cooldown must be at least the challenge window.")
-    admin = account.address
-    treasury = p.get("treasury", admin)
+    if int(p["unstake_cooldown_s"]) < int(p["challenge_window_s"]) + int(p["resolve_period_s"]):
+        # The contracts refuse it too: a cooldown must outlast a challenge and its resolution.
+        raise ChainError(
+            "The unstake cooldown must be at least the challenge window plus the resolve period."
+        )
+    me = account.address
+    treasury = p.get("treasury", me)
+    pauser = p.get("pauser", me)
+    arbiter = p.get("arbiter", me)
+    governor = p.get("governor", me)
+    delay = int(p["admin_delay_s"])
     tx = client.tx
     _register_errors(client)
 
@@ -235,50 +265,60 @@ def deploy_all(
 
     addrs: dict[str, str] = {}
     hashes: dict[str, str] = {}
-    addrs["DatanetRegistry"] = deploy("DatanetRegistry", [admin, treasury, int(p["publish_fee"])])
-    addrs["ModelRegistry"] = deploy("ModelRegistry", [admin, addrs["DatanetRegistry"]])
+    addrs["Timelock"] = deploy("Timelock", [int(p["timelock_delay_s"]), [governor], [governor]])
+    admin = addrs["Timelock"]
+    addrs["DatanetRegistry"] = deploy(
+        "DatanetRegistry", [admin, pauser, delay, treasury, int(p["publish_fee"])]
+    )
+    addrs["ModelRegistry"] = deploy(
+        "ModelRegistry", [admin, pauser, delay, addrs["DatanetRegistry"]]
+    )
     addrs["Staking"] = deploy(
         "Staking",
         [
             admin,
+            pauser,
+            delay,
             int(p["min_node_stake"]),
             int(p["min_validator_stake"]),
             int(p["unstake_cooldown_s"]),
         ],
     )
-    s = p["split_bps"]
     addrs["AttributionLedger"] = deploy(
         "AttributionLedger",
         [
             admin,
+            pauser,
+            arbiter,
+            delay,
             addrs["ModelRegistry"],
             addrs["Staking"],
             treasury,
-            (int(s["protocol"]), int(s["model_owner"]), int(s["node"])),
-            int(p["challenge_window_s"]),
-            int(p["record_timeout_s"]),
-            int(p["challenge_bond"]),
-            int(p["slash_amount"]),
+            ledger_terms(p),
         ],
     )
     staking = client.w3.eth.contract(address=addrs["Staking"], abi=abi("Staking"))
-    slasher = staking.functions.SLASHER_ROLE().call()
-    # The ledger slashes nodes whose attribution a challenge proved wrong.
+    # The ledger becomes the only slasher and stake locker; set once, by the deployer.
     tx.transact(
         account,
-        staking.functions.grantRole(slasher, addrs["AttributionLedger"]),
-        purpose="grant SLASHER_ROLE to AttributionLedger",
-        key=key("grant-slasher"),
+        staking.functions.setLedger(addrs["AttributionLedger"]),
+        purpose="wire Staking to AttributionLedger",
+        key=key("set-ledger"),
     )
     block = int(client.w3.eth.block_number)
     return {
         "chain_id": int(client.chain_id),
         "network": client.profile.name,
         "source_hash": load_artifact("DatanetRegistry")["source_hash"],
-        "deployer": admin,
+        "deployer": me,
+        "admin": admin,
+        "pauser": pauser,
+        "arbiter": arbiter,
         "treasury": treasury,
         "block": block,
-        "params": {k: v for k, v in p.items() if k != "treasury"},
+        "params": {
+            k: v for k, v in p.items() if k not in ("treasury", "pauser", "arbiter", "governor")
+        },
         "contracts": addrs,
         "tx_hashes": hashes,
     }
@@ -309,7 +349,7 @@ def ensure_deployed(client: Any, *, allow_deploy: bool | None = None) -> dict[st
             return dict(dep)
     if not (client.profile.embedded if allow_deploy is None else allow_deploy):
         return load_deployment(client)
-    from .devnet import dev_account
+    from .devkeys import dev_account
 
     client.check_chain_id()
     # The genesis hash ties the idempotency keys to this very chain: after a reset the devnet

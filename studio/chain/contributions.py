@@ -3,6 +3,8 @@
 A contributor signs one EIP-712 `ContributionBatch` per (Datanet, version, license) over the
 keccak256 of their records' content hashes packed in snapshot order; DatanetRegistry recovers the
 signer once per batch (see the contract's NatSpec for why this beats one transaction per record).
+Each batch carries a multiproof of its records against the snapshot root (`multiproof`), so
+only records really in the snapshot under that contributor bind.
 These helpers are pure: they build and sign what the contract checks."""
 
 from __future__ import annotations
@@ -67,15 +69,27 @@ class ContributionBatch:
     deadline: int
     signature: bytes
     content_hashes: tuple[bytes, ...]
+    leaf_indices: tuple[int, ...] = ()
+    proof: tuple[bytes, ...] = ()
+
+    def with_proof(self, leaves: Sequence[bytes], indices: Sequence[int]) -> ContributionBatch:
+        """This batch with its multiproof against the snapshot whose leaves are `leaves`."""
+        from dataclasses import replace
+
+        idx = tuple(int(i) for i in indices)
+        return replace(self, leaf_indices=idx, proof=tuple(multiproof(leaves, idx)))
 
     def as_tuple(self) -> tuple[Any, ...]:
-        """The Solidity struct (contributor, licenseHash, deadline, signature, contentHashes)."""
+        """The Solidity struct (contributor, licenseHash, deadline, signature, contentHashes,
+        leafIndices, proof)."""
         return (
             self.contributor,
             self.license_hash,
             self.deadline,
             self.signature,
             list(self.content_hashes),
+            list(self.leaf_indices),
+            list(self.proof),
         )
 
 
@@ -145,3 +159,37 @@ class KeySigner:
         return self._acct.sign_typed_data(
             domain_data=domain, message_types=types, message_data=message
         )
+
+
+def multiproof(leaves: Sequence[bytes], indices: Sequence[int]) -> list[bytes]:
+    """The sibling hashes DatanetRegistry's `_verifyMulti` needs to prove `leaves[i]` for every
+    i in `indices` (strictly ascending) against the root of `leaves` (studio.core.merkle's tree:
+    neighbours paired, an odd last node carried up). Mirrors the contract's walk step by step."""
+    from studio.core import merkle
+
+    levels = merkle._levels(leaves)
+    known = sorted(set(int(i) for i in indices))
+    if list(known) != [int(i) for i in indices]:
+        raise ValueError("leaf indices must be strictly ascending")
+    proof: list[bytes] = []
+    for level in levels[:-1]:
+        width = len(level)
+        nxt: list[int] = []
+        r = 0
+        while r < len(known):
+            at = known[r]
+            if at % 2 == 0:
+                if at + 1 < width:
+                    if r + 1 < len(known) and known[r + 1] == at + 1:
+                        r += 2
+                    else:
+                        proof.append(level[at + 1])
+                        r += 1
+                else:
+                    r += 1  # carried up
+            else:
+                proof.append(level[at - 1])
+                r += 1
+            nxt.append(at // 2)
+        known = nxt
+    return proof

@@ -21,6 +21,7 @@ from typing import Any
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
+from studio.core import merkle
 from studio.core.changes import Changes
 from studio.core.datanets.catalog import datanet_row
 from studio.core.errors import ChainError, InvalidInput, Suggestion
@@ -153,18 +154,27 @@ def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str
     return did, True, res.hash
 
 
-def _batches_for(leaves: list[dict[str, Any]]) -> dict[str, list[tuple[str, list[bytes]]]]:
-    """contributor → [(license, content hashes in snapshot order)], each at most MAX_PER_BATCH long."""
-    groups: dict[tuple[str, str], list[bytes]] = {}
-    for lf in leaves:
+def _batches_for(
+    leaves: list[dict[str, Any]],
+) -> dict[str, list[tuple[str, list[bytes], list[int]]]]:
+    """contributor → [(license, content hashes in snapshot order, their leaf indices)], each at
+    most MAX_PER_BATCH long."""
+    groups: dict[tuple[str, str], list[tuple[bytes, int]]] = {}
+    for i, lf in enumerate(leaves):
         groups.setdefault((to_checksum_address(lf["contributor"]), lf["license"]), []).append(
-            as_bytes32(lf["content_sha256"])
+            (as_bytes32(lf["content_sha256"]), i)
         )
-    out: dict[str, list[tuple[str, list[bytes]]]] = {}
-    for (who, lic), hashes in groups.items():
-        for i in range(0, len(hashes), MAX_PER_BATCH):
-            out.setdefault(who, []).append((lic, hashes[i : i + MAX_PER_BATCH]))
+    out: dict[str, list[tuple[str, list[bytes], list[int]]]] = {}
+    for (who, lic), items in groups.items():
+        for i in range(0, len(items), MAX_PER_BATCH):
+            part = items[i : i + MAX_PER_BATCH]
+            out.setdefault(who, []).append((lic, [h for h, _ in part], [j for _, j in part]))
     return out
+
+
+def _distinct(groups: list[tuple[str, list[bytes], list[int]]]) -> int:
+    """How many (contributor, content) pairs a contributor has: what the registry counts."""
+    return len({h for _, hs, _ in groups for h in hs})
 
 
 def publish(
@@ -204,15 +214,18 @@ def publish(
     signers = {to_checksum_address(a): s for a, s in (signers or {}).items()}
     signers.setdefault(to_checksum_address(account.address), account)
     per_contributor = _batches_for(leaves)
+    tree = [
+        merkle.leaf_hash(lf["content_sha256"], lf["contributor"], lf["license"]) for lf in leaves
+    ]
     deadline = int(snap["created_at"]) + BIND_WINDOW_S
     signed: list[ContributionBatch] = []
     unbound: dict[str, int] = {}
     for who, groups in per_contributor.items():
         signer = signers.get(who)
         if signer is None:
-            unbound[who] = sum(len(h) for _, h in groups)
+            unbound[who] = _distinct(groups)
             continue
-        for lic, hashes in groups:
+        for lic, hashes, indices in groups:
             signed.append(
                 sign_batch(
                     signer,
@@ -223,7 +236,7 @@ def publish(
                     license_hash=license_hash(lic),
                     content_hashes=hashes,
                     deadline=deadline,
-                )
+                ).with_proof(tree, indices)
             )
 
     on_chain = _call(reg.functions.getSnapshot(did, ver))
@@ -233,6 +246,13 @@ def publish(
         raise ChainError(
             f"'{name}' already has version {latest_on_chain} on chain; v{ver} can no longer be published.",
             hint=f"Snapshot again (studio datanet snapshot {name}) and publish the new version.",
+        )
+    if on_chain is None and ver != latest_on_chain + 1:
+        # On chain, versions advance by exactly one.
+        raise ChainError(
+            f"'{name}' has version {latest_on_chain} on chain, so v{latest_on_chain + 1} must be "
+            f"published before v{ver}.",
+            hint=f"Publish it first: studio datanet publish {name} --version {latest_on_chain + 1}",
         )
     if on_chain is not None and "0x" + bytes(on_chain[0]).hex() != snap["root"].lower():
         raise ChainError(
@@ -297,7 +317,7 @@ def publish(
     bound: dict[str, int] = {}
     for who in per_contributor:
         n = int(reg.functions.contributionCount(did, ver, who).call())
-        total = sum(len(h) for _, h in per_contributor[who])
+        total = _distinct(per_contributor[who])
         if n:
             bound[who] = n
         if n >= total:
@@ -313,7 +333,7 @@ def publish(
                         who,
                         n,
                         "0x"
-                        + contents_hash([h for _, hs in per_contributor[who] for h in hs]).hex(),
+                        + contents_hash([h for _, hs, _ in per_contributor[who] for h in hs]).hex(),
                         txs[-1] if txs else tx_hash,
                         time.time(),
                     ),

@@ -22,9 +22,6 @@ import subprocess
 import sys
 import threading
 import time
-import urllib.error
-import urllib.request
-from functools import cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -37,16 +34,35 @@ from studio.core.events import Event, EventBus
 from studio.core.jobs import child_env, pid_alive
 from studio.core.paths import Paths
 
+from .devkeys import (
+    DEV_ACCOUNTS,
+    DEV_MNEMONIC,
+    dev_account,
+    dev_accounts,
+    dev_address,
+    dev_private_key,
+)
 from .networks import DEVNET_CHAIN_ID, WEI_PER_OPEN, Network, parse_address
+from .rpc import rpc_call
 
 if TYPE_CHECKING:
     from .tx import TxPipeline, TxResult
-    from .wallet import UnlockedAccount
+
+__all__ = [
+    "DEV_ACCOUNTS",
+    "DEV_MNEMONIC",
+    "Devnet",
+    "anvil_command",
+    "dev_account",
+    "dev_accounts",
+    "dev_address",
+    "dev_private_key",
+    "find_anvil",
+    "rpc_call",
+]
 
 log = logging.getLogger("studio.devnet")
 
-DEV_MNEMONIC = "test test test test test test test test test test test junk"
-DEV_ACCOUNTS = 10
 DEV_BALANCE_OPEN = 100_000_000
 GENESIS_TOTAL_WEI = DEV_ACCOUNTS * DEV_BALANCE_OPEN * WEI_PER_OPEN  # 1e27 wei = 1,000,000,000 OPEN
 STATE_INTERVAL_S = 5
@@ -98,56 +114,6 @@ def find_anvil() -> Path:
         "anvil (the devnet node) was not found.",
         hint="Run `make setup` (npm installs @foundry-rs/anvil) or set STUDIO_ANVIL to the anvil binary.",
     )
-
-
-def rpc_call(
-    url: str, method: str, params: list[Any] | None = None, *, timeout: float = 3.0
-) -> Any:
-    """One JSON-RPC call without web3 (used to probe the devnet). Raises OSError/ValueError."""
-    body = json.dumps(
-        {"jsonrpc": "2.0", "id": 1, "method": method, "params": params or []}
-    ).encode()
-    req = urllib.request.Request(url, data=body, headers={"Content-Type": "application/json"})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:  # noqa: S310 - loopback URL we built
-        doc = json.loads(resp.read())
-    if "error" in doc:
-        raise ValueError(f"{method}: {doc['error']}")
-    return doc.get("result")
-
-
-@cache
-def _dev_key(index: int) -> bytes:
-    from eth_account import Account
-
-    Account.enable_unaudited_hdwallet_features()
-    acct = Account.from_mnemonic(DEV_MNEMONIC, account_path=f"m/44'/60'/0'/0/{index}")
-    return bytes(acct.key)
-
-
-def dev_address(index: int) -> str:
-    from eth_account import Account
-
-    return str(Account.from_key(_dev_key(index)).address)
-
-
-def dev_accounts() -> list[str]:
-    return [dev_address(i) for i in range(DEV_ACCOUNTS)]
-
-
-def dev_account(index: int = 0) -> UnlockedAccount:
-    """An unlocked signer for devnet account `index` (public dev key; devnet only, never locks)."""
-    from .wallet import UnlockedAccount
-
-    if not 0 <= index < DEV_ACCOUNTS:
-        raise ChainError(
-            f"There are {DEV_ACCOUNTS} dev accounts (0–{DEV_ACCOUNTS - 1}); {index} is not one."
-        )
-    return UnlockedAccount(_dev_key(index), timeout_s=None, label=f"dev{index}")
-
-
-def dev_private_key(index: int) -> str:
-    """Hex key of dev account `index` (a published test key), e.g. to import it into a demo wallet."""
-    return "0x" + _dev_key(index).hex()
 
 
 def _pid_is_anvil(pid: int) -> bool:
@@ -345,7 +311,7 @@ class Devnet:
                 stdout=log,
                 stderr=subprocess.STDOUT,
                 cwd=self.dir,
-                env=child_env(),
+                env=child_env(),  # no secrets (STUDIO_PASSWORD) in anvil's environment
                 **kwargs,
             )
         finally:
@@ -461,7 +427,7 @@ class Devnet:
                     p.unlink()
                     removed.append(str(p))
         if store is not None:
-            from .tx import forget_chain
+            from .journal import forget_chain
 
             forget_chain(store, self.chain_id)
         st = self.status()
@@ -469,17 +435,22 @@ class Devnet:
         return st
 
     # -- money -------------------------------------------------------------------------------
-    def faucet(
-        self, address: str, amount_wei: int, *, pipeline: TxPipeline | None = None
-    ) -> TxResult:
-        """Send `amount_wei` OPEN from dev account 0 to `address` through the transaction pipeline."""
+    def faucet(self, address: str, amount_wei: int, *, pipeline: TxPipeline) -> TxResult:
+        """Send `amount_wei` OPEN from dev account 0 to `address` through `pipeline` (the same
+        as ChainClient.faucet, which is the one to call when you hold a client)."""
         address = parse_address(address)
         if amount_wei <= 0:
             raise ChainError("The faucet amount must be positive.")
-        if pipeline is None:
-            from .client import ChainClient
-
-            pipeline = ChainClient.for_paths(
-                self.paths, network=Network("devnet", self.chain_id, None, embedded=True)
-            ).tx
         return pipeline.send(dev_account(0), to=address, value=int(amount_wei), purpose="faucet")
+
+    def save_state(self, w3: object) -> None:
+        """Write the chain's state to the state file now (anvil_dumpState), atomically; anvil
+        itself only dumps every few seconds and on a clean exit."""
+        import gzip
+
+        raw = w3.provider.make_request("anvil_dumpState", [])  # type: ignore[attr-defined]
+        blob = bytes.fromhex(str(raw.get("result", ""))[2:])
+        doc = gzip.decompress(blob) if blob[:2] == b"\x1f\x8b" else blob
+        json.loads(doc)  # only a readable state replaces the file
+        with self._lock.acquire(timeout=30):
+            atomic.write_bytes(self.state_file, doc, mode=0o600)

@@ -21,7 +21,15 @@ from studio.core.errors import AlreadyExists, WalletError, WrongPassword
 # Tests lower it through this attribute; files record their own parameters, so decrypting never
 # depends on it.
 SCRYPT_N = 2**18
+SCRYPT_R = 8
+SCRYPT_P = 1
 META_KEY = "x-studio"
+# Refused before decrypting: an untrusted keystore could ask for gigabytes and minutes of work.
+MAX_SCRYPT_BYTES = 1 << 30  # 128·n·r·p ≤ 1 GiB (ours: 256 MiB)
+MAX_SCRYPT_N = 2**20
+MAX_SCRYPT_P = 16
+MAX_PBKDF2_ITERATIONS = 10_000_000
+MAX_DKLEN = 64
 
 
 def keystore_path(folder: Path, address: str) -> Path:
@@ -59,16 +67,67 @@ def validate(doc: Any, *, source: str = "keystore") -> str:
     return to_checksum_address(addr)
 
 
+def _int(params: dict[str, Any], name: str) -> int:
+    try:
+        v = int(params.get(name, 0))
+    except (TypeError, ValueError):
+        v = -1
+    return v
+
+
+def check_cost(doc: dict[str, Any], *, source: str = "keystore") -> None:
+    """Refuse key-derivation parameters that would take absurd memory or time, before any work."""
+    crypto = doc.get("crypto") or doc.get("Crypto") or {}
+    params = crypto.get("kdfparams") or {}
+    if not isinstance(params, dict):
+        raise WalletError(f"The {source} is damaged: its kdfparams are not an object.")
+    dklen = _int(params, "dklen")
+    if not 32 <= dklen <= MAX_DKLEN:
+        raise WalletError(f"The {source} asks for a derived key of {dklen} bytes; refusing it.")
+    if crypto.get("kdf") == "scrypt":
+        n, r, p = _int(params, "n"), _int(params, "r"), _int(params, "p")
+        if n < 2 or n & (n - 1) or r < 1 or p < 1:
+            raise WalletError(f"The {source} has invalid scrypt parameters (n={n}, r={r}, p={p}).")
+        if n > MAX_SCRYPT_N or p > MAX_SCRYPT_P or 128 * n * r * p > MAX_SCRYPT_BYTES:
+            raise WalletError(
+                f"The {source} asks for scrypt n={n}, r={r}, p={p} (about "
+                f"{128 * n * r * p >> 20} MiB of work); refusing to open it.",
+                hint="A keystore from a real wallet never needs that much: do not trust this file.",
+            )
+    else:
+        c = _int(params, "c")
+        if not 1 <= c <= MAX_PBKDF2_ITERATIONS:
+            raise WalletError(
+                f"The {source} asks for {c} pbkdf2 iterations; refusing to open it.",
+                hint="A keystore from a real wallet never needs that much: do not trust this file.",
+            )
+
+
+def weaker_than_ours(doc: dict[str, Any]) -> bool:
+    """pbkdf2, or scrypt with n, r or p below ours: re-encrypted when the studio next can."""
+    crypto = doc.get("crypto") or doc.get("Crypto") or {}
+    if crypto.get("kdf") != "scrypt":
+        return True
+    params = crypto.get("kdfparams") or {}
+    return (
+        _int(params, "n") < SCRYPT_N or _int(params, "r") < SCRYPT_R or _int(params, "p") < SCRYPT_P
+    )
+
+
 def decrypt(doc: dict[str, Any], password: str, *, source: str = "keystore") -> bytes:
-    """The private key; WalletError for a wrong password, a damaged file or an address mismatch."""
+    """The private key; WalletError for a wrong password, a damaged file, an address mismatch,
+    or key-derivation parameters that ask for too much work (refused before any)."""
     claimed = validate(doc, source=source)
+    check_cost(doc, source=source)
     try:
         key = bytes(Account.decrypt(doc, password))
     except ValueError as e:
         if "MAC mismatch" in str(e):
+            # The MAC cannot tell a wrong password from a damaged ciphertext.
             raise WrongPassword(
-                f"Wrong password for {claimed}.",
-                hint="Try again with the right password.",
+                f"Wrong password or damaged file for {claimed}.",
+                hint="Try again with the right password; if it still fails, restore the "
+                "keystore from a backup.",
             ) from e
         raise WalletError(f"The {source} for {claimed} cannot be decrypted: it is damaged.") from e
     except Exception as e:  # noqa: BLE001 - any decoding failure means a damaged file

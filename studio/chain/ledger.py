@@ -1,6 +1,7 @@
-"""Models and inferences on chain: register a model version, pay for an inference, record its
-attribution, challenge, resolve and finalize (the fee split lands in claimable balances; see
-studio.chain.staking for claiming)."""
+"""Models and inferences on chain: register a model version, pay for an inference (naming the
+node that serves it), record its attribution (that node only, payees of the model's training
+snapshots only), challenge, resolve (or settle an unresolved challenge) and finalize (the fee
+split lands in claimable balances; see studio.chain.staking for claiming)."""
 
 from __future__ import annotations
 
@@ -114,29 +115,70 @@ def pay_for_inference(
     account: Any,
     onchain_model_id: int,
     *,
-    value_wei: int | None = None,
+    node: str,
+    max_fee_wei: int | None = None,
     key: str | None = None,
 ) -> dict[str, Any]:
-    """Escrow a payment (default: the model's price) and return the inference id to attribute."""
+    """Escrow the model's price for an inference served by `node` (a staked node: only it may
+    record the attribution) and return the inference id. `max_fee_wei` (default: today's price)
+    is what is sent; the contract takes the price and refunds the rest at once."""
     client = studio.chain
     mr = contracts.contract(client, "ModelRegistry")
     led = contracts.contract(client, "AttributionLedger")
     _owner, price = contracts.read(
         client, mr.functions.priceOf(int(onchain_model_id)), f"model #{onchain_model_id}"
     )
-    value = int(price if value_wei is None else value_wei)
+    value = int(price if max_fee_wei is None else max_fee_wei)
     res = client.tx.transact(
         account,
-        led.functions.payForInference(int(onchain_model_id)),
+        led.functions.payForInference(int(onchain_model_id), to_checksum_address(node)),
         value=value,
         purpose=f"pay for an inference on model #{onchain_model_id}",
         key=key,
     )
+    ev = _event(led, "InferencePaid", res)
     return {
-        "inference_id": int(_event(led, "InferencePaid", res)["inferenceId"]),
-        "fee_wei": value,
+        "inference_id": int(ev["inferenceId"]),
+        "fee_wei": int(ev["fee"]),
+        "node": str(ev["node"]),
         "tx": res.hash,
     }
+
+
+def payees(studio: Any, onchain_model_id: int, addresses: Iterable[str]) -> dict[str, bool]:
+    """Which addresses the ledger accepts as contributors of this model: payees (bound
+    contributors or the Datanet owner) of one of its training snapshots."""
+    client = studio.chain
+    mr = contracts.contract(client, "ModelRegistry")
+    reg = contracts.contract(client, "DatanetRegistry")
+    snaps = contracts.read(
+        client, mr.functions.getTrainingSnapshots(int(onchain_model_id)), "training snapshots"
+    )
+    out: dict[str, bool] = {}
+    for a in addresses:
+        who = str(to_checksum_address(a))
+        out[who] = any(bool(reg.functions.isPayee(int(d), int(v), who).call()) for d, v in snaps)
+    return out
+
+
+def payable_weights(
+    studio: Any, onchain_model_id: int, contributors: Sequence[str], bps: Sequence[int]
+) -> tuple[list[str], list[int]]:
+    """A report's weights restricted to what the ledger accepts: the share of every contributor
+    who is not a payee of the model's snapshots (e.g. never bound their records) goes to the
+    owner of the model's first training Datanet, the one who receives the pooled tail."""
+    cs, ws = normalise_weights(contributors, bps)
+    ok = payees(studio, onchain_model_id, cs)
+    if all(ok.values()):
+        return cs, ws
+    client = studio.chain
+    mr = contracts.contract(client, "ModelRegistry")
+    reg = contracts.contract(client, "DatanetRegistry")
+    snaps = mr.functions.getTrainingSnapshots(int(onchain_model_id)).call()
+    owner = to_checksum_address(reg.functions.getDatanet(int(snaps[0][0])).call()[0])
+    moved = sum(w for c, w in zip(cs, ws, strict=True) if not ok[c])
+    kept = [(c, w) for c, w in zip(cs, ws, strict=True) if ok[c]]
+    return normalise_weights([c for c, _ in kept] + [owner], [w for _, w in kept] + [moved])
 
 
 def normalise_weights(
@@ -166,7 +208,8 @@ def record_attribution(
     contributors: Sequence[str],
     bps: Sequence[int],
 ) -> dict[str, Any]:
-    """Record a report's contributor weights for a paid inference (the account must be a staked node)."""
+    """Record a report's contributor weights for a paid inference (the account must be the staked
+    node the payment named; every contributor a payee, see `payable_weights`)."""
     client = studio.chain
     led = contracts.contract(client, "AttributionLedger")
     cs, ws = normalise_weights(contributors, bps)
@@ -179,26 +222,57 @@ def record_attribution(
     return {"inference_id": int(inference_id), "contributors": cs, "bps": ws, "tx": res.hash}
 
 
+TERMS = (
+    "protocol_bps",
+    "model_owner_bps",
+    "node_bps",
+    "challenge_window_s",
+    "record_timeout_s",
+    "resolve_period_s",
+    "challenge_bond_wei",
+    "slash_amount_wei",
+)
+
+
 def inference(studio: Any, inference_id: int) -> dict[str, Any]:
-    led = contracts.contract(studio.chain, "AttributionLedger")
+    """An inference as a dict. Times (`*_at`) are wall-clock estimates: the ledger counts on its
+    own clock, which stands still while it is paused (`clock_offset_s` is the difference now)."""
+    client = studio.chain
+    led = contracts.contract(client, "AttributionLedger")
     i = contracts.read(
-        studio.chain, led.functions.getInference(int(inference_id)), f"inference #{inference_id}"
+        client, led.functions.getInference(int(inference_id)), f"inference #{inference_id}"
     )
-    window = int(led.functions.challengeWindow().call())
+    from .staking import chain_now
+
+    now = chain_now(studio)
+    offset = int(led.functions.pausedTotal().call())
+    if bool(led.functions.paused().call()):
+        offset += now - int(led.functions.pausedSince().call())
+    terms = dict(zip(TERMS, (int(x) for x in i[12]), strict=True))
+
+    def wall(t: int) -> int | None:
+        return t + offset if t else None
+
+    recorded, challenged = int(i[9]), int(i[10])
     return {
         "inference_id": int(inference_id),
         "payer": i[0],
         "model_owner": i[1],
         "node": i[2],
-        "challenger": i[3],
+        "challenger": i[3] if int(i[3], 16) else None,
         "model_id": int(i[4]),
         "fee_wei": int(i[5]),
         "bond_wei": int(i[6]),
         "report_hash": "0x" + bytes(i[7]).hex(),
-        "paid_at": int(i[8]),
-        "recorded_at": int(i[9]),
-        "status": STATUS[int(i[10])],
-        "challenge_closes_at": int(i[9]) + window if int(i[9]) else None,
+        "paid_at": wall(int(i[8])),
+        "recorded_at": wall(recorded),
+        "challenged_at": wall(challenged),
+        "status": STATUS[int(i[11])],
+        "terms": terms,
+        "clock_offset_s": offset,
+        "record_by": wall(int(i[8]) + terms["record_timeout_s"]),
+        "challenge_closes_at": wall(recorded + terms["challenge_window_s"]) if recorded else None,
+        "resolve_by": wall(challenged + terms["resolve_period_s"]) if challenged else None,
     }
 
 
@@ -221,8 +295,9 @@ def finalize(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
 
 
 def challenge(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+    """Challenge a recorded attribution, posting the inference's own bond (anyone but its node)."""
     led = contracts.contract(studio.chain, "AttributionLedger")
-    bond = int(led.functions.challengeBond().call())
+    bond = int(inference(studio, inference_id)["terms"]["challenge_bond_wei"])
     res = studio.chain.tx.transact(
         account,
         led.functions.challenge(int(inference_id)),
@@ -246,6 +321,18 @@ def resolve(studio: Any, account: Any, inference_id: int, *, upheld: bool) -> di
         "slashed_wei": int(ev["slashed"]),
         "tx": res.hash,
     }
+
+
+def settle_unresolved(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+    """After the arbiter missed the resolve deadline (anyone may call it): payer refunded,
+    challenger's bond returned, node neither slashed nor paid."""
+    led = contracts.contract(studio.chain, "AttributionLedger")
+    res = studio.chain.tx.transact(
+        account,
+        led.functions.settleUnresolved(int(inference_id)),
+        purpose=f"settle unresolved challenge on inference #{inference_id}",
+    )
+    return {"inference_id": int(inference_id), "tx": res.hash}
 
 
 def set_model_price(

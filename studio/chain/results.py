@@ -58,10 +58,9 @@ class ExportedAccount(Result):
     def to_dict(self) -> dict[str, Any]:
         if self.out:
             return {"address": self.address, "out": self.out, "private_key": self.private_key}
-        return {
-            "address": self.address,
-            "private_key" if self.private_key else "keystore": self.text.strip(),
-        }
+        if self.private_key:  # the raw key is never part of --json: it went to the terminal only
+            return {"address": self.address, "private_key": True, "shown": "terminal"}
+        return {"address": self.address, "keystore": self.text.strip()}
 
 
 @dataclass(frozen=True)

@@ -28,13 +28,18 @@ def role_id(role: str) -> int:
 def position(studio: Any, address: str, role: str) -> dict[str, Any]:
     st = contracts.contract(studio.chain, "Staking")
     r = role_id(role)
-    active, pending, unlock_at = st.functions.positionOf(to_checksum_address(address), r).call()
+    active, pending, unlock_at, own_min, locks = st.functions.positionOf(
+        to_checksum_address(address), r
+    ).call()
+    current_min = int(st.functions.minStake(r).call())
     return {
         "role": role,
         "active_wei": int(active),
         "pending_wei": int(pending),
         "unlock_at": int(unlock_at),
-        "minimum_wei": int(st.functions.minStake(r).call()),
+        # A position keeps the minimum it was opened under; a new one takes today's.
+        "minimum_wei": int(own_min) if int(active) else current_min,
+        "open_attributions": int(locks),
         "staked": bool(st.functions.isStaked(to_checksum_address(address), r).call()),
     }
 
@@ -150,6 +155,12 @@ def withdraw_or_request(
     pos = position(studio, account.address, role)
     now = chain_now(studio)
     if pos["pending_wei"] > 0:
+        if pos["open_attributions"]:
+            raise ChainError(
+                f"{format_open(pos['pending_wei'])} is locked while {pos['open_attributions']} attribution(s)"
+                " this account recorded are open or challenged.",
+                hint="Finalize them once their challenge window has passed, then withdraw.",
+            )
         if now < pos["unlock_at"]:
             wait = pos["unlock_at"] - now
             raise ChainError(

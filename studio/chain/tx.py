@@ -11,14 +11,13 @@ A crash anywhere after the journal write leaves a row that the next run re-broad
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import time
-from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
-from eth_abi import decode as abi_decode
-from eth_utils import function_signature_to_4byte_selector, to_checksum_address
+from eth_utils import to_checksum_address
 from filelock import FileLock
 from web3.exceptions import (
     ContractLogicError,
@@ -32,118 +31,54 @@ from studio.core.cancel import CancelToken
 from studio.core.errors import ChainError, InvalidInput
 from studio.core.events import Event
 
+from . import recovery
+from .journal import OPEN_STATUSES, Journal, forget_chain
 from .networks import parse_address
+from .reverts import RevertDecoder, TxResult, TxReverted, decode_raw, revert_data
+from .reverts import to_hex as _hex
 
-if TYPE_CHECKING:
-    from .client import ChainClient
+__all__ = ["OPEN_STATUSES", "Connection", "TxPipeline", "TxResult", "TxReverted", "forget_chain"]
 
 log = logging.getLogger("studio.tx")
 
 GAS_MARGIN = 1.25  # estimate × margin: state can move between estimate and inclusion
-FEE_BUMP = 1.25  # a replacement must pay ≥ 10–12.5 % more; 25 % clears every client's rule
+from .recovery import FEE_BUMP  # noqa: E402 - one constant, kept where replacements are made
+
 DEFAULT_PRIORITY_FEE = 10**9  # 1 gwei when the node has no suggestion
-OPEN_STATUSES = ("signed", "sent")
-
-PANIC_CODES = {
-    0x01: "assertion failed",
-    0x11: "arithmetic overflow or underflow",
-    0x12: "division by zero",
-    0x21: "invalid enum value",
-    0x22: "bad storage byte array",
-    0x31: "pop on empty array",
-    0x32: "array index out of bounds",
-    0x41: "out of memory",
-    0x51: "call to an uninitialised function",
-}
+INTENT_WINDOW_S = 600  # the same payment asked for again within this window is the same payment
+PUBLIC_CONFIRMATIONS = 3  # a journaled receipt is trusted on a public network once this deep
 
 
-@dataclass
-class TxResult:
-    hash: str
-    status: int  # 1 success, 0 reverted
-    block: int | None
-    gas_used: int | None
-    contract_address: str | None
-    receipt: Any = None
-    nonce: int | None = None
-    purpose: str = ""
-    reused: bool = False  # True: returned from the journal for an idempotency key, nothing sent
+class Connection(Protocol):
+    """What the pipeline needs from a chain connection (ChainClient is one)."""
+
+    store: Any
+    events: Any
+    paths: Any
+    profile: Any
 
     @property
-    def ok(self) -> bool:
-        return self.status == 1
+    def w3(self) -> Any: ...
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
-            "hash": self.hash,
-            "status": self.status,
-            "block": self.block,
-            "gas_used": self.gas_used,
-            "contract_address": self.contract_address,
-            "nonce": self.nonce,
-            "purpose": self.purpose,
-            "reused": self.reused,
-        }
+    def check_chain_id(self) -> int: ...
 
 
-class TxReverted(ChainError):
-    """The transaction was mined but reverted (gas was spent). `.result` holds the TxResult."""
-
-    def __init__(self, message: str, result: TxResult, *, hint: str | None = None) -> None:
-        super().__init__(message, hint=hint)
-        self.result = result
-
-
-@dataclass
-class _ErrorAbi:
-    name: str
-    types: list[str]
-    names: list[str] = field(default_factory=list)
-
-
-def _abi_type(inp: dict[str, Any]) -> str:
-    t = str(inp["type"])
-    if t.startswith("tuple"):
-        return "(" + ",".join(_abi_type(c) for c in inp.get("components", [])) + ")" + t[5:]
-    return t
-
-
-def _hex(b: Any) -> str:
-    if isinstance(b, str):
-        return b if b.startswith("0x") else "0x" + b
-    return "0x" + bytes(b).hex()
-
-
-def _decode_raw(raw_tx: str) -> dict[str, Any]:
-    from eth_account.typed_transactions import TypedTransaction
-    from hexbytes import HexBytes
-
-    return dict(TypedTransaction.from_bytes(HexBytes(raw_tx)).as_dict())
-
-
-def forget_chain(store: Any, chain_id: int) -> None:
-    """Drop everything recorded about a chain (used when the devnet is reset to a fresh genesis)."""
-    with store.transaction():
-        for table in (
-            "chain_identity",
-            "chain_tx",
-            "chain_nonces",
-            "deployments",
-            "onchain_datanets",
-            "onchain_snapshots",
-            "onchain_contributions",
-            "onchain_models",
-        ):
-            store.execute(f"DELETE FROM {table} WHERE chain_id = ?", (int(chain_id),))
+def intent_key(sender: str, to: str | None, value: int, data: str = "0x") -> str:
+    """The default idempotency key of a payment: who pays whom how much with what data. Sent
+    with `key_window_s=INTENT_WINDOW_S`, asking for the same payment again within that window (a
+    re-run after a crash or a kill) pays once; `wallet send --again` makes a second payment."""
+    body = f"{to_checksum_address(sender)}|{to or ''}|{int(value)}|{data.lower()}"
+    return "intent:" + hashlib.sha256(body.encode()).hexdigest()[:32]
 
 
 class TxPipeline:
-    def __init__(self, client: ChainClient) -> None:
+    def __init__(self, client: Connection) -> None:
         self.client = client
         self.store = client.store
         self.events = client.events
         self.chain_id = client.profile.chain_id
-        self._errors: dict[bytes, _ErrorAbi] = {}
+        self.journal = Journal(client.store, self.chain_id)
+        self.reverts = RevertDecoder()
         self._chain_checked = False
         self._block_gas_limit: int | None = None
         self._locks: dict[str, FileLock] = {}
@@ -156,104 +91,35 @@ class TxPipeline:
     # -- errors ------------------------------------------------------------------------------
     def register_errors(self, abi: list[dict[str, Any]]) -> None:
         """Learn a contract's custom errors so reverts read `Name(arg=value)` instead of hex."""
-        for item in abi or []:
-            if item.get("type") != "error":
-                continue
-            types = [_abi_type(i) for i in item.get("inputs", [])]
-            sel = function_signature_to_4byte_selector(f"{item['name']}({','.join(types)})")
-            self._errors[bytes(sel)] = _ErrorAbi(
-                item["name"], types, [i.get("name", "") for i in item.get("inputs", [])]
-            )
+        self.reverts.register(abi)
 
     def decode_revert(self, data: Any) -> str | None:
         """A readable reason for revert data (Error(string), Panic(uint256), registered custom errors)."""
-        if data is None:
-            return None
-        try:
-            raw = bytes.fromhex(str(data)[2:]) if isinstance(data, str) else bytes(data)
-        except ValueError:
-            return None
-        if len(raw) < 4:
-            return None
-        sel, body = raw[:4], raw[4:]
-        try:
-            if sel == bytes.fromhex("08c379a0"):
-                return str(abi_decode(["string"], body)[0])
-            if sel == bytes.fromhex("4e487b71"):
-                code = int(abi_decode(["uint256"], body)[0])
-                return f"panic 0x{code:02x} ({PANIC_CODES.get(code, 'unknown')})"
-            err = self._errors.get(sel)
-            if err:
-                values = abi_decode(err.types, body) if err.types else ()
-                parts = []
-                for n, v in zip(err.names, values, strict=False):
-                    shown = _hex(v) if isinstance(v, bytes) else v
-                    parts.append(f"{n}={shown}" if n else str(shown))
-                return f"{err.name}({', '.join(parts)})"
-        except Exception:  # noqa: BLE001 - malformed data: fall back to the selector
-            pass
-        return f"custom error 0x{sel.hex()} (unknown to the studio)"
-
-    def _revert_data(self, e: BaseException) -> Any:
-        data = getattr(e, "data", None)
-        if isinstance(data, dict):
-            data = data.get("data")
-        if isinstance(data, str) and data.startswith("0x"):
-            return data
-        resp = getattr(e, "rpc_response", None)
-        if isinstance(resp, dict):
-            err = resp.get("error") or {}
-            d = err.get("data") if isinstance(err, dict) else None
-            if isinstance(d, dict):
-                d = d.get("data")
-            if isinstance(d, str) and d.startswith("0x"):
-                return d
-        return None
+        return self.reverts.decode(data)
 
     def _refusal(self, e: BaseException, purpose: str, sender: str | None = None) -> ChainError:
-        reason = self.decode_revert(self._revert_data(e))
-        if reason is None:
-            msg = getattr(e, "message", None) or (e.args[0] if e.args else str(e))
-            reason = str(msg)
-        hint = None
-        low = reason.lower()
-        if "insufficient funds" in low:
-            hint = (
-                "Top it up: `studio devnet faucet ADDRESS AMOUNT`."
-                if self.client.profile.embedded
-                else "Fund the account with OPEN for gas."
-            )
-            reason = f"{sender or 'the sender'} has too little OPEN for the value plus gas"
-        return ChainError(f"{purpose}: refused by the chain: {reason}.", hint=hint)
+        return self.reverts.refusal(e, purpose, sender, embedded=bool(self.client.profile.embedded))
 
     # -- journal -----------------------------------------------------------------------------
     def _row(self, tx_hash: str) -> dict[str, Any] | None:
-        return self.store.one("SELECT * FROM chain_tx WHERE tx_hash = ?", (tx_hash.lower(),))
+        return self.journal.row(tx_hash)
+
+    def row(self, tx_hash: str) -> dict[str, Any] | None:
+        """The journal row of a transaction hash, if this studio sent it."""
+        return self.journal.row(tx_hash)
 
     def _set(self, row_id: int, **cols: Any) -> None:
-        cols["updated_at"] = time.time()
-        sets = ", ".join(f"{k} = ?" for k in cols)
-        with self.store.transaction():
-            self.store.execute(f"UPDATE chain_tx SET {sets} WHERE id = ?", (*cols.values(), row_id))
+        self.journal.set(row_id, **cols)
 
     def history(self, sender: str | None = None, limit: int = 50) -> list[dict[str, Any]]:
-        if sender:
-            return self.store.query(
-                "SELECT * FROM chain_tx WHERE chain_id = ? AND sender = ? ORDER BY id DESC LIMIT ?",
-                (self.chain_id, parse_address(sender), limit),
-            )
-        return self.store.query(
-            "SELECT * FROM chain_tx WHERE chain_id = ? ORDER BY id DESC LIMIT ?",
-            (self.chain_id, limit),
-        )
+        return self.journal.history(parse_address(sender) if sender else None, limit)
 
     def pending(self, sender: str | None = None) -> list[dict[str, Any]]:
-        q = "SELECT * FROM chain_tx WHERE chain_id = ? AND status IN ('signed','sent')"
-        params: list[Any] = [self.chain_id]
-        if sender:
-            q += " AND sender = ?"
-            params.append(to_checksum_address(sender))
-        return self.store.query(q + " ORDER BY nonce, id", params)
+        return self.journal.pending(sender)
+
+    def unsent(self, sender: str | None = None) -> list[dict[str, Any]]:
+        """Rows signed and journaled but never handed to a node (a crash, or an RPC that was down)."""
+        return self.journal.pending(sender, statuses=("signed",))
 
     def _result_from_row(self, row: dict[str, Any], *, reused: bool) -> TxResult:
         receipt = None
@@ -281,22 +147,27 @@ class TxPipeline:
             self._chain_checked = True
 
     def _check_genesis(self) -> None:
-        """Same chain id, same chain? A devnet or custom node that was reset makes the journal
-        stale (it would re-send old transactions): forget it. On a public network a different
-        genesis means the RPC is not the chain it claims to be: refuse."""
+        """Same chain id, same chain? The embedded devnet after a reset is a new chain: its
+        journal is stale (it would re-send old transactions) and is forgotten, with a warning.
+        Anywhere else a different genesis is refused: on a public network the RPC is not the chain
+        it claims to be; on `custom` the node was reset, and only the user can say so."""
         genesis = _hex(self.w3.eth.get_block(0)["hash"]).lower()
-        row = self.store.one(
-            "SELECT genesis_hash FROM chain_identity WHERE chain_id = ?", (self.chain_id,)
-        )
-        if row is not None and row["genesis_hash"] == genesis:
+        known = self.journal.genesis()
+        if known == genesis:
             return
-        if row is not None:
+        if known is not None:
             name = self.client.profile.name
-            if name in ("openledger", "openledger-testnet"):
+            if not self.client.profile.embedded:
+                hint = (
+                    "Check the RPC URL (STUDIO_RPC_URL / rpc_urls in config.json)."
+                    if name in ("openledger", "openledger-testnet")
+                    else "If that node was reset on purpose, forget its journal: "
+                    f"`studio wallet forget-chain {self.chain_id}`; otherwise check the RPC URL."
+                )
                 raise ChainError(
-                    f"The RPC for {name} serves a chain with another genesis block than before; "
-                    "refusing to sign.",
-                    hint="Check the RPC URL (STUDIO_RPC_URL / rpc_urls in config.json).",
+                    f"The RPC for {name} serves a chain with another genesis block than before "
+                    f"(chain {self.chain_id}); refusing to sign.",
+                    hint=hint,
                 )
             log.warning("chain %s was reset (new genesis): forgetting its journal", self.chain_id)
             self.events.emit(
@@ -308,12 +179,7 @@ class TxPipeline:
                 )
             )
             forget_chain(self.store, self.chain_id)
-        with self.store.transaction():
-            self.store.execute(
-                "INSERT OR REPLACE INTO chain_identity (chain_id, genesis_hash, recorded_at) "
-                "VALUES (?,?,?)",
-                (self.chain_id, genesis, time.time()),
-            )
+        self.journal.set_genesis(genesis)
 
     def _nonce_lock(self, sender: str) -> FileLock:
         lock = self._locks.get(sender)
@@ -348,6 +214,27 @@ class TxPipeline:
             return False
         return tx.get("blockNumber") is not None
 
+    def _known(self, tx_hash: str) -> bool:
+        """Whether the node has the transaction at all (in a block or in its pool)."""
+        try:
+            self.w3.eth.get_transaction(tx_hash)
+        except TransactionNotFound:
+            return False
+        return True
+
+    def _trusted(self, row: dict[str, Any]) -> bool:
+        """A journaled 'mined' row is reused only if the chain still has its receipt (a devnet
+        killed inside its state-dump interval, or any rollback, forgets it), and on a public
+        network only PUBLIC_CONFIRMATIONS blocks deep."""
+        receipt = self._receipt(row["tx_hash"])
+        if receipt is None or int(receipt["status"]) != 1:
+            return False
+        name = self.client.profile.name
+        if name in ("openledger", "openledger-testnet"):
+            depth = int(self.w3.eth.block_number) - int(receipt["blockNumber"]) + 1
+            return depth >= PUBLIC_CONFIRMATIONS
+        return True
+
     def _finish(self, row: dict[str, Any], receipt: Any) -> TxResult:
         """Record a receipt for `row`; siblings with the same nonce are marked replaced."""
         ok = int(receipt["status"]) == 1
@@ -356,25 +243,14 @@ class TxPipeline:
         err = None
         if not ok:
             err = self._replay_reason(row, receipt)
-        with self.store.transaction():
-            self.store.execute(
-                "UPDATE chain_tx SET status = ?, block_number = ?, gas_used = ?, contract_address = ?, "
-                "error = ?, updated_at = ? WHERE id = ?",
-                (
-                    "mined" if ok else "failed",
-                    int(receipt["blockNumber"]),
-                    int(receipt["gasUsed"]),
-                    contract,
-                    err,
-                    time.time(),
-                    row["id"],
-                ),
-            )
-            self.store.execute(
-                "UPDATE chain_tx SET status = 'replaced', updated_at = ? WHERE chain_id = ? AND sender = ? "
-                "AND nonce = ? AND id != ? AND status IN ('signed','sent')",
-                (time.time(), row["chain_id"], row["sender"], row["nonce"], row["id"]),
-            )
+        self.journal.record_receipt(
+            row,
+            ok=ok,
+            block=int(receipt["blockNumber"]),
+            gas_used=int(receipt["gasUsed"]),
+            contract=contract,
+            error=err,
+        )
         self.events.emit(
             Event(
                 "tx.mined",
@@ -383,6 +259,7 @@ class TxPipeline:
                 data={"hash": row["tx_hash"], "ok": ok},
             )
         )
+        self._after_mined()
         result = TxResult(
             hash=row["tx_hash"],
             status=1 if ok else 0,
@@ -400,11 +277,21 @@ class TxPipeline:
             )
         return result
 
+    def _after_mined(self) -> None:
+        """On the embedded devnet, have its state written now: a devnet killed before its next
+        periodic dump would otherwise forget a transaction the journal calls mined."""
+        hook = getattr(self.client, "after_transaction", None)
+        if callable(hook):
+            try:
+                hook()
+            except Exception as e:  # noqa: BLE001 - a missed dump is recovered by _trusted()
+                log.warning("could not save the devnet state: %s", e)
+
     def _replay_reason(self, row: dict[str, Any], receipt: Any) -> str | None:
         """Why a mined transaction reverted: replay it as a call on the state before its block."""
         if int(receipt["gasUsed"]) >= int(row["gas_limit"]):
             return "out of gas"
-        tx = _decode_raw(row["raw_tx"])
+        tx = decode_raw(row["raw_tx"])
         call: dict[str, Any] = {
             "from": row["sender"],
             "data": _hex(tx["data"]),
@@ -416,7 +303,7 @@ class TxPipeline:
         try:
             self.w3.eth.call(call, max(int(receipt["blockNumber"]) - 1, 0))
         except (ContractLogicError, Web3RPCError) as e:
-            return self.decode_revert(self._revert_data(e)) or getattr(e, "message", None) or str(e)
+            return self.decode_revert(revert_data(e)) or getattr(e, "message", None) or str(e)
         except Web3Exception:
             return None
         return None
@@ -426,49 +313,31 @@ class TxPipeline:
         """Hand a signed transaction to the node. Tests replace this to simulate a crash."""
         self.w3.eth.send_raw_transaction(raw_tx)
 
-    def _rebroadcast(self, row: dict[str, Any]) -> None:
-        try:
-            self._broadcast(row["raw_tx"])
-        except Web3RPCError as e:
-            msg = str(getattr(e, "message", e)).lower()
-            if "already" in msg or "known" in msg or "underpriced" in msg:
-                pass  # the node has it (or a faster sibling): fine
-            elif "nonce too low" in msg or "nonce" in msg:
-                return  # its nonce is taken; settle() decides mined vs replaced
-            else:
-                self._set(row["id"], status="abandoned", error=str(getattr(e, "message", e))[:500])
-                return
-        if row["status"] == "signed":
-            self._set(row["id"], status="sent")
+    def _rebroadcast(self, row: dict[str, Any]) -> bool:
+        return recovery.rebroadcast(self, row)
 
     def settle(self, sender: str) -> list[dict[str, Any]]:
-        """Bring the sender's open journal rows up to date with the chain: record receipts, mark
-        replaced ones, re-broadcast the rest (the same bytes, so never a second payment)."""
-        sender = to_checksum_address(sender)
-        rows = self.pending(sender)
-        if not rows:
-            return []
-        chain_nonce = int(self.w3.eth.get_transaction_count(sender, "latest"))
-        done_nonces: set[int] = set()
-        for row in rows:
-            if row["nonce"] in done_nonces:
-                continue
-            receipt = self._receipt(row["tx_hash"])
-            if receipt is not None:
-                try:
-                    self._finish(row, receipt)
-                except TxReverted:
-                    pass
-                done_nonces.add(row["nonce"])
-        for row in self.pending(sender):
-            if row["nonce"] < chain_nonce:
-                if self._known_mined(row["tx_hash"]):
-                    continue  # mined, its receipt not served yet (a lagging node): wait() records it
-                # Its nonce was used by a transaction that none of our rows for it produced.
-                self._set(row["id"], status="replaced", error="nonce used by another transaction")
-            else:
-                self._rebroadcast(row)
-        return self.pending(sender)
+        """Bring the sender's journal up to date with the chain; reports every row it touched
+        (see recovery.settle)."""
+        return recovery.settle(self, sender)
+
+    def abandon(self, tx_hash: str) -> dict[str, Any]:
+        """Drop a signed-but-unsent journal row so it is never sent (see recovery.abandon)."""
+        return recovery.abandon(self, tx_hash)
+
+    def speed_up(
+        self,
+        tx_hash: str,
+        *,
+        account: Any,
+        bump: float = FEE_BUMP,
+        cancel: bool = False,
+        timeout: float = 120,
+    ) -> TxResult:
+        """Re-sign a pending transaction with higher fees, or cancel it (see recovery.speed_up)."""
+        return recovery.speed_up(
+            self, tx_hash, account=account, bump=bump, cancel=cancel, timeout=timeout
+        )
 
     # -- sending -----------------------------------------------------------------------------
     def send(
@@ -482,9 +351,12 @@ class TxPipeline:
         key: str | None = None,
         timeout: float = 120,
         gas: int | None = None,
+        key_window_s: float | None = None,
     ) -> TxResult:
         """Sign, journal, broadcast and wait. `key`: an idempotency key; once a transaction with that
-        key succeeded, the same call returns it without sending again."""
+        key succeeded, the same call returns it without sending again. With `key_window_s`, only a
+        transaction journaled under the key that recently counts (an intent key: the same payment
+        an hour later is a new payment)."""
         if not purpose:
             raise InvalidInput("Every transaction needs a purpose (it is shown in the journal).")
         if to is not None:
@@ -495,15 +367,18 @@ class TxPipeline:
         sender = to_checksum_address(account.address)
 
         self._check_chain()  # before trusting the journal for `key`: is it still the same chain?
+        since = None if key_window_s is None else time.time() - float(key_window_s)
         if key is not None:
-            done = self._by_key(key)
-            if done is not None and done["status"] == "mined":
+            done = self._by_key(key, since)
+            if done is not None and done["status"] == "mined" and self._trusted(done):
                 return self._result_from_row(done, reused=True)
         with self._nonce_lock(sender):
-            self.settle(sender)
+            self.settle(sender)  # restores rows a rollback lost, re-sends unsent ones (reported)
             if key is not None:
-                done = self._by_key(key)
+                done = self._by_key(key, since)
                 if done is not None and done["status"] == "mined":
+                    if not self._trusted(done):  # mined, but not yet deep enough: wait for it
+                        self._wait_confirmed(done, timeout)
                     return self._result_from_row(done, reused=True)
                 if done is not None and done["status"] in OPEN_STATUSES:
                     row = done
@@ -516,14 +391,21 @@ class TxPipeline:
                     account, sender, to, payload, int(value), purpose, key, gas
                 )
         result = self.wait(row["tx_hash"], timeout=timeout)
-        if self.store.one(
-            "SELECT 1 AS x FROM chain_tx WHERE chain_id = ? AND sender = ? AND nonce < ? "
-            "AND status IN ('signed','sent') LIMIT 1",
-            (self.chain_id, sender, result.nonce),
-        ):
+        if self.journal.has_open_before(sender, int(result.nonce or 0)):
             with self._nonce_lock(sender):  # earlier rows re-sent by settle() are mined by now
                 self.settle(sender)
         return result
+
+    def _wait_confirmed(self, row: dict[str, Any], timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        while not self._trusted(row):
+            if time.monotonic() >= deadline:
+                raise ChainError(
+                    f"{row['purpose']}: {row['tx_hash']} is mined but not yet "
+                    f"{PUBLIC_CONFIRMATIONS} blocks deep.",
+                    hint="Run the command again in a minute.",
+                )
+            time.sleep(1.0)
 
     def by_key(self, key: str) -> dict[str, Any] | None:
         """The journal row (mined, else in flight) sent under an idempotency key, if any."""
@@ -546,22 +428,12 @@ class TxPipeline:
                 hint="Use a new key for a new transfer.",
             )
 
-    def _by_key(self, key: str) -> dict[str, Any] | None:
-        return self.store.one(
-            "SELECT * FROM chain_tx WHERE chain_id = ? AND idem_key = ? AND status IN ('mined','signed','sent') "
-            "ORDER BY (status = 'mined') DESC, id DESC LIMIT 1",
-            (self.chain_id, key),
-        )
+    def _by_key(self, key: str, since: float | None = None) -> dict[str, Any] | None:
+        return self.journal.by_key(key, since)
 
     def _next_nonce(self, sender: str) -> int:
         chain_pending = int(self.w3.eth.get_transaction_count(sender, "pending"))
-        row = self.store.one(
-            "SELECT MAX(nonce) AS n FROM chain_tx WHERE chain_id = ? AND sender = ? AND "
-            "status IN ('signed','sent')",
-            (self.chain_id, sender),
-        )
-        journal_next = int(row["n"]) + 1 if row and row["n"] is not None else 0
-        return max(chain_pending, journal_next)
+        return max(chain_pending, self.journal.next_nonce(sender))
 
     def _estimate(self, sender: str, to: str | None, payload: str, value: int, purpose: str) -> int:
         call: dict[str, Any] = {"from": sender, "data": payload, "value": value}
@@ -623,7 +495,7 @@ class TxPipeline:
         if to is not None:
             tx["to"] = to
         row_id = self._journal(account, tx, sender, purpose, key, replaces=None)
-        row = self.store.one("SELECT * FROM chain_tx WHERE id = ?", (row_id,))
+        row = self.journal.get(row_id)
         assert row is not None
         self._send_row(row, purpose)
         return row
@@ -646,37 +518,9 @@ class TxPipeline:
         signed = account.sign_transaction(tx)
         raw = _hex(signed.raw_transaction)
         tx_hash = _hex(signed.hash).lower()
-        now = time.time()
-        with self.store.transaction():
-            cur = self.store.execute(
-                "INSERT INTO chain_tx (chain_id, sender, nonce, tx_hash, raw_tx, to_address, value, gas_limit, "
-                "max_fee_per_gas, max_priority_fee_per_gas, purpose, idem_key, status, replaces, created_at, "
-                "updated_at) VALUES (?,?,?,?,?,?,?,?,?,?,?,?,'signed',?,?,?)",
-                (
-                    self.chain_id,
-                    sender,
-                    int(tx["nonce"]),
-                    tx_hash,
-                    raw,
-                    tx.get("to"),
-                    str(tx["value"]),
-                    int(tx["gas"]),
-                    str(tx["maxFeePerGas"]),
-                    str(tx["maxPriorityFeePerGas"]),
-                    purpose,
-                    key,
-                    replaces,
-                    now,
-                    now,
-                ),
-            )
-            self.store.execute(
-                "INSERT INTO chain_nonces (chain_id, address, next_nonce, updated_at) VALUES (?,?,?,?) "
-                "ON CONFLICT(chain_id, address) DO UPDATE SET next_nonce = MAX(next_nonce, excluded.next_nonce), "
-                "updated_at = excluded.updated_at",
-                (self.chain_id, sender, int(tx["nonce"]) + 1, now),
-            )
-        return int(cur.lastrowid or 0)
+        return self.journal.insert(
+            tx, sender=sender, tx_hash=tx_hash, raw=raw, purpose=purpose, key=key, replaces=replaces
+        )
 
     def _send_row(self, row: dict[str, Any], purpose: str) -> None:
         try:
@@ -727,11 +571,7 @@ class TxPipeline:
         while True:
             if cancel is not None:
                 cancel.check()
-            family = self.store.query(
-                "SELECT * FROM chain_tx WHERE chain_id = ? AND sender = ? AND nonce = ? AND status IN "
-                "('signed','sent','mined','failed') ORDER BY id DESC",
-                (row["chain_id"], row["sender"], row["nonce"]),
-            )
+            family = self.journal.family(row)
             for r in family:
                 if r["status"] in ("mined", "failed"):
                     return self.wait(r["tx_hash"], timeout=0)
@@ -804,65 +644,3 @@ class TxPipeline:
         return self.send(
             account, to=None, data=data, value=value, purpose=purpose, key=key, timeout=timeout
         )
-
-    # -- replacing ---------------------------------------------------------------------------
-    def speed_up(
-        self,
-        tx_hash: str,
-        *,
-        account: Any,
-        bump: float = FEE_BUMP,
-        cancel: bool = False,
-        timeout: float = 120,
-    ) -> TxResult:
-        """Re-sign a pending transaction with the same nonce and higher fees (or, with `cancel`, a
-        0-value transfer to oneself) and wait for whichever of them is mined."""
-        row = self._row(tx_hash)
-        if row is None:
-            raise ChainError(f"The transaction {tx_hash} is not in this studio's journal.")
-        sender = row["sender"]
-        if to_checksum_address(account.address) != sender:
-            raise ChainError(f"{tx_hash} was sent by {sender}; unlock that account to replace it.")
-        with self._nonce_lock(sender):
-            self._check_chain()
-            self.settle(sender)
-            row = self._row(tx_hash)
-            assert row is not None
-            if row["status"] not in OPEN_STATUSES:
-                return self.wait(tx_hash, timeout=0)
-            latest = self.store.one(
-                "SELECT * FROM chain_tx WHERE chain_id = ? AND sender = ? AND nonce = ? "
-                "AND status IN ('signed','sent') ORDER BY id DESC LIMIT 1",
-                (row["chain_id"], sender, row["nonce"]),
-            )
-            assert latest is not None
-            max_fee, prio = self._fees()
-            new_prio = max(prio, int(int(latest["max_priority_fee_per_gas"]) * bump) + 1)
-            new_max = max(max_fee, int(int(latest["max_fee_per_gas"]) * bump) + 1, new_prio)
-            original = _decode_raw(latest["raw_tx"])
-            body: dict[str, Any] = {
-                "type": 2,
-                "chainId": self.chain_id,
-                "nonce": int(row["nonce"]),
-                "maxFeePerGas": new_max,
-                "maxPriorityFeePerGas": new_prio,
-            }
-            if cancel:
-                body.update(to=sender, value=0, data="0x", gas=21000)
-                purpose = f"cancel: {row['purpose']}"
-            else:
-                body.update(
-                    value=int(latest["value"]),
-                    data=_hex(original["data"]),
-                    gas=int(latest["gas_limit"]),
-                )
-                if latest["to_address"]:
-                    body["to"] = latest["to_address"]
-                purpose = row["purpose"]
-            new_id = self._journal(
-                account, body, sender, purpose, row["idem_key"], replaces=row["id"]
-            )
-            new_row = self.store.one("SELECT * FROM chain_tx WHERE id = ?", (new_id,))
-            assert new_row is not None
-            self._send_row(new_row, purpose)
-        return self.wait(new_row["tx_hash"], timeout=timeout)

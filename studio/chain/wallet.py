@@ -24,6 +24,7 @@ from eth_account.messages import encode_defunct
 from studio.core.changes import Changes
 from studio.core.errors import (
     AlreadyExists,
+    ConfigError,
     InvalidInput,
     NotFound,
     PasswordNeeded,
@@ -40,11 +41,37 @@ from .networks import parse_address
 log = logging.getLogger("studio.wallet")
 
 PASSWORD_ENV = "STUDIO_PASSWORD"
+
+
+def take_env_password() -> str | None:
+    """$STUDIO_PASSWORD, removed from the environment as it is read, so no child process
+    (anvil, training jobs) and no later /proc/PID/environ reader sees it. The Wallet keeps it
+    in memory for later unlocks."""
+    return os.environ.pop(PASSWORD_ENV, None) or None
+
+
 MIN_PASSWORD_LEN = 8
 DEFAULT_PATH = "m/44'/60'/0'/0/0"
 KEYRING_CONFIG_KEY = (
     "keyring_accounts"  # config.extra: addresses whose password the user let us keep
 )
+
+
+def _boot_clock() -> float:
+    """Seconds on a clock that keeps counting while the machine sleeps (CLOCK_BOOTTIME on
+    Linux; time.monotonic stops during suspend there, so an unlocked key would outlive its
+    timeout by the length of every suspend). Elsewhere monotonic counts sleep already."""
+    boottime = getattr(time, "CLOCK_BOOTTIME", None)
+    if boottime is not None:
+        try:
+            return time.clock_gettime(boottime)
+        except OSError:
+            pass
+    return time.monotonic()
+
+
+MIN_UNLOCK_TIMEOUT_S = 1.0
+MAX_UNLOCK_TIMEOUT_S = 86_400.0
 
 
 class UnlockedAccount:
@@ -57,7 +84,7 @@ class UnlockedAccount:
         self.address: str = str(self._acct.address)
         self.label = label
         self.timeout_s = timeout_s
-        self._last_use = time.monotonic()
+        self._last_use = _boot_clock()
         self._mutex = threading.Lock()
 
     def __repr__(self) -> str:
@@ -67,7 +94,7 @@ class UnlockedAccount:
     def locked(self) -> bool:
         if self._acct is None:
             return True
-        return self.timeout_s is not None and time.monotonic() - self._last_use > self.timeout_s
+        return self.timeout_s is not None and _boot_clock() - self._last_use > self.timeout_s
 
     def lock(self) -> None:
         with self._mutex:
@@ -78,7 +105,7 @@ class UnlockedAccount:
             if (
                 self._acct is not None
                 and self.timeout_s is not None
-                and time.monotonic() - self._last_use > self.timeout_s
+                and _boot_clock() - self._last_use > self.timeout_s
             ):
                 self._acct = None
             if self._acct is None:
@@ -86,7 +113,7 @@ class UnlockedAccount:
                     f"The account {self.address} is locked.",
                     hint="Unlock it again (the password is asked once per session).",
                 )
-            self._last_use = time.monotonic()
+            self._last_use = _boot_clock()
             return self._acct
 
     def sign_transaction(self, tx: dict[str, Any]) -> SignedTransaction:
@@ -158,6 +185,7 @@ class Wallet:
         self._save_config = save_config or (lambda: config.save(paths.config))
         self.events = events or EventBus()
         self.folder = paths.keystores
+        self._taken_env_password: str | None = None
         self._unlocked: dict[str, UnlockedAccount] = {}
 
     @classmethod
@@ -174,11 +202,27 @@ class Wallet:
     def _docs(self) -> list[tuple[Path, dict[str, Any]]]:
         out = []
         for p in sorted(self.folder.glob("*.json")):
+            self._check_file(p)
             try:
                 out.append((p, keystore.read(p)))
             except WalletError as e:
                 self._warn(f"skipping {p.name}: {e}")
         return out
+
+    def _check_file(self, p: Path) -> None:
+        """Report a keystore behind a symlink (it may point anywhere, e.g. at a file someone else
+        controls) or readable by other users."""
+        seen = self.__dict__.setdefault("_reported_files", set())
+        try:
+            if p.is_symlink() and (p, "link") not in seen:
+                seen.add((p, "link"))
+                self._warn(f"the keystore {p.name} is a symbolic link (to {os.readlink(p)})")
+            mode = p.stat().st_mode
+        except OSError:
+            return
+        if sys.platform != "win32" and mode & 0o077 and (p, "mode") not in seen:
+            seen.add((p, "mode"))
+            self._warn(f"the keystore {p.name} can be read by other users; run `chmod 600 {p}`")
 
     def _remembered(self) -> list[str]:
         v = self.config.extra.get(KEYRING_CONFIG_KEY) or []
@@ -338,7 +382,7 @@ class Wallet:
             raise AlreadyExists(f"The account {address} is already in this wallet.")
         pw = self._resolve_password(address, password, password_file, allow_keyring=False)
         key = keystore.decrypt(doc, pw, source=f"keystore {src.name}")
-        if keystore.kdf_of(doc) == "scrypt" and keystore.scrypt_n(doc) >= keystore.SCRYPT_N:
+        if not keystore.weaker_than_ours(doc):
             doc = dict(doc)
             doc[keystore.META_KEY] = {
                 "created_at": time.time(),
@@ -350,11 +394,21 @@ class Wallet:
             keystore.write(
                 self.folder, keystore.encrypt(key, pw, label=label, source=f"keystore {src.name}")
             )
+            self._warn(
+                f"{src.name} used weaker encryption ({keystore.kdf_of(doc)}); the imported copy "
+                "is re-encrypted with scrypt (same password)"
+            )
         self._adopt_if_no_active(address)
         self.events.changed(Changes.of(accounts=[address]), job="wallet")
         return address
 
     # -- passwords ---------------------------------------------------------------------------
+    def _env_password(self) -> str | None:
+        taken = take_env_password()
+        if taken:
+            self._taken_env_password = taken
+        return self._taken_env_password
+
     def _warn(self, message: str) -> None:
         log.warning(message)
         self.events.emit(Event("warning", job="wallet", message=f"warning: {message}"))
@@ -366,6 +420,7 @@ class Wallet:
         password_file: str | None,
         *,
         allow_keyring: bool = True,
+        allow_env: bool = True,
         confirm: bool = False,
     ) -> str:
         if password is not None:
@@ -375,15 +430,16 @@ class Wallet:
                 mode = Path(password_file).expanduser().stat().st_mode
             except OSError:
                 mode = 0
-            if sys.platform != "win32" and mode & 0o077:  # logged, not shown: scripts parse stderr
-                log.warning(
-                    "the password file %s is readable by other users; chmod 600 it", password_file
+            if sys.platform != "win32" and mode & 0o077:
+                self._warn(
+                    f"the password file {password_file} can be read by other users; "
+                    f"run `chmod 600 {password_file}`"
                 )
             return read_password_file(password_file)
         given = self.prompter.given_password()
         if given is not None:
             return given
-        env = os.environ.get(PASSWORD_ENV)
+        env = self._env_password() if allow_env else None
         if env:
             self._warn(
                 f"using the keystore password from ${PASSWORD_ENV}; other programs of this "
@@ -453,7 +509,7 @@ class Wallet:
             password is None
             and not password_file
             and self.prompter.given_password() is None
-            and not os.environ.get(PASSWORD_ENV)
+            and not self._env_password()
             and address in self._remembered()
         )
         pw = self._resolve_password(address, password, password_file)
@@ -472,11 +528,38 @@ class Wallet:
             if address not in self._remembered():
                 self.config.extra[KEYRING_CONFIG_KEY] = [*self._remembered(), address]
                 self._save_config()
-        timeout = float(getattr(self.config, "unlock_timeout_s", 300) or 0) or None
-        acct = UnlockedAccount(key, timeout_s=timeout, label=info.label)
+        if keystore.weaker_than_ours(doc):
+            self._reencrypt(Path(info.path), doc, key, pw)
+        acct = UnlockedAccount(key, timeout_s=self._unlock_timeout(), label=info.label)
         del key, pw
         self._unlocked[address] = acct
         return acct
+
+    def _unlock_timeout(self) -> float:
+        raw = getattr(self.config, "unlock_timeout_s", 300)
+        try:
+            t = float(raw)
+        except (TypeError, ValueError):
+            t = -1.0
+        if not MIN_UNLOCK_TIMEOUT_S <= t <= MAX_UNLOCK_TIMEOUT_S or t != t:
+            raise ConfigError(
+                f"unlock_timeout_s is {raw!r}; it must be between 1 second and 1 day (86400).",
+                hint="Fix unlock_timeout_s in config.json (the default is 300).",
+            )
+        return t
+
+    def _reencrypt(self, path: Path, doc: dict[str, Any], key: bytes, pw: str) -> None:
+        """Replace a keystore weaker than ours (pbkdf2, or lower scrypt n/r/p) by one with our
+        scrypt parameters under the same password, keeping its metadata; say so."""
+        was = keystore.kdf_of(doc)
+        meta = dict(doc.get(keystore.META_KEY) or {})
+        new = keystore.encrypt(key, pw)
+        new[keystore.META_KEY] = {**meta, "reencrypted_at": time.time(), "reencrypted_from": was}
+        keystore.write(path.parent, new, overwrite=True)
+        self._warn(
+            f"the keystore of {keystore.validate(doc)} used weaker encryption ({was}); it was "
+            "re-encrypted with scrypt (same password)"
+        )
 
     def lock_all(self) -> None:
         for acct in self._unlocked.values():
@@ -499,6 +582,10 @@ class Wallet:
         if not private_key:
             pub = {k: v for k, v in doc.items() if k != keystore.META_KEY}
             return json.dumps(pub, indent=2, sort_keys=True) + "\n"
-        pw = self._resolve_password(info.address, password, password_file)
+        # Never from the keyring or the environment: whoever exports a raw key types its password
+        # (or names a password file).
+        pw = self._resolve_password(
+            info.address, password, password_file, allow_keyring=False, allow_env=False
+        )
         key = keystore.decrypt(doc, pw)
         return "0x" + key.hex()

@@ -323,9 +323,10 @@ def _wallet_balance(b: Any, kw: Mapping[str, Any], ctx: Context) -> None:
 def _wallet_send(t: Any, kw: Mapping[str, Any], ctx: Context) -> None:
     res = t.tx
     if res.reused:
-        ctx.say(
-            f"Already sent with key {t.key!r}: tx {res.hash} (block {res.block}); nothing sent again."
-        )
+        how = f"with key {t.key!r}" if t.key else "(the same payment, a few minutes ago)"
+        ctx.say(f"Already sent {how}: tx {res.hash} (block {res.block}); nothing sent again.")
+        if not t.key:
+            ctx.say("To pay the same amount again on purpose, add --again.")
     else:
         ctx.say(
             f"Sent {_open(t.amount_wei)} from {t.sender} to {t.to}: tx {res.hash}, block {res.block}, "
@@ -344,6 +345,24 @@ def _wallet_history(rows: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         ctx.say("No transactions recorded on this network.")
     for r in rows:
         ctx.say(f"  {r.status:<9} nonce {r.nonce:<4} {r.tx_hash}  {r.purpose}")
+
+
+@renders("wallet pending")
+def _wallet_pending(rows: Any, kw: Mapping[str, Any], ctx: Context) -> None:
+    if kw.get("abandon"):
+        ctx.say(f"Abandoned {kw['abandon']}: it will never be sent.")
+        return
+    if not rows:
+        ctx.say("No signed-but-unsent transactions.")
+        return
+    for r in rows:
+        ctx.say(f"  nonce {r.nonce:<4} {r.tx_hash}  {r.purpose}  (from {r.sender})")
+    ctx.say("Re-running the command that made one sends it; --abandon TX_HASH drops it instead.")
+
+
+@renders("wallet forget-chain")
+def _wallet_forget_chain(rows: Any, kw: Mapping[str, Any], ctx: Context) -> None:
+    ctx.say(f"Forgot {len(rows)} journal row(s) and the deployments of chain {kw['chain_id']}.")
 
 
 @renders("wallet keyring")

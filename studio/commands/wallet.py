@@ -1,4 +1,4 @@
-"""studio wallet create | import | list | show | use | export | balance | send | speed-up | history | keyring."""
+"""studio wallet create | import | list | show | use | export | balance | send | speed-up | history | pending | forget-chain | keyring."""
 
 from __future__ import annotations
 
@@ -148,6 +148,23 @@ def wallet_export(
 
     w = studio.wallet
     info = w.get(address)
+    if private_key:
+        # A raw key goes only to a terminal or a 0600 file (a pipe or a log may keep it; --json
+        # never carries it, see ExportedAccount), after the person there confirms.
+        if not out and not sys.stdout.isatty():
+            raise InvalidInput(
+                "Refusing to print a private key to something that is not a terminal.",
+                hint="Write it to a file with mode 0600 instead: --private-key --out FILE",
+            )
+        if not studio.prompter.confirm(
+            f"Show the unencrypted private key of {info.address}? Anyone who sees it controls "
+            "the account."
+        ):
+            raise InvalidInput(
+                "Not confirmed; nothing exported.",
+                hint="Exporting a private key needs a typed confirmation at a terminal; "
+                "exporting the encrypted keystore needs none.",
+            )
     text = w.export(info.address, private_key=private_key)
     if out:
         dest = Path(out).expanduser()
@@ -194,8 +211,15 @@ def wallet_send(
         str | None, arg("send from this account", metavar="ADDRESS", flags="--from")
     ] = None,
     key: Annotated[
-        str | None, arg("idempotency key: re-running with the same key never pays twice")
+        str | None,
+        arg(
+            "idempotency key: re-running with the same key never pays twice (default: derived "
+            "from sender, recipient and amount, for 10 minutes)"
+        ),
     ] = None,
+    again: Annotated[
+        bool, arg("pay again on purpose, although the same payment was just made")
+    ] = False,
     timeout: Annotated[float, arg("seconds to wait for the receipt")] = 120,
     remember: Annotated[bool, REMEMBER] = False,
 ) -> Transfer:
@@ -211,11 +235,26 @@ def wallet_send(
             suggest=Suggestion("wallet speed-up", {"tx_hash": "TX", "cancel": True}),
         )
     s = studio
+    if again and key:
+        raise InvalidInput("--again and --key contradict each other.", hint="Give one of them.")
     if key:
         s.chain.tx.check_key_free(key, sender=s.wallet.get(sender).address, to=dest, value=wei)
+    use_key, window = key, None
+    if key is None and not again:
+        # The same payment asked for twice within a few minutes (a re-run after a crash or a
+        # kill) is one payment; --again makes a second one.
+        from studio.chain.tx import INTENT_WINDOW_S, intent_key
+
+        use_key, window = intent_key(s.wallet.get(sender).address, dest, wei), INTENT_WINDOW_S
     account = s.wallet.unlock(sender, remember_in_keyring=remember)
     res = s.chain.tx.send(
-        account, to=dest, value=wei, purpose=f"send {format_open(wei)}", key=key, timeout=timeout
+        account,
+        to=dest,
+        value=wei,
+        purpose=f"send {format_open(wei)}",
+        key=use_key,
+        timeout=timeout,
+        key_window_s=window,
     )
     return Transfer(tx=res, sender=account.address, to=dest, amount_wei=wei, key=key)
 
@@ -256,6 +295,48 @@ def wallet_history(
 ) -> list[TxRecord]:
     rows = studio.chain.tx.history(address, limit=limit)
     return [TxRecord.from_dict(r) for r in rows]
+
+
+@operation(
+    "wallet pending",
+    "Transactions signed and journaled but never sent (e.g. after a crash); --abandon drops one.",
+    network=True,
+)
+def wallet_pending(
+    studio: Studio,
+    address: Annotated[str | None, arg(metavar="ADDRESS")] = None,
+    *,
+    abandon: Annotated[
+        str | None, arg("drop this signed-but-unsent transaction", metavar="TX_HASH")
+    ] = None,
+) -> list[TxRecord]:
+    tx = studio.chain.tx
+    if abandon:
+        tx.abandon(abandon)
+        return [TxRecord.from_dict(r) for r in [tx.entry(abandon)] if r is not None]
+    return [TxRecord.from_dict(r) for r in tx.unsent(address)]
+
+
+@operation(
+    "wallet forget-chain",
+    "Forget the journal and deployments of a chain that was reset on purpose (custom networks).",
+)
+def wallet_forget_chain(
+    studio: Studio,
+    chain_id: Annotated[int, arg(metavar="CHAIN_ID")],
+    *,
+    yes: Annotated[bool, arg("really forget it")] = False,
+) -> list[TxRecord]:
+    from studio.chain.journal import Journal, forget_chain
+
+    if not yes:
+        raise InvalidInput(
+            f"This forgets every transaction this studio sent on chain {chain_id}.",
+            hint=f"Add --yes: studio wallet forget-chain {chain_id} --yes",
+        )
+    gone = Journal(studio.store, chain_id).history(limit=1_000_000)
+    forget_chain(studio.store, chain_id)
+    return [TxRecord.from_dict(r) for r in gone]
 
 
 @operation(

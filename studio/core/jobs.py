@@ -36,11 +36,16 @@ def pid_alive(pid: int | None) -> bool:
         return True
 
 
+# Environment variables that hold secrets: never handed to a child process.
+SECRET_ENV_VARS = ("STUDIO_PASSWORD",)
+
+
 def child_env(extra: dict[str, str] | None = None) -> dict[str, str]:
     """The environment for any child process (anvil, xdg-open, git, our own jobs). A frozen
     bundle's bootloader points LD_LIBRARY_PATH at its own libraries (a bundled libreadline breaks
     /bin/sh); it keeps the user's value in LD_LIBRARY_PATH_ORIG, so put that back."""
-    env = dict(os.environ)
+    # Never a secret (STUDIO_PASSWORD): anvil outlives us, and /proc/PID/environ is readable.
+    env = {k: v for k, v in os.environ.items() if k not in SECRET_ENV_VARS}
     if "LD_LIBRARY_PATH_ORIG" in env:
         env["LD_LIBRARY_PATH"] = env.pop("LD_LIBRARY_PATH_ORIG")
     elif getattr(sys, "frozen", False):
@@ -74,6 +79,12 @@ class JobStream:
         with self._lock:
             self.out.write(line + "\n")
             self.out.flush()
+
+
+# Environment variables that hold secrets: never handed to a child process.
+def child_environment() -> dict[str, str]:
+    """os.environ for a child process, without the secret variables (see child_env)."""
+    return child_env()
 
 
 class JobProcess:

@@ -16,7 +16,7 @@ PAYER_DEV_INDEX = 6
 def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     import openai
 
-    from studio.chain import contracts, ledger, staking
+    from studio.chain import ledger, staking
     from studio.chain.devnet import dev_account
     from studio.chain.networks import format_open
     from studio.node.config import NodeConfig
@@ -55,7 +55,11 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
         ctx.say("2. A user pays for an inference on the model, served by this node")
         payer = dev_account(PAYER_DEV_INDEX)
         paid = ledger.pay_for_inference(
-            studio, payer, int(row["onchain_id"]), key=f"demo-node-pay:{model_id}"
+            studio,
+            payer,
+            int(row["onchain_id"]),
+            node=node.address,  # the payment names the node that serves it
+            key=f"demo-node-pay:{model_id}",
         )
         iid = paid["inference_id"]
         ctx.say(f"   inference #{iid}: {format_open(paid['fee_wei'])} from {payer.address}")
@@ -89,11 +93,7 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
             info = ledger.inference(studio, iid)
         ctx.say(f"   on chain: status {info['status']}, recorded by {info['node']}")
         if info["status"] == "recorded":
-            window = int(
-                contracts.contract(studio.chain, "AttributionLedger")
-                .functions.challengeWindow()
-                .call()
-            )
+            window = int(info["terms"]["challenge_window_s"])  # fixed when it was paid
             studio.chain.w3.provider.make_request("evm_increaseTime", [window + 1])
             studio.chain.w3.provider.make_request("evm_mine", [])
             ledger.finalize(studio, payer, iid)

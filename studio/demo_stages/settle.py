@@ -21,7 +21,7 @@ def _advance_devnet_clock(chain: Any, seconds: int) -> None:
 
 
 def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
-    from studio.chain import contracts, ledger, staking
+    from studio.chain import ledger, staking
     from studio.chain.devnet import dev_account
     from studio.chain.networks import format_open
 
@@ -56,32 +56,35 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     ctx.say("3. A user pays for an inference on the model (the fee is held in escrow)")
     payer = dev_account(PAYER_DEV_INDEX)
     paid = ledger.pay_for_inference(
-        studio, payer, reg["onchain_id"], key=f"demo-pay:{model_id}:{state['report_hash']}"
+        studio,
+        payer,
+        reg["onchain_id"],
+        node=me,  # the payment names the serving node: only it may record the attribution
+        key=f"demo-pay:{model_id}:{state['report_hash']}",
     )
     iid = paid["inference_id"]
     ctx.say(f"   inference #{iid}: {format_open(paid['fee_wei'])} from {payer.address}")
 
     ctx.say("4. The node records the attribution report: its hash and contributor weights")
     info = ledger.inference(studio, iid)
+    # Only payees of the model's training snapshots can be paid (bound contributors, the
+    # Datanet owner); anyone else's share goes to the owner with the pooled tail.
+    payees, bps = ledger.payable_weights(
+        studio,
+        reg["onchain_id"],
+        [w["contributor"] for w in state["weights"]],
+        [w["bps"] for w in state["weights"]],
+    )
     if info["status"] == "paid":
-        ledger.record_attribution(
-            studio,
-            account,
-            iid,
-            state["report_hash"],
-            [w["contributor"] for w in state["weights"]],
-            [w["bps"] for w in state["weights"]],
-        )
+        ledger.record_attribution(studio, account, iid, state["report_hash"], payees, bps)
     ctx.say(f"   report {state['report_hash']}")
-    for w in state["weights"]:
-        ctx.say(f"   {w['contributor']}  {w['bps']:>5} bps")
+    for who, b in zip(payees, bps, strict=True):
+        ctx.say(f"   {who}  {b:>5} bps")
 
     ctx.say("5. The challenge window passes with no challenge; the fee is split")
     info = ledger.inference(studio, iid)
     if info["status"] == "recorded":
-        window = int(
-            contracts.contract(chain, "AttributionLedger").functions.challengeWindow().call()
-        )
+        window = int(info["terms"]["challenge_window_s"])
         _advance_devnet_clock(chain, window + 1)
         split = ledger.finalize(studio, account, iid)
         for part in ("treasury_wei", "model_owner_wei", "node_wei", "contributors_wei"):
@@ -90,8 +93,7 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     ctx.say("6. Contributors claim their rewards")
     claimed = {}
     held = {a.address for a in studio.wallet.list()}
-    for w in state["weights"]:
-        who = w["contributor"]
+    for who in payees:
         owed = staking.claimable(studio, who)
         if owed and who in held:
             before = chain.balance(who)

@@ -4,11 +4,14 @@ the state it proves with eth_getProof (stakes, inferences, model prices) and the
 tests compare each proven value with the contract's own view function.
 
 Storage layout (solc `storageLayout` of contracts/*.sol):
-  Staking:            slot 4  _positions[address][uint8 role] → Position{active, pending, unlockAt}
-  AttributionLedger:  slot 11 _inferences[uint256] → Inference{payer, modelOwner, node,
-                      challenger, modelId, fee, bond, reportHash, (paidAt|recordedAt|status)}
-  ModelRegistry:      slot 3  _models[uint256] → Model{owner, base, adapter, config, uri, price,
-                      (registeredAt|retired)}"""
+  Staking:            slot 6  _positions[address][uint8 role] → Position{active, pending, unlockAt,
+                      minimum, locks}
+  AttributionLedger:  slot 13 _inferences[uint256] → Inference{payer, modelOwner, node,
+                      challenger, modelId, fee, bond, reportHash,
+                      (paidAt|recordedAt|challengedAt|status), terms…} (times: the ledger clock)
+  ModelRegistry:      slot 5  _models[uint256] → Model{owner, base, adapter, config, uri, price,
+                      (registeredAt|retired)}
+(AccessControlDefaultAdminRules and Pausable take slots 0–3 of each.)"""
 
 from __future__ import annotations
 
@@ -16,9 +19,9 @@ from typing import Any
 
 from .verify import Header, hb, mapping_slot, slot_key, verify_account_proof
 
-STAKING_POSITIONS_SLOT = 4
-LEDGER_INFERENCES_SLOT = 11
-MODELS_SLOT = 3
+STAKING_POSITIONS_SLOT = 6
+LEDGER_INFERENCES_SLOT = 13
+MODELS_SLOT = 5
 INFERENCE_STATUS = ("none", "paid", "recorded", "challenged", "finalized", "voided")
 
 
@@ -50,7 +53,7 @@ def proven_inference(rpc: Any, header: Header, ledger: str, inference_id: int) -
     base = mapping_slot(int(inference_id), LEDGER_INFERENCES_SLOT)
     v = _prove(rpc, header, ledger, [base + i for i in range(9)])
     packed = v[base + 8]
-    status = (packed >> 128) & 0xFF
+    status = (packed >> 192) & 0xFF
     return {
         "inference_id": int(inference_id),
         "payer": _addr(v[base]),

@@ -130,13 +130,93 @@ TEST_PARAMS: dict[str, Any] = {
     "publish_fee": 1 * OPEN,
     "min_node_stake": 1_000 * OPEN,
     "min_validator_stake": 500 * OPEN,
-    "unstake_cooldown_s": 3_600,
+    "unstake_cooldown_s": 7_200,
     "split_bps": (500, 2_500, 2_000),
     "challenge_window_s": 3_600,
     "record_timeout_s": 7_200,
+    "resolve_period_s": 3_600,
     "challenge_bond": 10 * OPEN,
     "slash_amount": 100 * OPEN,
+    "admin_delay_s": 3_600,
 }
+
+
+def terms(p: dict[str, Any] = TEST_PARAMS, **over: Any) -> tuple[int, ...]:
+    """AttributionLedger.Terms from test parameters, with overrides by field name."""
+    t = {
+        "protocol": p["split_bps"][0],
+        "owner": p["split_bps"][1],
+        "node": p["split_bps"][2],
+        "window": p["challenge_window_s"],
+        "timeout": p["record_timeout_s"],
+        "resolve": p["resolve_period_s"],
+        "bond": p["challenge_bond"],
+        "slash": p["slash_amount"],
+        **over,
+    }
+    return tuple(
+        int(t[k])
+        for k in ("protocol", "owner", "node", "window", "timeout", "resolve", "bond", "slash")
+    )
+
+
+LICENSE = "CC-BY-4.0"
+
+
+def record_hash(who: str, n: int = 0) -> bytes:
+    """A record's content hash (what sha256 of its content would be)."""
+    import hashlib
+
+    return hashlib.sha256(f"record {n} of {who}".encode()).digest()
+
+
+def publish_bound(
+    s: Suite,
+    signer_keys: list[str],
+    *,
+    owner: int = 1,
+    datanet: int | None = None,
+    version: int = 1,
+    extra: list[tuple[bytes, str]] = (),  # type: ignore[assignment]
+    bind: bool = True,
+) -> dict[str, Any]:
+    """Publish a snapshot with one record per key (plus `extra` (content, contributor) leaves)
+    and bind every key's record with its signature and multiproof. Returns the ids, leaves and
+    each contributor's (content, index)."""
+    from studio.chain.contributions import KeySigner, license_hash, sign_batch
+    from studio.core import merkle
+
+    reg = s.datanets
+    if datanet is None:
+        rcpt = s.node.send(reg.functions.createDatanet(keccak(text="dn"), ""), sender=owner)
+        datanet = int(events(reg, "DatanetCreated", rcpt)[0]["datanetId"])
+    signers = [KeySigner(k) for k in signer_keys]
+    rows = [(record_hash(x.address, version), x.address) for x in signers] + list(extra)
+    leaves = [merkle.leaf_hash("0x" + c.hex(), a, LICENSE) for c, a in rows]
+    root = merkle.merkle_root(leaves)
+    deadline = s.node.now() + 10 * 24 * 3600
+    batches = []
+    if bind:
+        for i, x in enumerate(signers):
+            b = sign_batch(
+                x,
+                chain_id=s.node.chain_id,
+                registry=reg.address,
+                datanet_id=datanet,
+                version=version,
+                license_hash=license_hash(LICENSE),
+                content_hashes=[rows[i][0]],
+                deadline=deadline,
+            ).with_proof(leaves, [i])
+            batches.append(b.as_tuple())
+    s.node.send(
+        reg.functions.publishSnapshot(
+            datanet, version, root, len(rows), keccak(text="manifest"), batches
+        ),
+        sender=owner,
+        value=s.params["publish_fee"],
+    )
+    return {"datanet": datanet, "version": version, "leaves": leaves, "rows": rows}
 
 
 def events(contract: Any, name: str, receipt: Any) -> list[Any]:

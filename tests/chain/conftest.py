@@ -10,7 +10,7 @@ import time
 from collections.abc import Iterator
 
 import pytest
-from chain_kit import CHAIN_ID, TEST_PARAMS, Anvil, Suite, _dev_keys, role
+from chain_kit import CHAIN_ID, TEST_PARAMS, Anvil, Suite, _dev_keys, terms
 
 
 @pytest.fixture(scope="session")
@@ -62,24 +62,32 @@ def anvil(anvil_node: Anvil) -> Iterator[Anvil]:
 
 @pytest.fixture
 def suite(anvil: Anvil) -> Suite:
+    """The contracts as deploy_all wires them, with account 0 (an EOA, not a Timelock, so tests
+    can change parameters at once) as admin, pauser, arbiter and treasury."""
     p = TEST_PARAMS
     admin = anvil.accounts[0]
-    datanets = anvil.deploy("DatanetRegistry", admin, admin, p["publish_fee"])
-    models = anvil.deploy("ModelRegistry", admin, datanets.address)
+    delay = p["admin_delay_s"]
+    datanets = anvil.deploy("DatanetRegistry", admin, admin, delay, admin, p["publish_fee"])
+    models = anvil.deploy("ModelRegistry", admin, admin, delay, datanets.address)
     staking = anvil.deploy(
-        "Staking", admin, p["min_node_stake"], p["min_validator_stake"], p["unstake_cooldown_s"]
+        "Staking",
+        admin,
+        admin,
+        delay,
+        p["min_node_stake"],
+        p["min_validator_stake"],
+        p["unstake_cooldown_s"],
     )
     ledger = anvil.deploy(
         "AttributionLedger",
         admin,
+        admin,
+        admin,
+        delay,
         models.address,
         staking.address,
         admin,
-        p["split_bps"],
-        p["challenge_window_s"],
-        p["record_timeout_s"],
-        p["challenge_bond"],
-        p["slash_amount"],
+        terms(p),
     )
-    anvil.send(staking.functions.grantRole(role("SLASHER_ROLE"), ledger.address))
+    anvil.send(staking.functions.setLedger(ledger.address))
     return Suite(anvil, datanets, models, staking, ledger, p)

@@ -23,6 +23,7 @@ def fast_scrypt(monkeypatch: pytest.MonkeyPatch) -> None:
 def password_file(tmp_path: Path) -> Path:
     p = tmp_path / "pw.txt"
     p.write_text(PASSWORD + "\n")
+    p.chmod(0o600)  # else: a visible warning
     return p
 
 

@@ -51,9 +51,11 @@ def _batches(
     deadline: int | None = None,
 ) -> list[tuple]:
     deadline = deadline or s.node.now() + 3600
+    leaves = [merkle.leaf_hash(c, w, LICENSE) for c, w in zip(contents, who, strict=True)]
     out = []
     for addr, signer in signers.items():
-        mine = [as_bytes32(c) for c, w in zip(contents, who, strict=True) if w == addr]
+        idx = [i for i, w in enumerate(who) if w == addr]
+        mine = [as_bytes32(contents[i]) for i in idx]
         b = sign_batch(
             signer,
             chain_id=s.node.chain_id,
@@ -64,7 +66,7 @@ def _batches(
             content_hashes=mine,
             deadline=deadline,
         )
-        out.append(b.as_tuple())
+        out.append(b.with_proof(leaves, idx).as_tuple())
     return out
 
 
@@ -86,8 +88,14 @@ def test_create_curators_and_metadata(suite: Suite) -> None:
     rcpt = s.node.send(reg.functions.setCurator(did, acc[2], True), sender=1)
     assert events(reg, "CuratorSet", rcpt)[0]["enabled"] is True
     assert reg.functions.isCurator(did, acc[2]).call()
+    # Two-step transfer: the offer changes nothing until the new owner accepts it.
     s.node.send(reg.functions.transferDatanetOwnership(did, acc[3]), sender=1)
+    assert reg.functions.getDatanet(did).call()[0] == acc[1]
+    expect_revert(reg, reg.functions.acceptDatanetOwnership(did), "NotPendingOwner", sender=acc[2])
+    s.node.send(reg.functions.acceptDatanetOwnership(did), sender=3)
     assert reg.functions.getDatanet(did).call()[0] == acc[3]
+    # The old owner's curator does not survive the transfer.
+    assert not reg.functions.isCurator(did, acc[2]).call()
     expect_revert(
         reg, reg.functions.transferDatanetOwnership(did, acc[1]), "NotDatanetOwner", sender=acc[1]
     )
@@ -125,12 +133,21 @@ def test_publish_snapshot_rules_and_fee(suite: Suite) -> None:
         man,
         fee,
     )
-    expect_revert(reg, pub, "VersionNotIncreasing", sender=acc[1], value=fee)
-    # A curator may publish; gaps in versions are allowed (unpublished local versions).
+    expect_revert(reg, pub, "VersionNotNext", sender=acc[1], value=fee)
+    # Versions advance by one: no jump (to the last possible version, say).
+    for v in (3, 2**64 - 1):
+        expect_revert(
+            reg,
+            reg.functions.publishSnapshot(did, v, root, 3, man, []),
+            "VersionNotNext",
+            sender=acc[1],
+            value=fee,
+        )
+    # A curator may publish.
     s.node.send(reg.functions.setCurator(did, acc[2], True), sender=1)
-    s.node.send(reg.functions.publishSnapshot(did, 3, root, 3, man, []), sender=2, value=fee)
-    assert reg.functions.getDatanet(did).call()[3] == 3
-    expect_revert(reg, reg.functions.getSnapshot(did, 2), "UnknownSnapshot", sender=acc[0])
+    s.node.send(reg.functions.publishSnapshot(did, 2, root, 3, man, []), sender=2, value=fee)
+    assert reg.functions.getDatanet(did).call()[3] == 2
+    expect_revert(reg, reg.functions.getSnapshot(did, 3), "UnknownSnapshot", sender=acc[0])
     # Fees accrue, then go to the treasury (account 0) — pull, by anyone.
     assert reg.functions.feesAccrued().call() == 2 * fee
     before = s.node.balance(acc[0])
@@ -141,8 +158,9 @@ def test_publish_snapshot_rules_and_fee(suite: Suite) -> None:
     expect_revert(
         reg, reg.functions.setPublishFee(0), "AccessControlUnauthorizedAccount", sender=acc[1]
     )
+    expect_revert(reg, reg.functions.setPublishFee(1_000 * OPEN + 1), "FeeTooHigh", sender=acc[0])
     s.node.send(reg.functions.setPublishFee(0), sender=0)
-    s.node.send(reg.functions.publishSnapshot(did, 4, root, 3, man, []), sender=1, value=0)
+    s.node.send(reg.functions.publishSnapshot(did, 3, root, 3, man, []), sender=1, value=0)
 
 
 def test_bind_contributions_with_signatures(suite: Suite) -> None:
@@ -198,7 +216,7 @@ def test_bind_failure_paths(suite: Suite) -> None:
         sender=acc[1],
     )
     # A batch changed after signing (one hash swapped) no longer matches its signature.
-    tampered = (*good[:4], [good[4][0], good[4][1], keccak(text="other")])
+    tampered = (*good[:4], [good[4][0], good[4][1], keccak(text="other")], *good[5:])
     expect_revert(
         reg,
         reg.functions.bindContributions(did, 1, [tampered]),
@@ -232,12 +250,17 @@ def test_bind_failure_paths(suite: Suite) -> None:
         "EmptyBatch",
         sender=acc[1],
     )
-    # More records bound than the snapshot has.
+    # A record that is not in the snapshot (signed, with a proof from another tree) is refused,
+    # and so is an index outside the snapshot.
+    other = _batches(s, did, 1, [_content(99), *contents[1:]], who, {acc[2]: KeySigner(keys[2])})[0]
+    expect_revert(
+        reg, reg.functions.bindContributions(did, 1, [other]), "NotInSnapshot", sender=acc[1]
+    )
     extra = _batches(
         s, did, 1, contents + [_content(99)], who + [acc[2]], {acc[2]: KeySigner(keys[2])}
     )[0]
     expect_revert(
-        reg, reg.functions.bindContributions(did, 1, [extra]), "TooManyContributions", sender=acc[1]
+        reg, reg.functions.bindContributions(did, 1, [extra]), "BadLeafIndices", sender=acc[1]
     )
     s.node.send(reg.functions.bindContributions(did, 1, [good]), sender=1)
 

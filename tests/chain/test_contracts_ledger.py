@@ -4,23 +4,19 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain_kit import OPEN, Suite, events, expect_revert, role
+from chain_kit import OPEN, Suite, events, expect_revert, publish_bound, role, terms
 from eth_utils import keccak
 
 NODE, VALIDATOR = 1, 2
 PRICE = 1 * OPEN
 
 
-def setup_market(s: Suite) -> dict[str, Any]:
-    """A model (owner acc2, price 1 OPEN), a staked node (acc3) and a staked validator (acc4)."""
-    reg, mr, st = s.datanets, s.models, s.staking
-    rcpt = s.node.send(reg.functions.createDatanet(keccak(text="m"), ""), sender=1)
-    did = events(reg, "DatanetCreated", rcpt)[0]["datanetId"]
-    s.node.send(
-        reg.functions.publishSnapshot(did, 1, keccak(text="root"), 5, keccak(text="man"), []),
-        sender=1,
-        value=s.params["publish_fee"],
-    )
+def setup_market(s: Suite, bound: tuple[int, ...] = (6, 7, 8)) -> dict[str, Any]:
+    """A Datanet (owner acc1) whose snapshot binds dev accounts `bound`, a model on it (owner
+    acc2, price 1 OPEN), a staked node (acc3) and a staked validator (acc4)."""
+    mr, st = s.models, s.staking
+    snap = publish_bound(s, [s.node.keys[i] for i in bound])
+    did = snap["datanet"]
     rcpt = s.node.send(
         mr.functions.registerModel(
             keccak(text="b"), keccak(text="a"), keccak(text="c"), [(did, 1)], "", PRICE
@@ -43,8 +39,10 @@ class PlainTransfer:
         return self.w3.eth.call({**tx, "to": self.to})
 
 
-def pay(s: Suite, model: int, value: int = PRICE, sender: int = 5) -> int:
-    rcpt = s.node.send(s.ledger.functions.payForInference(model), sender=sender, value=value)
+def pay(s: Suite, model: int, value: int = PRICE, sender: int = 5, node: int = 3) -> int:
+    rcpt = s.node.send(
+        s.ledger.functions.payForInference(model, s.node.accounts[node]), sender=sender, value=value
+    )
     return int(events(s.ledger, "InferencePaid", rcpt)[0]["inferenceId"])
 
 
@@ -67,17 +65,32 @@ def test_pay_record_finalize_claim(suite: Suite) -> None:
     m = setup_market(s)
     expect_revert(
         led,
-        led.functions.payForInference(m["model"]),
+        led.functions.payForInference(m["model"], acc[3]),
         "PaymentBelowPrice",
         sender=acc[5],
         value=PRICE - 1,
     )
-    fee = PRICE + 12_345  # more than the price: all of it is the fee
-    inf = pay(s, m["model"], fee)
+    expect_revert(
+        led,
+        led.functions.payForInference(m["model"], acc[6]),
+        "NotStakedNode",
+        sender=acc[5],
+        value=PRICE,
+    )
+    # More than the price: the fee is the price, the rest comes back in the same transaction.
+    before = s.node.balance(acc[5])
+    h = led.functions.payForInference(m["model"], acc[3]).transact(
+        {"from": acc[5], "value": PRICE + 12_345}
+    )
+    rcpt = s.node.w3.eth.wait_for_transaction_receipt(h)
+    gas = rcpt["gasUsed"] * rcpt["effectiveGasPrice"]
+    assert before - s.node.balance(acc[5]) - gas == PRICE
+    inf = int(events(led, "InferencePaid", rcpt)[0]["inferenceId"])
+    fee = PRICE
     cs = contributors(s, [6, 7, 8])
     bps = [3_333, 3_333, 3_334]
     rec = led.functions.recordAttribution(inf, keccak(text="report"), cs, bps)
-    expect_revert(led, rec, "NotStakedNode", sender=acc[6])
+    expect_revert(led, rec, "NotServingNode", sender=acc[6])
     expect_revert(
         led,
         led.functions.recordAttribution(inf, b"\0" * 32, cs, [3_333, 3_333, 3_333]),
@@ -162,9 +175,7 @@ def test_challenge_upheld_slashes_node(suite: Suite) -> None:
         sender=3,
     )
     bond = s.params["challenge_bond"]
-    expect_revert(
-        led, led.functions.challenge(inf), "NotStakedValidator", sender=acc[6], value=bond
-    )
+    expect_revert(led, led.functions.challenge(inf), "SelfChallenge", sender=acc[3], value=bond)
     expect_revert(led, led.functions.challenge(inf), "WrongBond", sender=acc[4], value=bond - 1)
     s.node.send(led.functions.challenge(inf), sender=4, value=bond)
     expect_revert(led, led.functions.challenge(inf), "WrongStatus", sender=acc[4], value=bond)
@@ -217,11 +228,31 @@ def test_unrecorded_payment_can_be_cancelled(suite: Suite) -> None:
 
 def test_claim_reentrancy_and_rejecting_receiver(suite: Suite) -> None:
     s, led, acc = suite, suite.ledger, suite.node.accounts
-    m = setup_market(s)
     evil = s.node.deploy("test/ReentrantReceiver")
     rejecting = s.node.deploy("test/RejectingReceiver")
+    # Both contracts own a Datanet (so they are payees: the owner gets the pooled tail).
+    reg = s.datanets
+    create = reg.functions.createDatanet(keccak(text="dn"), "")._encode_transaction_data()
+    snaps = []
+    for c in (evil, rejecting):
+        rcpt = s.node.send(c.functions.call(reg.address, 0, create), sender=4)
+        did = int(events(reg, "DatanetCreated", rcpt)[0]["datanetId"])
+        pub = reg.functions.publishSnapshot(
+            did, 1, keccak(text="root"), 3, keccak(text="m"), []
+        )._encode_transaction_data()
+        fee = s.params["publish_fee"]
+        s.node.send(c.functions.call(reg.address, fee, pub), sender=4, value=fee)
+        snaps.append((did, 1))
+    rcpt = s.node.send(
+        s.models.functions.registerModel(
+            keccak(text="b"), keccak(text="a"), keccak(text="c"), snaps, "", 10 * OPEN
+        ),
+        sender=2,
+    )
+    model = events(s.models, "ModelRegistered", rcpt)[0]["modelId"]
+    s.node.send(s.staking.functions.stake(NODE), sender=3, value=1000 * OPEN)
     cs = sorted([evil.address, rejecting.address], key=lambda a: int(a, 16))
-    inf = pay(s, m["model"], 10 * OPEN)
+    inf = pay(s, model, 10 * OPEN)
     s.node.send(
         led.functions.recordAttribution(inf, keccak(text="r"), cs, [5_000, 5_000]), sender=3
     )
@@ -247,17 +278,29 @@ def test_pause_and_params(suite: Suite) -> None:
     s, led, acc = suite, suite.ledger, suite.node.accounts
     m = setup_market(s)
     expect_revert(
-        led,
-        led.functions.setParams((5_000, 5_000, 1), 1, 1, 1),
-        "AccessControlUnauthorizedAccount",
-        sender=acc[1],
+        led, led.functions.setParams(terms()), "AccessControlUnauthorizedAccount", sender=acc[1]
     )
-    expect_revert(
-        led, led.functions.setParams((5_000, 5_000, 1), 1, 1, 1), "BadSplit", sender=acc[0]
-    )
+    for bad in (
+        terms(protocol=1_001),
+        terms(owner=5_001),
+        terms(node=5_001),
+        terms(protocol=1_000, owner=5_000, node=2_001),  # contributors keep at least 20%
+        terms(window=59),
+        terms(window=31 * 24 * 3600),
+        terms(timeout=0),
+        terms(resolve=59),
+        terms(bond=0),
+        terms(bond=10**6 * OPEN + 1),
+        terms(slash=10**7 * OPEN + 1),
+    ):
+        expect_revert(led, led.functions.setParams(bad), "OutOfBounds", sender=acc[0])
     s.node.send(led.functions.pause(), sender=0)
     expect_revert(
-        led, led.functions.payForInference(m["model"]), "EnforcedPause", sender=acc[5], value=PRICE
+        led,
+        led.functions.payForInference(m["model"], acc[3]),
+        "EnforcedPause",
+        sender=acc[5],
+        value=PRICE,
     )
     s.node.send(led.functions.unpause(), sender=0)
     pay(s, m["model"])

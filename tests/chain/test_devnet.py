@@ -100,7 +100,7 @@ def test_restart_keeps_balances_and_contracts(devnet: Devnet, studio) -> None:
 
     devnet.up()
     assert ChainClient.for_studio(studio).balance(someone) == 3 * 10**18
-    devnet.faucet(someone, 1, pipeline=None)
+    ChainClient.for_studio(studio).faucet(someone, 1)
     assert ChainClient.for_studio(studio).balance(someone) == 3 * 10**18 + 1
 
 

@@ -8,10 +8,11 @@ from __future__ import annotations
 
 from typing import Any
 
-from chain_kit import OPEN, Suite, events
+from chain_kit import OPEN, Suite, events, publish_bound, terms
+from eth_utils import keccak
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from test_contracts_ledger import conserved, pay, setup_market
+from test_contracts_ledger import NODE, PRICE, conserved, pay
 
 BPS = 10_000
 
@@ -39,10 +40,22 @@ def weights(draw: Any, max_n: int = 64) -> list[int]:
 
 @st.composite
 def splits(draw: Any) -> tuple[int, int, int]:
-    p = draw(st.integers(0, BPS))
-    o = draw(st.integers(0, BPS - p))
-    n = draw(st.integers(0, BPS - p - o))
+    """Every split the ledger's bounds allow (protocol ≤ 10%, owner and node ≤ 50%, contributors
+    ≥ 20%)."""
+    p = draw(st.integers(0, 1_000))
+    o = draw(st.integers(0, min(5_000, 8_000 - p)))
+    n = draw(st.integers(0, min(5_000, 8_000 - p - o)))
     return p, o, n
+
+
+def set_split(s: Suite, split: tuple[int, int, int], window: int = 3_600) -> None:
+    p, o, n = split
+    s.node.send(
+        s.ledger.functions.setParams(terms(protocol=p, owner=o, node=n, window=window)), sender=0
+    )
+
+
+CONTRIBUTOR_KEYS = ["0x" + keccak(text=f"fee-split contributor {i}").hex() for i in range(8)]
 
 
 def expected(
@@ -61,7 +74,7 @@ def test_preview_split_conserves_every_wei(
     suite: Suite, fee: int, split: tuple[int, int, int], bps: list[int]
 ) -> None:
     led = suite.ledger
-    suite.node.send(led.functions.setParams(split, 3_600, 10 * OPEN, 100 * OPEN), sender=0)
+    set_split(suite, split)
     t, o, n, cs = led.functions.previewSplit(fee, bps).call()
     assert t + o + n + sum(cs) == fee
     assert (t, o, n, list(cs)) == expected(fee, split, bps)
@@ -71,18 +84,32 @@ def test_preview_split_conserves_every_wei(
 
 
 @fixture_settings(12)
-@given(fee=st.integers(1 * OPEN, 10**24), bps=weights(max_n=8), split=splits())
+@given(fee=st.integers(1, 10**24), bps=weights(max_n=8), split=splits())
 def test_finalized_credits_sum_to_fee_and_balance_is_backed(
     suite: Suite, fee: int, bps: list[int], split: tuple[int, int, int]
 ) -> None:
     s, led = suite, suite.ledger
     if not hasattr(s, "_market"):
-        s._market = setup_market(s)  # type: ignore[attr-defined]
-    s.node.send(led.functions.setParams(split, 60, 10 * OPEN, 100 * OPEN), sender=0)
-    cs = sorted(
-        (s.node.w3.to_checksum_address(f"0x{i + 1:040x}") for i in range(len(bps))),
-        key=lambda a: int(a, 16),
-    )
+        # Eight contributors bound in one snapshot, a model on it, a staked node (acc3).
+        snap = publish_bound(s, CONTRIBUTOR_KEYS)
+        rcpt = s.node.send(
+            s.models.functions.registerModel(
+                keccak(text="b"),
+                keccak(text="a"),
+                keccak(text="c"),
+                [(snap["datanet"], 1)],
+                "",
+                PRICE,
+            ),
+            sender=2,
+        )
+        s.node.send(s.staking.functions.stake(NODE), sender=3, value=1000 * OPEN)
+        s._market = {"model": events(s.models, "ModelRegistered", rcpt)[0]["modelId"]}  # type: ignore[attr-defined]
+        s._bound = [a for _, a in snap["rows"]]  # type: ignore[attr-defined]
+    set_split(s, split, window=60)
+    cs = sorted(s._bound[: len(bps)], key=lambda a: int(a, 16))  # type: ignore[attr-defined]
+    # The fee is the model's price: set it to the drawn fee first (the model owner, acc2).
+    s.node.send(s.models.functions.setPrice(s._market["model"], fee), sender=2)  # type: ignore[attr-defined]
     inf = pay(s, s._market["model"], fee)  # type: ignore[attr-defined]
     s.node.send(led.functions.recordAttribution(inf, b"\x01" * 32, cs, bps), sender=3)
     s.node.increase_time(60)

@@ -45,7 +45,7 @@ def _attach(studio: Any, anvil: Anvil) -> ChainClient:
     """Point the studio at the test's anvil as a `custom` network with the contracts deployed."""
     client = ChainClient.for_url(studio, anvil.url, anvil.chain_id)
     dep = contracts.ensure_deployed(client, allow_deploy=True)
-    assert set(dep["contracts"]) == set(contracts.CORE_CONTRACTS)
+    assert set(dep["contracts"]) == set(contracts.ALL_CONTRACTS)
     studio.__dict__["chain"] = client
     return client
 
@@ -154,7 +154,9 @@ def test_model_inference_attribution_and_rewards_via_pipeline(
 ) -> None:
     _attach(studio, anvil)
     _make_datanet(studio, tmp_path)
-    datanets_onchain.publish(studio, dev_account(0), "field-notes")
+    # Contributors 1 and 2 bind their records (only payees can be named in an attribution).
+    signers = {dev_account(i).address: dev_account(i) for i in (1, 2)}
+    datanets_onchain.publish(studio, dev_account(0), "field-notes", signers=signers)
     owner, node, payer = dev_account(4), dev_account(5), dev_account(6)
     m = ledger.register_model(
         studio,
@@ -181,7 +183,7 @@ def test_model_inference_attribution_and_rewards_via_pipeline(
     assert not again["changed"] and again["onchain_id"] == m["onchain_id"]
     staking.deposit(studio, node, 1_000 * 10**18, "node")
     assert staking.status(studio, node.address)["roles"]["node"]["staked"]
-    inf = ledger.pay_for_inference(studio, payer, m["onchain_id"])
+    inf = ledger.pay_for_inference(studio, payer, m["onchain_id"], node=node.address)
     c1, c2 = dev_account(1).address, dev_account(2).address
     rec = ledger.record_attribution(
         studio, node, inf["inference_id"], "0x" + "44" * 32, [c2, c1, c2], [3_000, 5_000, 2_000]
@@ -204,10 +206,12 @@ def test_model_inference_attribution_and_rewards_via_pipeline(
 
     ledger.set_model_price(studio, owner, m["onchain_id"], 2 * 10**18)
     with pytest.raises(ChainError, match="PaymentBelowPrice"):
-        ledger.pay_for_inference(studio, payer, m["onchain_id"], value_wei=10**18)
+        ledger.pay_for_inference(
+            studio, payer, m["onchain_id"], node=node.address, max_fee_wei=10**18
+        )
     ledger.retire_model(studio, owner, m["onchain_id"])
     with pytest.raises(ChainError, match="ModelRetired"):
-        ledger.pay_for_inference(studio, payer, m["onchain_id"])
+        ledger.pay_for_inference(studio, payer, m["onchain_id"], node=node.address)
     # Unstake: request, then cooldown, then withdraw.
     r = staking.withdraw_or_request(studio, node, "node")
     assert r["action"] == "requested"
@@ -239,6 +243,7 @@ def test_cli_publish_stake_rewards(
         )
     pw = tmp_path / "pw"
     pw.write_text("correct horse battery staple\n")
+    pw.chmod(0o600)  # else: a visible warning
     for i in (0, 1):
         key = tmp_path / f"k{i}"
         key.write_text(anvil.keys[i])

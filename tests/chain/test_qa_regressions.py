@@ -128,6 +128,7 @@ def test_publish_says_why_a_contributor_stays_unbound(
         contracts.ensure_deployed(studio_on(anvil, s), allow_deploy=True)
     other_pw = tmp_path / "other-pw.txt"
     other_pw.write_text("another long password\n")
+    other_pw.chmod(0o600)  # else: a visible warning
     for i, pw in ((0, password_file), (1, other_pw)):
         key = tmp_path / f"k{i}"
         key.write_text(anvil.keys[i])

@@ -16,7 +16,7 @@ from studio.app import Studio
 from studio.chain.client import ChainClient
 from studio.chain.tx import TxPipeline, TxReverted
 from studio.chain.wallet import UnlockedAccount
-from studio.core.errors import ChainError
+from studio.core.errors import ChainError, InvalidInput
 
 OPEN = 10**18
 
@@ -303,22 +303,43 @@ def test_nonces_are_safe_across_processes(anvil, studio_home: Path, sender, tmp_
 
 
 def test_a_reset_chain_is_noticed_by_its_genesis(anvil, studio, sender) -> None:
+    from studio.chain.networks import Network
+
     client = studio_on(anvil, studio)
     to = Account.create().address
     client.tx.send(sender, to=to, value=1, purpose="pay", key="once")
-    # Pretend the journal was written on another chain with this id (a devnet reset behind our back).
+    # Pretend the journal was written on another chain with this id (a reset behind our back).
+    # On `custom` that is an error (it used to wipe the journal silently): only the user knows.
     studio.store.execute("UPDATE chain_identity SET genesis_hash = '0xdead'")
-    fresh = studio_on(anvil, studio)
+    with pytest.raises(ChainError, match="another genesis") as ei:
+        studio_on(anvil, studio).tx.send(sender, to=to, value=1, purpose="pay", key="once")
+    assert "forget-chain" in (ei.value.hint or "")
+    assert len(rows(studio)) == 1  # nothing forgotten
+    from studio.commands import invoke
+
+    with pytest.raises(InvalidInput, match="forgets every transaction"):
+        invoke("wallet forget-chain", studio, chain_id=anvil.chain_id)
+    assert len(invoke("wallet forget-chain", studio, chain_id=anvil.chain_id, yes=True)) == 1
+    assert rows(studio) == []
+    studio_on(anvil, studio).tx.send(sender, to=to, value=1, purpose="pay", key="once")
+    studio.store.execute("UPDATE chain_identity SET genesis_hash = '0xdead'")
+    # The embedded devnet after `devnet reset` is a new chain: forgotten, with a warning.
+    devnet = ChainClient(
+        Network("devnet", anvil.chain_id, anvil.url, embedded=True),
+        paths=studio.paths,
+        store=studio.store,
+        events=studio.events,
+    )
+    devnet.__dict__["w3"] = anvil.w3  # the test's anvil stands in for the embedded one
+    devnet.__dict__["devnet"] = None  # (no state file to write)
     seen = []
     studio.events.subscribe(seen.append)
-    res = fresh.tx.send(sender, to=to, value=1, purpose="pay", key="once")
+    res = devnet.tx.send(sender, to=to, value=1, purpose="pay", key="once")
     assert not res.reused  # the stale journal was forgotten, so the key is new on this chain
     assert any(ev.kind == "warning" and "reset" in ev.message for ev in seen)
     assert [r["tx_hash"] for r in rows(studio)] == [res.hash]
 
     # On a public network profile the same mismatch is refused outright.
-    from studio.chain.networks import Network
-
     studio.store.execute("UPDATE chain_identity SET genesis_hash = '0xdead'")
     public = ChainClient(
         Network("openledger", anvil.chain_id, anvil.url),
@@ -340,6 +361,7 @@ def test_cli_send_speed_up_history(
     use_anvil_for_cli(anvil, monkeypatch)
     pw = tmp_path / "pw"
     pw.write_text(PASSWORD + "\n")
+    pw.chmod(0o600)  # else: a visible warning
     acct = Account.create()
     kf = tmp_path / "key"
     kf.write_text(bytes(acct.key).hex())

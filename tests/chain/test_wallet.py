@@ -162,7 +162,7 @@ def test_auto_lock_after_timeout(monkeypatch: pytest.MonkeyPatch) -> None:
     import studio.chain.wallet as wallet_mod
 
     now = [1000.0]
-    monkeypatch.setattr(wallet_mod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(wallet_mod, "_boot_clock", lambda: now[0])
     acct = UnlockedAccount(bytes(Account.create().key), timeout_s=60)
     acct.sign_message(b"x")
     now[0] += 59
@@ -232,6 +232,7 @@ def test_cli_wallet_commands(cli, password_file: Path, tmp_path: Path, studio_ho
     # user errors: exit 1, one line, no traceback
     bad_pw = tmp_path / "bad.txt"
     bad_pw.write_text("wrong password\n")
+    bad_pw.chmod(0o600)  # else: a visible warning
     for argv in (
         ("wallet", "show", "0x" + "12" * 20),
         ("wallet", "show", "nonsense"),

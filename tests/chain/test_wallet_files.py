@@ -71,7 +71,7 @@ def test_every_keystore_write_is_0600(
     assert not [p for p in ks_dir.iterdir() if p.name.startswith(".")]  # no temp files left
 
 
-@pytest.mark.parametrize("configured, locks_after", [(5, 5), (0, None)])
+@pytest.mark.parametrize("configured, locks_after", [(5, 5), (0, None)])  # 0: refused (issue 9)
 def test_unlock_timeout_comes_from_the_config(
     studio_home: Path, monkeypatch: pytest.MonkeyPatch, configured: int, locks_after: int | None
 ) -> None:
@@ -81,10 +81,16 @@ def test_unlock_timeout_comes_from_the_config(
     studio_home.mkdir(parents=True, exist_ok=True)
     (studio_home / "config.json").write_text(json.dumps({"unlock_timeout_s": configured}))
     now = [1000.0]
-    monkeypatch.setattr(wallet_mod.time, "monotonic", lambda: now[0])
+    monkeypatch.setattr(wallet_mod, "_boot_clock", lambda: now[0])  # counts suspend too
     st = Studio(studio_home)
     try:
         address, _ = st.wallet.create(PASSWORD)
+        if locks_after is None:  # "never lock" is no longer a setting: 1 s to 1 day
+            from studio.core.errors import ConfigError
+
+            with pytest.raises(ConfigError, match="between 1 second and 1 day"):
+                st.wallet.unlock(address, password=PASSWORD)
+            return
         acct = st.wallet.unlock(address, password=PASSWORD)
         assert acct.timeout_s == locks_after
         assert st.wallet.unlock(address) is acct  # within the timeout: no second decryption

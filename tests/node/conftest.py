@@ -163,7 +163,9 @@ def paid_studio(
     client = ChainClient.for_url(s, anvil.url, anvil.chain_id)
     contracts.ensure_deployed(client, allow_deploy=True)
     s.__dict__["chain"] = client
-    datanets_onchain.publish(s, dev_account(0), "notes")
+    # The contributors bind their records (only payees of a model's snapshots can be paid).
+    signers = {dev_account(w).address: dev_account(w) for w in NOTES}
+    datanets_onchain.publish(s, dev_account(0), "notes", signers=signers)
     for mid in ("notes-a", "notes-b"):
         s.models.register(mid, dev_account(4), price_wei=10**18)
     pw = tmp_path / "node-password"

@@ -97,8 +97,28 @@ def traffic(anvil: Any, dep: dict[str, Any], *, node: int = 5, payer: int = 6) -
         int(dn.functions.datanetCount().call()) + 1 if hasattr(dn.functions, "datanetCount") else 1
     )
     anvil.send(dn.functions.createDatanet(b"\x01" * 32, "ipfs://notes"), sender=1)
+    # A real snapshot tree in which account 2 binds its record (only payees may be named).
+    import hashlib
+
+    from studio.chain.contributions import KeySigner, license_hash, sign_batch
+    from studio.core import merkle
+
+    rows = [(hashlib.sha256(f"rec {i}".encode()).hexdigest(), a[1 + i % 2]) for i in range(3)]
+    leaves = [merkle.leaf_hash(c, w, "CC-BY-4.0") for c, w in rows]
+    batch = sign_batch(
+        KeySigner(anvil.keys[2]),
+        chain_id=anvil.chain_id,
+        registry=dn.address,
+        datanet_id=did,
+        version=1,
+        license_hash=license_hash("CC-BY-4.0"),
+        content_hashes=[bytes.fromhex(rows[1][0])],
+        deadline=2**40,
+    ).with_proof(leaves, [1])
     anvil.send(
-        dn.functions.publishSnapshot(did, 1, b"\x02" * 32, 3, b"\x03" * 32, []),
+        dn.functions.publishSnapshot(
+            did, 1, merkle.merkle_root(leaves), 3, b"\x03" * 32, [batch.as_tuple()]
+        ),
         sender=1,
         value=int(dn.functions.publishFee().call()),
     )
@@ -109,7 +129,7 @@ def traffic(anvil: Any, dep: dict[str, Any], *, node: int = 5, payer: int = 6) -
     mid = int(mr.functions.modelCount().call())
     if not st.functions.isStaked(a[node], 1).call():
         anvil.send(st.functions.stake(1), sender=node, value=1_000 * OPEN)
-    rc = anvil.send(led.functions.payForInference(mid), sender=payer, value=OPEN)
+    rc = anvil.send(led.functions.payForInference(mid, a[node]), sender=payer, value=OPEN)
     iid = int(led.functions.inferenceCount().call())
     contributors = sorted([a[1], a[2]], key=lambda x: int(x, 16))
     anvil.send(

@@ -57,7 +57,9 @@ def test_recorded_exactly_once_across_kill_9(paid_studio: Any) -> None:
             "onchain_id"
         ]
     )
-    iid = ledger.pay_for_inference(s, dev_account(6), mid)["inference_id"]
+    iid = ledger.pay_for_inference(s, dev_account(6), mid, node=dev_account(5).address)[
+        "inference_id"
+    ]
 
     # 1. Killed right after the answer and its report are journaled, before anything is recorded.
     p = _start(s, "after_served")

@@ -52,7 +52,7 @@ def node(paid_studio: Any) -> Iterator[Node]:
 def test_paid_request_served_signed_and_recorded_once(node: Node, paid_studio: Any) -> None:
     s = paid_studio
     payer = dev_account(6)
-    paid = ledger.pay_for_inference(s, payer, _onchain_id(s, "notes-a"))
+    paid = ledger.pay_for_inference(s, payer, _onchain_id(s, "notes-a"), node=node.address)
     iid = paid["inference_id"]
     c = openai.OpenAI(base_url=node.url + "/v1", api_key="x", max_retries=0)
     chat = c.chat.completions.create(
@@ -114,7 +114,9 @@ def test_unpaid_foreign_and_malformed_inference_ids(node: Node, paid_studio: Any
     with pytest.raises(openai.APIStatusError) as ei:
         ask(inference_id=999)  # never paid
     assert ei.value.status_code == 402 and ei.value.code == "payment_required"
-    other_model = ledger.pay_for_inference(s, dev_account(6), _onchain_id(s, "notes-b"))
+    other_model = ledger.pay_for_inference(
+        s, dev_account(6), _onchain_id(s, "notes-b"), node=node.address
+    )
     with pytest.raises(openai.PermissionDeniedError) as ei:
         ask(inference_id=other_model["inference_id"])
     assert ei.value.code == "wrong_model"

@@ -67,7 +67,9 @@ def test_honest_finalises_and_tampered_is_slashed(
     def tampered(job: Any, text: str) -> Any:
         rep = honest(job, text)
         rep.pop("signature", None)
-        rep["weights"] = [{"contributor": dev_account(9).address, "bps": 10_000}]
+        # Everything to one bound contributor: a payee (so the ledger takes it), but not what a
+        # re-run of the report gives.
+        rep["weights"] = [{"contributor": dev_account(2).address, "bps": 10_000}]
         rep["report_hash"] = R.compute_hash(rep)  # self-consistent, but not what a re-run gives
         return rep
 
@@ -79,8 +81,8 @@ def test_honest_finalises_and_tampered_is_slashed(
             ]
         )
         payer = dev_account(6)
-        iid_a = ledger.pay_for_inference(a, payer, mid)["inference_id"]
-        iid_b = ledger.pay_for_inference(a, payer, mid)["inference_id"]
+        iid_a = ledger.pay_for_inference(a, payer, mid, node=node_a.address)["inference_id"]
+        iid_b = ledger.pay_for_inference(a, payer, mid, node=node_b.address)["inference_id"]
         for node, iid in ((node_a, iid_a), (node_b, iid_b)):
             c = openai.OpenAI(base_url=node.url + "/v1", api_key="x", max_retries=0)
             c.completions.create(

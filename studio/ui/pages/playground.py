@@ -294,17 +294,22 @@ class Page(BasePage):
 
             def work() -> dict[str, Any]:
                 paid = ledger.pay_for_inference(
-                    self.studio, account, int(onchain), key=f"gui-pay:{mid}:{rep['report_hash']}"
+                    self.studio,
+                    account,
+                    int(onchain),
+                    node=account.address,  # this studio serves it, so it names itself
+                    key=f"gui-pay:{mid}:{rep['report_hash']}",
                 )
                 info = ledger.inference(self.studio, paid["inference_id"])
                 if info["status"] == "paid":
-                    ledger.record_attribution(
+                    payees, bps = ledger.payable_weights(
                         self.studio,
-                        account,
-                        paid["inference_id"],
-                        rep["report_hash"],
+                        int(onchain),
                         [w["contributor"] for w in rep["weights"]],
                         [w["bps"] for w in rep["weights"]],
+                    )
+                    ledger.record_attribution(
+                        self.studio, account, paid["inference_id"], rep["report_hash"], payees, bps
                     )
                 return {**paid, **ledger.inference(self.studio, paid["inference_id"])}
 

@@ -281,9 +281,9 @@ class Page(BasePage):
             from studio.chain import contracts
 
             chain = self.studio.chain
-            window = int(
-                contracts.contract(chain, "AttributionLedger").functions.challengeWindow().call()
-            )
+            # terms() = (protocolBps, modelOwnerBps, nodeBps, challengeWindow, ...): today's
+            # window; every inference keeps the terms it was paid under (the same on the devnet).
+            window = int(contracts.contract(chain, "AttributionLedger").functions.terms().call()[3])
             chain.w3.provider.make_request("evm_increaseTime", [window + 1])
             chain.w3.provider.make_request("evm_mine", [])
             return window
