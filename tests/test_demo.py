@@ -92,11 +92,4 @@ def test_demo_runs_end_to_end_and_is_safe_to_rerun(tmp_path: Path) -> None:
     assert "already registered" in again.stdout
     # The re-run sent no transaction and moved no OPEN: the fee was split once and claimed once.
     journal2, balances2, _ = _chain_state(home, payees)
-    if (journal2, balances2) != (journal, balances):
-        # Seen 2026-12-01: after a devnet restart the genesis hash differs, so the re-run takes
-        # the chain for a reset one, forgets its journal (tx.forget_chain) and sends again.
-        # Reported; this turns into a plain assertion once the devnet keeps its genesis.
-        pytest.xfail(
-            f"re-run changed the chain: journal {journal} -> {journal2} rows, "
-            f"balances equal: {balances2 == balances}"
-        )
+    assert (journal2, balances2) == (journal, balances)

@@ -8,7 +8,10 @@ These keys are public knowledge: never use them on a real network.
 
 Files under <home>/devnet: `state.json` (anvil `--state`, dumped every few seconds and on exit, so a
 restart keeps every balance and contract), `state.json.bak` (last state that loaded), `anvil.json`
-(pid, port, url of the running node), `anvil.log` (its output; the well-known dev keys appear there)."""
+(pid, port, url of the running node), `anvil.log` (its output; the well-known dev keys appear there),
+`genesis-time` (the genesis timestamp, fixed at the first start: anvil 1.7.1 rebuilds block 0 with
+the current time on every load of its state, so without it the genesis hash changes on restart and
+the journal takes the devnet for a reset chain)."""
 
 from __future__ import annotations
 
@@ -183,6 +186,7 @@ class Devnet:
         self.state_file = self.dir / "state.json"
         self.info_file = self.dir / "anvil.json"
         self.log_file = self.dir / "anvil.log"
+        self.genesis_time_file = self.dir / "genesis-time"
         self._lock = FileLock(str(self.dir / "anvil.lock"))
 
     @property
@@ -294,6 +298,8 @@ class Devnet:
             str(self.state_file),
             "--state-interval",
             str(self.state_interval_s),
+            "--timestamp",
+            str(self._genesis_time()),
         ]
         old = os.umask(0o077)
         try:
@@ -421,6 +427,7 @@ class Devnet:
             for p in (
                 self.state_file,
                 self.state_file.with_name("state.json.bak"),
+                self.genesis_time_file,
                 self.network.deployment_file(self.paths.home),
             ):
                 if p.exists():
@@ -442,6 +449,28 @@ class Devnet:
         if amount_wei <= 0:
             raise ChainError("The faucet amount must be positive.")
         return pipeline.send(dev_account(0), to=address, value=int(amount_wei), purpose="faucet")
+
+    def _genesis_time(self) -> int:
+        """The genesis timestamp of this devnet, chosen once. A state written before this file
+        existed keeps its earliest block 0 (the one the journal first saw)."""
+        try:
+            return int(self.genesis_time_file.read_text().strip())
+        except (OSError, ValueError):
+            pass
+        stamp = int(time.time())
+        if self.state_file.exists():
+            try:
+                blocks = json.loads(self.state_file.read_bytes()).get("blocks") or []
+                zeros = [
+                    int(b["header"]["timestamp"], 16)
+                    for b in blocks
+                    if int(b["header"]["number"], 16) == 0
+                ]
+                stamp = min(zeros) if zeros else stamp
+            except (OSError, ValueError, KeyError, TypeError, AttributeError):
+                pass
+        atomic.write_bytes(self.genesis_time_file, f"{stamp}\n".encode(), mode=0o600)
+        return stamp
 
     def save_state(self, w3: object) -> None:
         """Write the chain's state to the state file now (anvil_dumpState), atomically; anvil

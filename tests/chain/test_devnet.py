@@ -148,3 +148,25 @@ def test_an_anvil_the_studio_lost_track_of_is_stopped(devnet: Devnet) -> None:
     devnet.down()
     assert devnet_mod._stray_anvils(devnet.state_file) == []
     assert not devnet_mod.pid_alive(pid)
+
+
+def test_genesis_hash_survives_restarts(devnet: Devnet) -> None:
+    """anvil 1.7.1 rebuilds block 0 with the current time on each load of its state; the devnet
+    pins the genesis timestamp, or the journal takes every restart for a reset chain."""
+    from studio.chain.devnet import rpc_call
+
+    hashes = []
+    for _ in range(4):
+        url = devnet.up()["url"]
+        hashes.append(rpc_call(url, "eth_getBlockByNumber", ["0x0", False])["hash"])
+        rpc_call(url, "evm_mine")
+        devnet.down()
+        # A new second between loads: the unpinned genesis would take a new timestamp.
+        import time
+
+        time.sleep(1.1)
+    assert len(set(hashes)) == 1, hashes
+    # Which block 0 a load picks is arbitrary, so every copy in the state must be the same one.
+    blocks = json.loads(devnet.state_file.read_bytes())["blocks"]
+    zeros = {b["header"]["timestamp"] for b in blocks if int(b["header"]["number"], 16) == 0}
+    assert len(zeros) == 1, zeros
