@@ -12,7 +12,11 @@ from __future__ import annotations
 
 import socket
 import subprocess
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -226,3 +230,39 @@ def events(contract: Any, name: str, receipt: Any) -> list[Any]:
     return [
         e["args"] for e in getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
     ]
+
+
+@contextmanager
+def started_anvil(log: Path) -> Iterator[Anvil]:
+    """One real anvil with the dev mnemonic's 10 accounts, stopped on exit. Port 0: anvil binds a
+    free port itself and prints it, so no other process can take it between choosing and binding."""
+    from eth_account import Account
+
+    from studio.chain.devnet import anvil_command, find_anvil
+
+    keys = _dev_keys()
+    accounts = [Account.from_key(k).address for k in keys]
+    with open(log, "wb") as out:
+        proc = subprocess.Popen(
+            anvil_command(0, CHAIN_ID, anvil=find_anvil()), stdout=out, stderr=subprocess.STDOUT
+        )
+    try:
+        port = 0
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and proc.poll() is None and not port:
+            for line in log.read_text(errors="replace").splitlines():
+                if line.startswith("Listening on "):
+                    port = int(line.rsplit(":", 1)[1])
+            time.sleep(0.05)
+        if not port:
+            raise RuntimeError(f"anvil did not start: {log.read_text(errors='replace')[-2000:]}")
+        node = Anvil(f"http://127.0.0.1:{port}", port, CHAIN_ID, accounts, keys, proc)
+        assert node.w3.eth.chain_id == CHAIN_ID
+        yield node
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(10)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()

@@ -5,50 +5,16 @@ Helpers live in chain_kit.py (import them with `from chain_kit import ...`)."""
 
 from __future__ import annotations
 
-import subprocess
-import time
 from collections.abc import Iterator
 
 import pytest
-from chain_kit import CHAIN_ID, TEST_PARAMS, Anvil, Suite, _dev_keys, terms
+from chain_kit import TEST_PARAMS, Anvil, Suite, started_anvil, terms
 
 
 @pytest.fixture(scope="session")
 def anvil_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Anvil]:
-    from studio.chain.devnet import anvil_command, find_anvil
-
-    binary = find_anvil()
-    keys = _dev_keys()
-    from eth_account import Account
-
-    accounts = [Account.from_key(k).address for k in keys]
-    # Port 0: anvil binds a free port itself and prints it, so no other process can take it
-    # between our choosing it and anvil binding it.
-    log = tmp_path_factory.mktemp("anvil") / "anvil.log"
-    with open(log, "wb") as out:
-        proc = subprocess.Popen(
-            anvil_command(0, CHAIN_ID, anvil=binary), stdout=out, stderr=subprocess.STDOUT
-        )
-    try:
-        port = 0
-        deadline = time.monotonic() + 30
-        while time.monotonic() < deadline and proc.poll() is None and not port:
-            for line in log.read_text(errors="replace").splitlines():
-                if line.startswith("Listening on "):
-                    port = int(line.rsplit(":", 1)[1])
-            time.sleep(0.05)
-        if not port:
-            raise RuntimeError(f"anvil did not start: {log.read_text(errors='replace')[-2000:]}")
-        node = Anvil(f"http://127.0.0.1:{port}", port, CHAIN_ID, accounts, keys, proc)
-        assert node.w3.eth.chain_id == CHAIN_ID
+    with started_anvil(tmp_path_factory.mktemp("anvil") / "anvil.log") as node:
         yield node
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(10)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait()
 
 
 @pytest.fixture
