@@ -10,7 +10,6 @@ Contract helpers use plain web3 with anvil's unlocked dev accounts (no studio pi
 
 from __future__ import annotations
 
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -27,12 +26,6 @@ from web3.exceptions import ContractCustomError, ContractLogicError
 DEV_MNEMONIC = "test test test test test test test test test test test junk"
 CHAIN_ID = 16120
 OPEN = 10**18
-
-
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
-        s.bind(("127.0.0.1", 0))
-        return int(s.getsockname()[1])
 
 
 def _dev_keys(n: int = 10) -> list[str]:
