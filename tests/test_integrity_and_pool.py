@@ -69,8 +69,8 @@ def test_doctor_store_finds_a_damaged_orphan_blob(studio: Any) -> None:
 
 def _snapshot_of(studio: Any, name: str) -> list[tuple[Any, ...]]:
     rows = studio.store.conn.execute(
-        "SELECT id, kind, content_sha256, pack_offset, size, score, reasons, pii, source, preview,"
-        " minhash FROM records ORDER BY id"
+        "SELECT id, kind, content_sha256, pack, pack_offset, size, score, reasons, pii, source,"
+        " preview, minhash, status FROM records ORDER BY id"
     ).fetchall()
     return [tuple(r) for r in rows]
 
@@ -103,6 +103,7 @@ def test_the_pool_stores_what_the_serial_path_stores(
             s.datanets.create("pool")
             results[workers] = s.datanets.add_files("pool", files, contributor=A1)
             seen[workers] = _snapshot_of(s, "pool")
+            assert s.datanets.verify("pool")["ok"]  # every pack re-hashed, every slice checked
     assert len(ingest_plan.chunks("txt", "a.txt", (data / "a.txt").read_bytes(), None)) > 3
     assert seen[1] == seen[2] and len(seen[1]) > 1000
     assert results[1] == results[2]
@@ -123,10 +124,13 @@ def test_chunk_offsets_and_rows_match_the_whole_file(tmp_path: Path, monkeypatch
     monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 4096)
     chunked = ingest_plan.plan_file(f, None, cfg)
     decoded = text[1:].replace("\r\n", "\n")
-    for rec, t in zip(chunked["records"], chunked["texts"], strict=True):
-        off = json.loads(rec[5])["offset"]
+    texts = ingest_plan.PlannedTexts(chunked)
+    for source, t in zip(chunked["sources"], texts, strict=True):
+        off = json.loads(source)["offset"]
         assert decoded[off : off + len(t)] == t
-    assert len(chunked["records"]) >= len(whole["records"])
+    assert len(chunked["kinds"]) >= len(whole["kinds"]) > 10
+    # the whole file's records, in order, whichever way it was cut
+    assert "\n\n".join(texts) == "\n\n".join(ingest_plan.PlannedTexts(whole))
     bad = tmp_path / "bad.jsonl"
     lines = [json.dumps({"text": f"row {i} " * 20}) for i in range(400)]
     lines[350] = "{not json"

@@ -39,6 +39,7 @@ from studio.core.ingest import (
     display_name,
     file_format,
     read_file,
+    record_from_canonical,
     render_text,
     split_prose,
 )
@@ -50,9 +51,7 @@ CHUNK_BYTES = 1 << 20  # prose and JSONL are cut into chunks of about this size
 POOL_MIN_BYTES = 4 << 20  # smaller adds run in this process (starting workers costs more)
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
 
-# A planned record: kind, text ("" for prose: the plan's texts hold it), prompt, response,
-# messages, and its source as JSON.
-Planned = tuple[str, str, str | None, str | None, list[dict[str, str]] | None, str]
+PREVIEW_CHARS = 160  # the first characters of a record, stored beside it for listings
 
 
 @dataclass(frozen=True)
@@ -173,27 +172,63 @@ def _plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
         kept = [i for i, w in enumerate(why) if not w]
         raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
         sigs, ratios = sigs[kept], ratios[kept]
-    file_json = json.dumps(c.name, ensure_ascii=False)
-    # Records as plain tuples of strings: the GC stops tracking those, so holding every file's
-    # records until they are written costs no garbage-collection passes over them.
-    records: list[Planned] = [
-        (kind, text if kind != "text" else "", p, r, m, _source_json(src, file_json))
-        for kind, text, p, r, m, src in raw
-    ]
+    return _compact(c.name, raw, texts, pii, sigs, ratios, refused)
+
+
+def _compact(
+    name: str,
+    raw: list[Any],
+    texts: list[str],
+    pii: list[tuple[str, ...]],
+    sigs: np.ndarray,
+    ratios: np.ndarray,
+    refused: list[dict[str, str]],
+) -> dict[str, Any]:
+    """A chunk's plan in the few objects the writer needs, cheap to send back from a worker:
+    the records' canonical bytes back to back (the pack) with their sizes, and per record only
+    flat strings and numpy arrays. The writer never needs the texts themselves, except for the
+    few flagged records, which it decodes from the pack (PlannedTexts)."""
+    n = len(raw)
+    file_json = json.dumps(name, ensure_ascii=False)
     canon = [
         t.encode() if r[0] == "text" else RawRecord(*r[:5]).canonical()
-        for t, r in zip(texts, records, strict=True)
+        for t, r in zip(texts, raw, strict=True)
     ]
     return {
-        "records": records,
-        "texts": texts,
-        "canon": canon,
+        "kinds": [r[0] for r in raw],
+        "sources": [_source_json(r[5], file_json) for r in raw],
+        "previews": [t[:PREVIEW_CHARS] for t in texts],
+        "lengths": np.fromiter(map(len, texts), np.int64, n),
+        "pack": b"".join(canon),
+        "sizes": np.fromiter(map(len, canon), np.int64, n),
         "hashes": [hashlib.sha256(b).hexdigest() for b in canon],
         "sigs": sigs,
         "ratios": ratios,
-        "pii": pii,
+        "pii": {i: p for i, p in enumerate(pii) if p},  # (rare)
         "refused": refused,
     }
+
+
+class PlannedTexts(Sequence[str]):
+    """The plain texts of a plan's records, decoded from its pack on demand (the writer reads
+    only the few it scores or compares)."""
+
+    def __init__(self, plan: dict[str, Any]) -> None:
+        self._pack, self._kinds = plan["pack"], plan["kinds"]
+        self._offsets, self._sizes = plan["offsets"], plan["sizes"]
+
+    def __len__(self) -> int:
+        return len(self._kinds)
+
+    def __getitem__(self, i: Any) -> Any:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        off = int(self._offsets[i])
+        data = self._pack[off : off + int(self._sizes[i])]
+        kind = self._kinds[i]
+        if kind == "text":
+            return data.decode("utf-8")
+        return record_from_canonical(kind, data).plain_text()
 
 
 def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig) -> dict[str, Any]:
@@ -203,11 +238,20 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     if bad:
         raise _bad_lines_error(name, bad)
     plan = dict(head)
-    for key in ("records", "texts", "canon", "hashes", "pii", "refused"):
-        plan[key] = [x for p in parts for x in p[key]]
+    for key in ("kinds", "sources", "previews", "hashes", "refused"):
+        plan[key] = [x for p in parts for x in p[key]] if len(parts) > 1 else parts[0][key]
     plan["sigs"] = np.concatenate([p["sigs"] for p in parts]).reshape(-1, quality.NUM_PERM)
-    plan["ratios"] = np.concatenate([p["ratios"] for p in parts])
-    n = len(plan["records"]) + len(plan["refused"])
+    for key in ("ratios", "lengths", "sizes"):
+        plan[key] = np.concatenate([p[key] for p in parts])
+    plan["pack"] = b"".join(p["pack"] for p in parts) if len(parts) > 1 else parts[0]["pack"]
+    plan["offsets"] = np.cumsum(plan["sizes"]) - plan["sizes"]
+    pii: dict[int, tuple[str, ...]] = {}
+    base = 0
+    for p in parts:
+        pii.update({base + i: kinds for i, kinds in p["pii"].items()})
+        base += len(p["kinds"])
+    plan["pii"] = pii
+    n = len(plan["kinds"]) + len(plan["refused"])
     if n > cfg.max_records_per_file:
         raise _too_many_records(name, cfg)
     if not n:

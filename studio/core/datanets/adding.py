@@ -9,7 +9,7 @@ import hashlib
 import json
 import time
 from collections.abc import Callable
-from itertools import accumulate, repeat
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,11 @@ from studio.core.changes import Changes
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import display_name
-from studio.core.ingest_plan import Planned, plans_of, prepare_files
+from studio.core.ingest_plan import PlannedTexts, plans_of, prepare_files
 from studio.core.ingest_plan import plan_file as parse_file
 
-
-def _pack(parts: list[bytes]) -> tuple[bytes, list[int]]:
-    return b"".join(parts), [0, *accumulate(map(len, parts[:-1]))] if parts else []
-
-
 _PROGRESS_EVERY = 5000  # records inserted between progress events
+_WRITE_CACHE_KB = 64 * 1024  # SQLite page cache while adding files (bounded, whatever the size)
 
 
 class AddingFiles(DuplicateChecks):
@@ -76,12 +72,9 @@ class AddingFiles(DuplicateChecks):
                 results = self._add_files(dn, who, paths, plans, all_or_nothing, cancel)
                 added = [r for r in results if r.get("status") == "added"]
                 if added:
+                    ids = frozenset(i for r in added for i in r.pop("_ids"))  # (ints already)
                     self.events.changed(
-                        Changes.of(
-                            datanets=[name],
-                            records=[i for r in added for i in r.pop("_ids")],
-                        ),
-                        job="ingest",
+                        Changes(datanets=frozenset([name]), records=ids), job="ingest"
                     )
                 return results
         finally:
@@ -112,6 +105,11 @@ class AddingFiles(DuplicateChecks):
             else:
                 held.append(event)
 
+        # A bigger page cache for the bulk insert (SQLite's default is 2 MB): the two record
+        # indexes take random inserts, and a page evicted mid-transaction is written twice.
+        conn = self.store.conn
+        cache_size = conn.execute("PRAGMA cache_size").fetchone()[0]
+        conn.execute(f"PRAGMA cache_size = -{_WRITE_CACHE_KB}")
         try:
             with self.store.transaction():
                 for i, (p, plan) in enumerate(zip(paths, plans, strict=True)):
@@ -139,6 +137,7 @@ class AddingFiles(DuplicateChecks):
             raise
         finally:
             self.blobs.settle_mine()  # committed or rolled back: nothing of ours is pending now
+            conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
         return results
 
     def _discard_unreferenced(self, digests: builtins.list[str]) -> None:
@@ -175,12 +174,14 @@ class AddingFiles(DuplicateChecks):
                 "records": 0,
                 "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
             }
-        recs: builtins.list[Planned] = plan["records"]
-        texts: builtins.list[str] = plan["texts"]
-        canon, hashes = plan["canon"], plan["hashes"]  # (computed by the planning workers)
+        # Everything per record comes computed by the planning workers, as flat lists and numpy
+        # arrays; the texts are decoded from the pack only for the few records scored or compared.
+        kinds: builtins.list[str] = plan["kinds"]
+        texts = PlannedTexts(plan)
+        hashes: builtins.list[str] = plan["hashes"]
         sigs = plan["sigs"]
-        pii_found: builtins.list[tuple[str, ...]] = plan["pii"]
-        pack_bytes, offsets = _pack(canon)
+        pii_found: dict[int, tuple[str, ...]] = plan["pii"]
+        pack_bytes = plan["pack"]
         # Written inside the transaction that will reference it, marked pending: a rollback
         # discards it (new_blobs), and if the process is killed before COMMIT the next open sweeps
         # it (sweep_abandoned_blobs). No row ever points at a blob that is not on disk.
@@ -208,7 +209,7 @@ class AddingFiles(DuplicateChecks):
                         plan["format"],
                         who,
                         pack,
-                        len(recs),
+                        len(kinds),
                         len(plan["refused"]),
                         now,
                     ),
@@ -216,7 +217,7 @@ class AddingFiles(DuplicateChecks):
                 file_id = cur.lastrowid
                 row = self.store.one("SELECT COALESCE(MAX(id), 0) AS m FROM records")
                 next_id = (row["m"] if row else 0) + 1
-                total = len(recs)
+                total = len(kinds)
                 ids = range(next_id, next_id + total)
                 empty = quality.empty_rows(sigs)
                 # Exact duplicates (rare): the first record with the same content, in an earlier
@@ -244,10 +245,9 @@ class AddingFiles(DuplicateChecks):
                         near[rid] = found
                 # Scores: assess() for records with something to say, (1.0, []) for the others.
                 ratios = plan["ratios"]
-                has_pii = np.fromiter(map(bool, pii_found), bool, total)
-                plain = quality.unflagged_ok(
-                    np.fromiter(map(len, texts), np.int64, total), ratios, cfg
-                )
+                has_pii = np.zeros(total, dtype=bool)
+                has_pii[list(pii_found)] = True
+                plain = quality.unflagged_ok(plan["lengths"], ratios, cfg)
                 plain &= ~(is_dup | has_pii)
                 plain[[rid - next_id for rid in near]] = False
                 scores = [1.0] * total
@@ -255,17 +255,18 @@ class AddingFiles(DuplicateChecks):
                 pii_json = ["[]"] * total
                 for i in np.flatnonzero(~plain).tolist():
                     nd = near.get(next_id + i)
+                    pii = pii_found.get(i, ())
                     scores[i], reasons = quality.assess(
                         texts[i],
                         cfg,
-                        pii=pii_found[i],
+                        pii=pii,
                         exact_duplicate_of=exact.get(i),
                         near_duplicate_of=nd[0] if nd else None,
                         similarity=nd[1] if nd else 0.0,
                         ratio=float(ratios[i]),
                     )
                     reasons_json[i] = json.dumps(reasons) if reasons else "[]"
-                    pii_json[i] = json.dumps(pii_found[i]) if pii_found[i] else "[]"
+                    pii_json[i] = json.dumps(pii) if pii else "[]"
                 flagged = {
                     "exact_duplicate": len(exact),
                     "near_duplicate": len(near),
@@ -279,18 +280,18 @@ class AddingFiles(DuplicateChecks):
                         ids,
                         repeat(dn["id"]),
                         repeat(file_id),
-                        [r[0] for r in recs],
+                        kinds,
                         hashes,
                         repeat(pack),
-                        offsets,
-                        map(len, canon),
+                        plan["offsets"].tolist(),
+                        plan["sizes"].tolist(),
                         repeat(who),
                         repeat(dn["license"]),
                         scores,
                         reasons_json,
                         pii_json,
-                        [r[5] for r in recs],
-                        [t[:160] for t in texts],
+                        plan["sources"],
+                        plan["previews"],
                         [
                             None if e else sig_bytes[j : j + width]
                             for e, j in zip(

@@ -4,6 +4,7 @@ near-duplicate (MinHash LSH) index of a Datanet, kept between calls, and the exa
 from __future__ import annotations
 
 import builtins
+from collections.abc import Sequence
 
 import numpy as np
 
@@ -18,7 +19,7 @@ class DuplicateChecks(DatanetRecords):
         datanet_id: int,
         text: str,
         cands: builtins.list[tuple[int, float]],
-        batch_texts: tuple[int, builtins.list[str]] | None = None,
+        batch_texts: tuple[int, Sequence[str]] | None = None,
     ) -> tuple[int, float] | None:
         """The first LSH candidate whose exact shingle Jaccard with `text` reaches the threshold."""
         threshold = self.config.ingest.near_duplicate_threshold
