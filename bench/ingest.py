@@ -2,7 +2,9 @@
 (split, PII/secret scan, score, exact + MinHash near-duplicate detection, blobs, SQLite), once on
 the serial path (ingest.workers = 1) and once with the process pool (one worker per core), next
 to a baseline that only reads and sha256-hashes the same files; also checks that both paths
-stored the same records with the same scores. Run:
+stored the same records with the same scores. Prints wall-clock and user + sys CPU seconds (this
+process and the workers) per MB, and the load (`uptime`) before and after, since timings on a
+shared machine depend on it. Run:
 
     OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--mb 100] [--workers N] [--keep DIR]
 """
@@ -15,6 +17,7 @@ import json
 import os
 import random
 import shutil
+import subprocess
 import sys
 import tempfile
 import time
@@ -93,33 +96,39 @@ def generate(folder: Path, total_mb: float, seed: int = 7) -> list[Path]:
     return files
 
 
+def _cpu() -> float:
+    """User + sys CPU seconds of this process."""
+    t = os.times()
+    return t.user + t.system
+
+
 def baseline(files: list[Path]) -> tuple[float, float]:
-    t, c = time.perf_counter(), time.process_time()
+    t, c = time.perf_counter(), _cpu()
     for f in files:
         hashlib.sha256(f.read_bytes()).hexdigest()
-    return time.perf_counter() - t, time.process_time() - c
+    return time.perf_counter() - t, _cpu() - c
 
 
 def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]:
     from studio.app import Studio
-    from studio.core import quality
+    from studio.core import ingest_plan, quality
 
     quality.analyze(["warm up: import datasketch, load the word list"])
+    quality.scan("warm up the secret scan")
     with Studio(home) as s:
         s.config.ingest.workers = workers
         s.datanets.create("bench")
-        t, c = time.perf_counter(), time.process_time()
-        from studio.core import ingest_plan
-
-        c_plan = ingest_plan.PLANNING_CPU_S[0]
+        before = dict(ingest_plan.WORKER_CPU_S)
+        t, c = time.perf_counter(), _cpu()
         results = s.datanets.add_files(
             "bench", files, contributor="0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
         )
-        elapsed, cpu = time.perf_counter() - t, time.process_time() - c
-        # planning CPU spent in workers (the serial path plans in this process: already counted)
-        cpu_workers = (ingest_plan.PLANNING_CPU_S[0] - c_plan) if workers != 1 else 0.0
+        elapsed, cpu = time.perf_counter() - t, _cpu() - c
+        # the workers' own user + sys seconds (fresh processes for each call)
+        cpu_workers = sum(v - before.get(pid, 0.0) for pid, v in ingest_plan.WORKER_CPU_S.items())
         rows = s.store.conn.execute(
-            "SELECT content_sha256, score, reasons, source FROM records ORDER BY id"
+            "SELECT content_sha256, pack, pack_offset, score, reasons, pii, source, preview,"
+            " minhash FROM records ORDER BY id"
         ).fetchall()
     flags: dict[str, int] = {}
     for r in results:
@@ -135,13 +144,20 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
     }
 
 
+def _uptime() -> str:
+    try:
+        return subprocess.run(["uptime"], capture_output=True, text=True).stdout.strip()
+    except OSError:
+        return "load average: " + ", ".join(f"{x:.2f}" for x in os.getloadavg())
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--mb", type=float, default=100.0)
     ap.add_argument("--workers", type=int, default=0, help="pool size (default: one per core)")
     ap.add_argument("--keep", help="generate into this folder and keep it")
     args = ap.parse_args()
-    load_before = f"{os.getloadavg()[0]:.2f}"
+    load_before = _uptime()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="studio-bench-"))
     tmp.mkdir(parents=True, exist_ok=True)
     try:
@@ -166,23 +182,30 @@ def main() -> None:
         from studio.core.config import IngestConfig
         from studio.core.ingest_plan import worker_count
 
-        n_par = args.workers or worker_count(IngestConfig())
+        cfg = IngestConfig()
+        cfg.workers = args.workers
+        n_par = worker_count(cfg)
         print(
             "  flagged:", ", ".join(f"{v} {k.replace('_', ' ')}" for k, v in ser["flags"].items())
         )
-        print(f"  load average before the runs: {load_before}, after: {os.getloadavg()[0]:.2f}")
-        print("                                  wall-clock    CPU (this process + workers)")
-        print(f"baseline (read + sha256):       {mb / base:8.1f} MB/s   {mb / base_cpu:8.1f} MB/s")
+        print(f"  before: {load_before}")
+        print(f"  after:  {_uptime()}")
+        print(f"{'':32}{'wall':>8}  {'MB/s':>7}  {'CPU s (user+sys)':>26}  {'CPU s/MB':>8}")
+        print(
+            f"{'baseline (read + sha256):':<32}{base:7.2f}s  {mb / base:7.1f}"
+            f"  {base_cpu:7.2f} {'':18}  {base_cpu / mb:8.4f}"
+        )
         for label, r in runs.items():
             cpu = r["cpu"] + r["cpu_workers"]
-            name = "serial ingest" if label == "serial" else f"parallel ingest ({n_par} workers)"
+            name = "serial ingest:" if label == "serial" else f"parallel ingest ({n_par} workers):"
             print(
-                f"{name + ':':<32}{mb / r['elapsed']:8.1f} MB/s   {mb / cpu:8.1f} MB/s"
-                f"   ({r['elapsed']:.2f} s wall; CPU {r['cpu']:.2f} s here"
-                f" + {r['cpu_workers']:.2f} s in workers; {r['records']} records)"
+                f"{name:<32}{r['elapsed']:7.2f}s  {mb / r['elapsed']:7.1f}"
+                f"  {cpu:7.2f} ({r['cpu']:.2f} here + {r['cpu_workers']:.2f} workers)"
+                f"  {cpu / mb:8.4f}   {r['records']} records"
             )
-        print(f"ratio parallel/serial:          {ser['elapsed'] / par['elapsed']:8.2f}x")
-        print(f"ratio parallel/baseline:        {base / par['elapsed']:8.3f}")
+        print(f"ratio parallel/serial (wall):   {ser['elapsed'] / par['elapsed']:8.2f}x")
+        print(f"ratio serial/baseline (wall):   {base / ser['elapsed']:8.3f}")
+        print(f"ratio parallel/baseline (wall): {base / par['elapsed']:8.3f}")
         same = ser["digest"] == par["digest"]
         print(f"same records and scores:        {'yes' if same else 'NO'} ({ser['digest'][:12]})")
     finally:

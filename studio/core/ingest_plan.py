@@ -44,9 +44,11 @@ from studio.core.ingest import (
     split_prose,
 )
 
-# CPU seconds spent planning chunks in this process and its workers, summed over every call
-# (bench/ingest.py reads it: worker processes are not children whose rusage we collect)
+# CPU seconds spent planning chunks in this process and its workers, summed over every call, and
+# each worker process's own CPU seconds (user + sys) when it last reported, by process id
+# (bench/ingest.py reads them: the workers are not children whose rusage we collect)
 PLANNING_CPU_S = [0.0]
+WORKER_CPU_S: dict[int, float] = {}
 CHUNK_BYTES = 1 << 20  # prose and JSONL are cut into chunks of about this size
 POOL_MIN_BYTES = 4 << 20  # smaller adds run in this process (starting workers costs more)
 _CONTINUATION = bytes(range(0x80, 0xC0))  # UTF-8 bytes that do not start a character
@@ -92,7 +94,8 @@ def chunks(fmt: str, name: str, data: bytes, text_column: str | None) -> list[Ch
         out.append(Chunk(fmt, name, piece, start == 0, start, lines, chars, text_column))
         lines += piece.count(b"\n")
         # characters after decode_text: no continuation bytes, "\r\n" as one, no BOM
-        chars += len(piece.translate(None, _CONTINUATION)) - piece.count(b"\r\n")
+        n_chars = len(piece) if piece.isascii() else len(piece.translate(None, _CONTINUATION))
+        chars += n_chars - (piece.count(b"\r\n") if b"\r" in piece else 0)
         if start == 0 and piece.startswith(b"\xef\xbb\xbf"):
             chars -= 1
         start = end
@@ -144,6 +147,7 @@ def plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
     try:
         out = _plan_chunk(c, cfg)
         out["cpu_s"] = time.process_time() - started
+        out["process"] = (os.getpid(), time.process_time())
         return out
     finally:
         if gc_was_on:
@@ -386,7 +390,10 @@ def plans_of(
                 check(cancel)
                 planned.append(next(results))
                 if isinstance(planned[-1], dict):
-                    PLANNING_CPU_S[0] += planned[-1].get("cpu_s", 0.0)
+                    PLANNING_CPU_S[0] += planned[-1]["cpu_s"]
+                    pid, cpu = planned[-1]["process"]
+                    if pid != os.getpid():
+                        WORKER_CPU_S[pid] = max(cpu, WORKER_CPU_S.get(pid, 0.0))
             errors = [r for r in planned if isinstance(r, StudioError)]
             try:
                 if errors:

@@ -115,9 +115,10 @@ def _shingles(
     sep = (arr == 32) | (arr == 0)
     pos = np.flatnonzero(~sep[1:] & sep[:-1]) + 1
     ends = np.flatnonzero(sep[1:] & ~sep[:-1]) + 1
+    # (an overlapping, unaligned view: index it, never np.take, which copies it whole first)
     words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
-    x1: np.ndarray = np.take(words, pos)
-    x2: np.ndarray = np.bitwise_and(np.take(words, pos + 8), _MASK32)  # bytes 8..11 of the window
+    x1: np.ndarray = words[pos]
+    x2: np.ndarray = np.bitwise_and(words[pos + 8], _MASK32)  # bytes 8..11 of the window
     h: np.ndarray = x1 * _K1 + (x2 ^ (x2 >> np.uint64(13))) * _K2
     h ^= h >> np.uint64(32)
     h *= _K3

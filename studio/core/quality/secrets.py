@@ -155,9 +155,10 @@ def phrase_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
     index = np.full(len(starts), -1, dtype=np.int32)
     listed = (wlen >= 3) & (wlen <= 8)
     if np.any(listed):
+        # (an overlapping, unaligned view: index it, never np.take, which copies it whole first)
         words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
         at = starts[listed]
-        masked = np.take(words, at) & np.take(_WORD_MASKS, wlen[listed])
+        masked = words[at] & np.take(_WORD_MASKS, wlen[listed])
         bucket = _bucket(masked)
         found = np.full(len(at), -1, dtype=np.int32)
         for codes, idx in _bip39_table():
