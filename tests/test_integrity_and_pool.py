@@ -137,3 +137,70 @@ def test_chunk_offsets_and_rows_match_the_whole_file(tmp_path: Path, monkeypatch
     bad.write_text("\n".join(lines) + "\n")
     with pytest.raises(InvalidInput, match="malformed JSON lines: 351 "):
         ingest_plan.plan_file(bad, None, cfg)
+
+
+def test_a_cancelled_pool_ingest_leaves_store_and_blobs_as_before(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Cancelled at any of its checks while workers plan chunks, the pool path writes nothing."""
+    from cancelkit import cancel_everywhere, folder_picture, store_picture
+
+    from studio.app import Studio
+
+    rng = random.Random(11)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.txt", "b.txt"):
+        (data / name).write_text(_prose(rng, 120))
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 8 * 1024)
+    monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_plan, "WINDOW_BYTES", 16 * 1024)  # files read as the pool goes
+    files = sorted(data.iterdir())
+    with Studio(tmp_path / "home") as s:
+        s.config.ingest.workers = 2
+        s.datanets.create("pool")
+        n = cancel_everywhere(
+            lambda tok: s.datanets.add_files("pool", files, contributor=A1, cancel=tok),
+            lambda: (store_picture(s.paths.db), folder_picture(s.paths.blobs)),
+            points=[0, 1, 2, 4, 6, 9],
+        )
+        assert n >= 10
+        assert [f["name"] for f in s.datanets.files("pool")] == ["a.txt", "b.txt"]
+        assert s.datanets.verify("pool")["ok"]
+
+
+def test_the_pool_reads_files_as_it_goes(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """At most about WINDOW_BYTES of files are read ahead of the writer, whatever their number."""
+    from studio.core.config import IngestConfig
+
+    rng = random.Random(5)
+    paths = []
+    for i in range(6):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text(_prose(rng, 60))
+        paths.append(p)
+    size = max(p.stat().st_size for p in paths)
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 4 * 1024)
+    monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+    monkeypatch.setattr(ingest_plan, "WINDOW_BYTES", 2 * size)
+    reads: list[str] = []
+    real_read = ingest_plan._read
+
+    def counting_read(item: Any, cfg: Any) -> Any:
+        reads.append(item.path.name)
+        return real_read(item, cfg)
+
+    monkeypatch.setattr(ingest_plan, "_read", counting_read)
+    cfg = IngestConfig()
+    cfg.workers = 2
+    prepared = ingest_plan.prepare_files(paths, None, cfg)
+    assert reads == []  # the cheap checks read nothing
+    plans = ingest_plan.plans_of(prepared, cfg)
+    first = next(plans)
+    assert first["name"] == "f0.txt" and 1 <= len(reads) <= 4  # not all six
+    rest = list(plans)
+    assert [p["name"] for p in rest] == [f"f{i}.txt" for i in range(1, 6)]
+    serial = [ingest_plan.plan_file(p, None, cfg) for p in paths]
+    for a, b in zip([first, *rest], serial, strict=True):
+        assert a["hashes"] == b["hashes"] and a["pack"] == b["pack"]
+        assert (a["sigs"] == b["sigs"]).all() and a["sources"] == b["sources"]

@@ -36,6 +36,7 @@ from studio.core.ingest import (
     _prose_records,
     _too_many_records,
     check_path,
+    check_size,
     display_name,
     file_format,
     read_file,
@@ -265,12 +266,29 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     return plan
 
 
-def _prepare(
-    path: Path, text_column: str | None, cfg: IngestConfig, follow_symlinks: bool
-) -> tuple[dict[str, Any], list[Chunk]]:
-    check_path(path, follow_symlinks=follow_symlinks)
+@dataclass(frozen=True)
+class Checked:
+    """A file that passed the cheap checks (a plain file, no link unless asked for, a known type,
+    not empty, under the size limit), not read yet."""
+
+    path: Path
+    fmt: str
+    size: int
+    text_column: str | None
+    follow_symlinks: bool
+
+
+def _check(path: Path, text_column: str | None, cfg: IngestConfig, follow: bool) -> Checked:
+    check_path(path, follow_symlinks=follow)
     fmt = file_format(path)
-    data = read_file(path, cfg, follow_symlinks=follow_symlinks)
+    size = check_size(path, cfg)
+    return Checked(path, fmt, size, text_column, follow)
+
+
+def _read(item: Checked, cfg: IngestConfig) -> tuple[dict[str, Any], list[Chunk]]:
+    """Read a checked file once (the checks run again on the open file) and cut it into chunks."""
+    path = item.path
+    data = read_file(path, cfg, follow_symlinks=item.follow_symlinks)
     name = display_name(path.name)
     head = {
         "path": path,
@@ -278,20 +296,21 @@ def _prepare(
         "stored_path": display_name(str(Path(path).absolute())),
         "sha256": hashlib.sha256(data).hexdigest(),
         "size": len(data),
-        "format": fmt,
+        "format": item.fmt,
     }
-    return head, chunks(fmt, name, data, text_column)
+    return head, chunks(item.fmt, name, data, item.text_column)
 
 
 def plan_file(
     path: Path, text_column: str | None, cfg: IngestConfig, *, follow_symlinks: bool = False
 ) -> dict[str, Any]:
     """Read and plan one file in this process (see plan_files)."""
-    head, parts = _prepare(Path(path), text_column, cfg, follow_symlinks)
+    head, parts = _read(_check(Path(path), text_column, cfg, follow_symlinks), cfg)
     return _merge(head, [plan_chunk(c, cfg) for c in parts], cfg)
 
 
 def worker_count(cfg: IngestConfig) -> int:
+    """ingest.workers, or one per CPU core this process may run on (0, the default)."""
     if cfg.workers > 0:
         return cfg.workers
     if hasattr(os, "sched_getaffinity"):
@@ -309,19 +328,13 @@ def plan_files(
     cancel: CancelToken | None = None,
 ) -> list[dict[str, Any] | StudioError]:
     """plan_file() for every path, in order: a plan or the StudioError that refused the file."""
-    return list(
-        iter_plans(
-            paths,
-            text_column,
-            cfg,
-            follow_symlinks=follow_symlinks,
-            workers=workers,
-            cancel=cancel,
-        )
+    prepared = prepare_files(
+        paths, text_column, cfg, follow_symlinks=follow_symlinks, cancel=cancel
     )
+    return list(plans_of(prepared, cfg, workers=workers, cancel=cancel))
 
 
-Prepared = tuple[dict[str, Any], list[Chunk]] | StudioError
+Prepared = Checked | StudioError
 
 
 def prepare_files(
@@ -332,81 +345,126 @@ def prepare_files(
     follow_symlinks: bool = False,
     cancel: CancelToken | None = None,
 ) -> list[Prepared]:
-    """Every path checked (exists, plain file, no link, size, type) and read into chunks, or
-    the StudioError that refused it: the cheap checks, before any parsing."""
+    """Every path checked (exists, plain file, no link, type, size), or the StudioError that
+    refused it: the cheap checks, before any file is read."""
     prepared: list[Prepared] = []
     for p in paths:
         check(cancel)
         try:
-            prepared.append(_prepare(Path(p), text_column, cfg, follow_symlinks))
+            prepared.append(_check(Path(p), text_column, cfg, follow_symlinks))
         except StudioError as e:
             prepared.append(e)
     return prepared
 
 
-def iter_plans(
-    paths: Sequence[Path],
-    text_column: str | None,
-    cfg: IngestConfig,
-    *,
-    follow_symlinks: bool = False,
-    workers: int | None = None,
-    cancel: CancelToken | None = None,
-) -> Iterator[dict[str, Any] | StudioError]:
-    """plan_files() as it goes (see plans_of)."""
-    prepared = prepare_files(
-        paths, text_column, cfg, follow_symlinks=follow_symlinks, cancel=cancel
-    )
-    return plans_of(prepared, cfg, workers=workers, cancel=cancel)
-
-
 def plans_of(
-    prepared: list[Prepared],
+    prepared: Sequence[Prepared],
     cfg: IngestConfig,
     *,
     workers: int | None = None,
     cancel: CancelToken | None = None,
 ) -> Iterator[dict[str, Any] | StudioError]:
-    """Each prepared file's plan (or error), in order, as soon as its chunks are done, while the
-    pool works on the next files (so the caller writes one file while the next is parsed).
-    Chunks go to a process pool when there is more than one core and enough data; the plans
-    are the same either way."""
-    jobs = [c for item in prepared if not isinstance(item, StudioError) for c in item[1]]
-    n_workers = min(worker_count(cfg) if workers is None else workers, len(jobs))
-    big = sum(len(c.data) for c in jobs) >= POOL_MIN_BYTES
-    results = (
-        _in_pool(jobs, cfg, n_workers)
-        if n_workers > 1 and big and not getattr(sys, "frozen", False)
-        else (_attempt(c, cfg) for c in jobs)
-    )
-    try:
-        for item in prepared:
+    """Each prepared file's plan (or the error that refused it), in order, as soon as its chunks
+    are done, while the pool works on the next files (so the caller writes one file while the
+    next ones are parsed). Chunks go to a process pool when there is more than one core and
+    enough data; the plans are the same either way. Files are read as the pool needs them, and
+    at most about WINDOW_BYTES of chunks are in flight: memory stays bounded however many
+    files there are."""
+    files = [item for item in prepared if isinstance(item, Checked)]
+    total = sum(item.size for item in files)
+    n_workers = min(worker_count(cfg) if workers is None else workers, -(-total // CHUNK_BYTES))
+    if n_workers > 1 and total >= POOL_MIN_BYTES and not getattr(sys, "frozen", False):
+        return _pooled(prepared, cfg, n_workers, cancel)
+    return _serial(prepared, cfg, cancel)
+
+
+def _serial(
+    prepared: Sequence[Prepared], cfg: IngestConfig, cancel: CancelToken | None
+) -> Iterator[dict[str, Any] | StudioError]:
+    for item in prepared:
+        if isinstance(item, StudioError):
+            yield item
+            continue
+        check(cancel)
+        try:
+            head, parts = _read(item, cfg)
+        except StudioError as e:
+            yield e
+            continue
+        planned = []
+        for c in parts:
+            check(cancel)
+            planned.append(_attempt(c, cfg))
+        yield _finish(head, planned, cfg)
+
+
+WINDOW_BYTES = 64 << 20  # file bytes submitted to the pool and not yet handed to the writer
+
+
+def _pooled(
+    prepared: Sequence[Prepared], cfg: IngestConfig, n_workers: int, cancel: CancelToken | None
+) -> Iterator[dict[str, Any] | StudioError]:
+    from collections import deque
+
+    pool = _start_pool(n_workers)
+    # per file, in order: the error that refused it, or its head, size and chunk futures
+    ahead: deque[StudioError | tuple[dict[str, Any], int, list[Any]]] = deque()
+    todo = iter(prepared)
+    in_flight = [0]
+
+    def top_up() -> None:
+        """Read and submit files until the window is full (at least one file ahead)."""
+        while not ahead or in_flight[0] < WINDOW_BYTES:
+            item = next(todo, None)
+            if item is None:
+                return
             if isinstance(item, StudioError):
-                yield item
+                ahead.append(item)
                 continue
-            head, parts = item
-            planned = []
-            for _ in parts:  # consume in order, whatever happens
-                check(cancel)
-                planned.append(next(results))
-                if isinstance(planned[-1], dict):
-                    PLANNING_CPU_S[0] += planned[-1]["cpu_s"]
-                    pid, cpu = planned[-1]["process"]
-                    if pid != os.getpid():
-                        WORKER_CPU_S[pid] = max(cpu, WORKER_CPU_S.get(pid, 0.0))
-            errors = [r for r in planned if isinstance(r, StudioError)]
+            check(cancel)
             try:
-                if errors:
-                    raise errors[0]
-                plan = _merge(head, planned, cfg)  # type: ignore[arg-type]
+                head, parts = _read(item, cfg)
             except StudioError as e:
-                yield e
-            else:
-                yield plan
+                ahead.append(e)
+                continue
+            ahead.append((head, head["size"], [pool.submit(_attempt, c, cfg) for c in parts]))
+            in_flight[0] += head["size"]
+
+    try:
+        top_up()
+        while ahead:
+            entry = ahead.popleft()
+            if isinstance(entry, StudioError):
+                top_up()
+                yield entry
+                continue
+            head, size, futures = entry
+            planned = []
+            for i in range(len(futures)):  # in order, whatever happens
+                check(cancel)
+                planned.append(futures[i].result())
+                futures[i] = None  # (its plan is the caller's now)
+            in_flight[0] -= size
+            top_up()  # the workers go on while the caller writes this file
+            yield _finish(head, planned, cfg)
     finally:
-        close = getattr(results, "close", None)
-        if close is not None:
-            close()  # a caller that stops early shuts the pool down
+        pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
+
+
+def _finish(
+    head: dict[str, Any], planned: list[dict[str, Any] | StudioError], cfg: IngestConfig
+) -> dict[str, Any] | StudioError:
+    for r in planned:
+        if isinstance(r, StudioError):
+            return r
+        PLANNING_CPU_S[0] += r["cpu_s"]
+        pid, cpu = r["process"]
+        if pid != os.getpid():
+            WORKER_CPU_S[pid] = max(cpu, WORKER_CPU_S.get(pid, 0.0))
+    try:
+        return _merge(head, planned, cfg)  # type: ignore[arg-type]
+    except StudioError as e:
+        return e
 
 
 def _attempt(c: Chunk, cfg: IngestConfig) -> dict[str, Any] | StudioError:
@@ -416,24 +474,18 @@ def _attempt(c: Chunk, cfg: IngestConfig) -> dict[str, Any] | StudioError:
         return e
 
 
-def _in_pool(jobs: list[Chunk], cfg: IngestConfig, n_workers: int) -> Iterator[Any]:
-    """Chunk plans in order, from worker processes (started fresh: forkserver where there is
-    one, never a plain fork of a process that may run GUI or server threads)."""
+def _start_pool(n_workers: int) -> Any:
+    """Worker processes started fresh (forkserver where there is one, never a plain fork of a
+    process that may run GUI or server threads); the fork server imports and warms up the
+    planning code once (core.ingest_warm), so each worker starts ready."""
     import multiprocessing as mp
     from concurrent.futures import ProcessPoolExecutor
 
     method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
     ctx = mp.get_context(method)
     if method == "forkserver":
-        ctx.set_forkserver_preload(["studio.core.ingest_plan"])
-    pool = ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
-    try:
-        futures = [pool.submit(_attempt, c, cfg) for c in jobs]
-        for i in range(len(jobs)):
-            yield futures[i].result()
-            futures[i] = None  # type: ignore[call-overload]  # (its plan is the caller's now)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+        ctx.set_forkserver_preload(["studio.core.ingest_warm"])
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
 
 
 _INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
