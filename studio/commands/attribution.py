@@ -46,6 +46,7 @@ def attribute(
     estimate: Annotated[
         bool, arg("with --method exact: show the memory and time it needs, then stop")
     ] = False,
+    cancel: CancelToken | None = None,
 ) -> AttributionReport | ExactEstimate:
     if top < 1:
         raise InvalidInput("--top must be at least 1.")
@@ -66,6 +67,7 @@ def attribute(
         top_k=top,
         signer=signer,
         max_new_tokens=max_new_tokens,
+        cancel=cancel,
     )
     path = attributor.save_report(rep, save)
     return AttributionReport(report=rep, path=str(path))
