@@ -106,3 +106,22 @@ def test_migration_adds_the_index_tables(studio: Any) -> None:
     }
     assert {"records_fts", "records_fts_state", "records_datanet_score"} <= names
     assert "records_datanet_contributor" in names
+
+
+def test_a_home_upgraded_from_schema_6_searches_its_old_records(tmp_path: Path) -> None:
+    from test_store import _load_fixture
+
+    from studio.core.blobs import BlobStore
+    from studio.core.config import Config
+    from studio.core.datanets import Datanets
+    from studio.core.events import EventBus
+    from studio.core.store import Store
+
+    path = _load_fixture(tmp_path, 6)
+    store = Store(path)
+    dn = Datanets(store, BlobStore(tmp_path / "blobs"), Config(), EventBus())
+    did = store.one("SELECT id FROM datanets WHERE name = 'net-v6'")["id"]
+    assert search.pending(store, did) == 1
+    assert search.index_records(dn, did) == 1
+    assert len(_ids(store, did, "seventh hour")) == 1
+    store.close()
