@@ -204,3 +204,27 @@ def test_the_pool_reads_files_as_it_goes(tmp_path: Path, monkeypatch: pytest.Mon
     for a, b in zip([first, *rest], serial, strict=True):
         assert a["hashes"] == b["hashes"] and a["pack"] == b["pack"]
         assert (a["sigs"] == b["sigs"]).all() and a["sources"] == b["sources"]
+
+
+def test_packs_planned_for_a_file_that_is_not_added_are_taken_back(
+    studio: Any, tmp_path: Path
+) -> None:
+    """Packs are written while planning; those of a file found to be a duplicate afterwards, or
+    refused after planning, are removed again: the blobs folder holds only what rows use."""
+    from cancelkit import folder_picture
+
+    f = tmp_path / "log.txt"
+    f.write_text(_prose(random.Random(2), 40))
+    dn = studio.datanets
+    dn.create("packs")
+    dn.add_files("packs", [f], contributor=A1)
+    before = folder_picture(studio.paths.blobs)
+    studio.config.ingest.target_chars = 300  # the same file would now pack differently
+    (again,) = dn.add_files("packs", [f], contributor=A1)
+    assert again["status"] == "duplicate"
+    studio.config.ingest.max_records_per_file = 3
+    g = tmp_path / "long.txt"
+    g.write_text(_prose(random.Random(3), 40))
+    (refused,) = dn.add_files("packs", [g], contributor=A1, all_or_nothing=False)
+    assert refused["status"] == "error" and "more than 3 records" in refused["error"]
+    assert folder_picture(studio.paths.blobs) == before

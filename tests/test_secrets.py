@@ -185,6 +185,32 @@ def test_ordinary_text_and_labelled_hashes_pass(text: str) -> None:
     assert quality.scan(text).refused is None
 
 
+def test_the_batched_scan_finds_what_the_scan_of_each_text_finds() -> None:
+    """scan_many_flat with analyze()'s counts looks closely only at the texts where something can
+    be found: it must give, text for text, what scanning each text on its own gives."""
+    rng = random.Random(3)
+    texts = (
+        [t for _, t in DISGUISES]
+        + ORDINARY
+        + [
+            "Write to keeper@example.org about the lamp.",
+            "Call +44 20 7946 0958 after six.",
+            "Ünïcode\u00a0spaces and a key sk-" + "a" * 30,
+            "no-break\u00a0space " + throwaway_secrets()["phrase"].replace(" ", "\u00a0"),
+            "the keeper counted 1 2 3 4 5 6 7 8 9 10 gulls",
+        ]
+    )
+    rng.shuffle(texts)
+    stats = quality.analyze(texts)
+    pii, why = quality.scan_many_flat(
+        texts, stats.mnemonic.tolist(), stats.digits.tolist(), stats.long_token.tolist()
+    )
+    each = [quality.scan(t) for t in texts]
+    assert why == [s.refused for s in each]
+    assert [list(p) for p in pii] == [s.pii for s in each]
+    assert sum(1 for w in why if w) >= 42 and sum(1 for p in pii if p) >= 2
+
+
 def test_the_sample_datanet_passes_whole() -> None:
     cfg = IngestConfig()
     folder = REPO / "resources" / "sample-datanet"

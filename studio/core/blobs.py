@@ -46,10 +46,12 @@ class BlobStore:
     def _pending(self) -> Path:
         return self.root / ".pending"
 
-    def add_pending(self, data: bytes) -> tuple[str, bool]:
+    def add_pending(self, data: bytes, owner: int | None = None) -> tuple[str, bool]:
+        """add() with a marker; owner: the process whose transaction will reference the blob, when
+        another process writes it for that one (an ingest worker for the writer)."""
         digest = sha256_hex(data)
         self._pending.mkdir(exist_ok=True)
-        (self._pending / f"{os.getpid()}.{digest}").touch()
+        (self._pending / f"{owner or os.getpid()}.{digest}").touch()
         return self.add(data)
 
     def settle(self, digest: str) -> None:

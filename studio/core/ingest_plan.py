@@ -1,5 +1,6 @@
 """Planning an ingest: files -> checked, split, scanned and signed records, ready for the one
-SQLite writer (Datanets). Nothing is written here.
+SQLite writer (Datanets). The only thing written here is each chunk's pack blob (its records'
+bytes back to back), marked pending for the writer's transaction (see plans_of).
 
 Each file is read once (links refused unless asked for, size capped) and cut into chunks: prose
 at a blank line and JSONL at a line break about every CHUNK_BYTES, CSV, PDF and DOCX whole. A
@@ -18,6 +19,7 @@ import sys
 import time
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from pathlib import Path
 from typing import Any
 
@@ -140,13 +142,21 @@ def _rows(c: Chunk, cfg: IngestConfig) -> tuple[list[Any], list[tuple[int, str]]
     return _READERS[c.fmt](c.name, c.data, cfg, c.text_column), []
 
 
-def plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
-    """Parse, split, scan and sign one chunk (picklable in and out: it runs in workers)."""
+# Where a chunk's pack goes: the blob store's folder and the process whose transaction will
+# reference it (the writer), or None to only compute its digest.
+PackStore = tuple[str, int] | None
+
+
+def plan_chunk(c: Chunk, cfg: IngestConfig, store: PackStore = None) -> dict[str, Any]:
+    """Parse, split, scan and sign one chunk, and write its records' pack into the blob store
+    (picklable in and out: it runs in workers)."""
     gc_was_on = gc.isenabled()
     gc.disable()  # millions of small acyclic objects: the cyclic GC would rescan them
     started = time.process_time()
     try:
         out = _plan_chunk(c, cfg)
+        if "pack" in out:
+            out["pack_id"], out["created"] = _store_pack(out["pack"], store)
         out["cpu_s"] = time.process_time() - started
         out["process"] = (os.getpid(), time.process_time())
         return out
@@ -201,7 +211,7 @@ def _compact(
     ]
     return {
         "kinds": [r[0] for r in raw],
-        "sources": [_source_json(r[5], file_json) for r in raw],
+        "sources": _sources_json([r[5] for r in raw], file_json),
         "previews": [t[:PREVIEW_CHARS] for t in texts],
         "lengths": np.fromiter(map(len, texts), np.int64, n),
         "pack": b"".join(canon),
@@ -214,13 +224,25 @@ def _compact(
     }
 
 
+def _store_pack(pack: bytes, store: PackStore) -> tuple[str, list[str]]:
+    """The pack's digest, and [digest] when this call created the blob. Written with a marker
+    naming the writer process: if it dies before COMMIT, the next open sweeps the blob; after a
+    rollback (a cancel) the writer discards it."""
+    if store is None or not pack:
+        return hashlib.sha256(pack).hexdigest(), []
+    from studio.core.blobs import BlobStore
+
+    digest, created = BlobStore(Path(store[0])).add_pending(pack, owner=store[1])
+    return digest, [digest] if created else []
+
+
 class PlannedTexts(Sequence[str]):
     """The plain texts of a plan's records, decoded from its pack on demand (the writer reads
     only the few it scores or compares)."""
 
     def __init__(self, plan: dict[str, Any]) -> None:
-        self._pack, self._kinds = plan["pack"], plan["kinds"]
-        self._offsets, self._sizes = plan["offsets"], plan["sizes"]
+        self._packs, self._chunk = plan["pack_bytes"], plan["chunk_of"]
+        self._kinds, self._offsets, self._sizes = plan["kinds"], plan["offsets"], plan["sizes"]
 
     def __len__(self) -> int:
         return len(self._kinds)
@@ -229,7 +251,7 @@ class PlannedTexts(Sequence[str]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         off = int(self._offsets[i])
-        data = self._pack[off : off + int(self._sizes[i])]
+        data = self._packs[self._chunk[i]][off : off + int(self._sizes[i])]
         kind = self._kinds[i]
         if kind == "text":
             return data.decode("utf-8")
@@ -248,8 +270,16 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     plan["sigs"] = np.concatenate([p["sigs"] for p in parts]).reshape(-1, quality.NUM_PERM)
     for key in ("ratios", "lengths", "sizes"):
         plan[key] = np.concatenate([p[key] for p in parts])
-    plan["pack"] = b"".join(p["pack"] for p in parts) if len(parts) > 1 else parts[0]["pack"]
-    plan["offsets"] = np.cumsum(plan["sizes"]) - plan["sizes"]
+    # Each chunk's records live in that chunk's pack (written by the worker), at offsets from 0.
+    counts = [len(p["kinds"]) for p in parts]
+    plan["pack_bytes"] = [p["pack"] for p in parts]
+    plan["chunk_of"] = np.repeat(np.arange(len(parts)), counts)
+    plan["packs"] = [p["pack_id"] for p in parts for _ in range(len(p["kinds"]))]
+    # the file's pack: its first chunk's (the others are referenced by their records)
+    plan["pack"] = next(
+        (p["pack_id"] for p in parts if p["kinds"]), hashlib.sha256(b"").hexdigest()
+    )
+    plan["offsets"] = np.concatenate([np.cumsum(p["sizes"]) - p["sizes"] for p in parts])
     pii: dict[int, tuple[str, ...]] = {}
     base = 0
     for p in parts:
@@ -363,23 +393,34 @@ def plans_of(
     *,
     workers: int | None = None,
     cancel: CancelToken | None = None,
+    blobs: Path | None = None,
+    written: list[str] | None = None,
 ) -> Iterator[dict[str, Any] | StudioError]:
     """Each prepared file's plan (or the error that refused it), in order, as soon as its chunks
     are done, while the pool works on the next files (so the caller writes one file while the
     next ones are parsed). Chunks go to a process pool when there is more than one core and
     enough data; the plans are the same either way. Files are read as the pool needs them, and
     at most about WINDOW_BYTES of chunks are in flight: memory stays bounded however many
-    files there are."""
+    files there are. With `blobs` (the blob store's folder) each chunk's pack is written there
+    by whoever planned it, marked pending for this process; `written` gets the digest of every
+    blob so created, also of plans never handed out (a cancel, an error), as soon as it is
+    known and at the latest when the iterator is closed: the caller discards those no row uses."""
+    store = (str(blobs), os.getpid()) if blobs is not None else None
+    out = written if written is not None else []
     files = [item for item in prepared if isinstance(item, Checked)]
     total = sum(item.size for item in files)
     n_workers = min(worker_count(cfg) if workers is None else workers, -(-total // CHUNK_BYTES))
     if n_workers > 1 and total >= POOL_MIN_BYTES and not getattr(sys, "frozen", False):
-        return _pooled(prepared, cfg, n_workers, cancel)
-    return _serial(prepared, cfg, cancel)
+        return _pooled(prepared, cfg, n_workers, cancel, store, out)
+    return _serial(prepared, cfg, cancel, store, out)
 
 
 def _serial(
-    prepared: Sequence[Prepared], cfg: IngestConfig, cancel: CancelToken | None
+    prepared: Sequence[Prepared],
+    cfg: IngestConfig,
+    cancel: CancelToken | None,
+    store: PackStore,
+    written: list[str],
 ) -> Iterator[dict[str, Any] | StudioError]:
     for item in prepared:
         if isinstance(item, StudioError):
@@ -394,7 +435,7 @@ def _serial(
         planned = []
         for c in parts:
             check(cancel)
-            planned.append(_attempt(c, cfg))
+            planned.append(_noted(_attempt(c, cfg, store), written))
         yield _finish(head, planned, cfg)
 
 
@@ -402,7 +443,12 @@ WINDOW_BYTES = 64 << 20  # file bytes submitted to the pool and not yet handed t
 
 
 def _pooled(
-    prepared: Sequence[Prepared], cfg: IngestConfig, n_workers: int, cancel: CancelToken | None
+    prepared: Sequence[Prepared],
+    cfg: IngestConfig,
+    n_workers: int,
+    cancel: CancelToken | None,
+    store: PackStore,
+    written: list[str],
 ) -> Iterator[dict[str, Any] | StudioError]:
     from collections import deque
 
@@ -411,6 +457,7 @@ def _pooled(
     ahead: deque[StudioError | tuple[dict[str, Any], int, list[Any]]] = deque()
     todo = iter(prepared)
     in_flight = [0]
+    current: list[Any] = []
 
     def top_up() -> None:
         """Read and submit files until the window is full (at least one file ahead)."""
@@ -427,7 +474,8 @@ def _pooled(
             except StudioError as e:
                 ahead.append(e)
                 continue
-            ahead.append((head, head["size"], [pool.submit(_attempt, c, cfg) for c in parts]))
+            futures = [pool.submit(_attempt, c, cfg, store) for c in parts]
+            ahead.append((head, head["size"], futures))
             in_flight[0] += head["size"]
 
     try:
@@ -438,17 +486,29 @@ def _pooled(
                 top_up()
                 yield entry
                 continue
-            head, size, futures = entry
+            head, size, current = entry
             planned = []
-            for i in range(len(futures)):  # in order, whatever happens
+            for i in range(len(current)):  # in order, whatever happens
                 check(cancel)
-                planned.append(futures[i].result())
-                futures[i] = None  # (its plan is the caller's now)
+                planned.append(_noted(current[i].result(), written))
+                current[i] = None  # (its plan is the caller's now)
             in_flight[0] -= size
             top_up()  # the workers go on while the caller writes this file
             yield _finish(head, planned, cfg)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
+        # the blobs of plans never handed out (they ran, or were running, when it stopped)
+        rest = [f for f in current if f is not None]
+        rest += [f for e in ahead if not isinstance(e, StudioError) for f in e[2]]
+        for f in rest:
+            if f.done() and not f.cancelled() and f.exception() is None:
+                _noted(f.result(), written)
+
+
+def _noted(r: dict[str, Any] | StudioError, written: list[str]) -> dict[str, Any] | StudioError:
+    if isinstance(r, dict):
+        written += r.get("created", ())
+    return r
 
 
 def _finish(
@@ -467,9 +527,9 @@ def _finish(
         return e
 
 
-def _attempt(c: Chunk, cfg: IngestConfig) -> dict[str, Any] | StudioError:
+def _attempt(c: Chunk, cfg: IngestConfig, store: PackStore = None) -> dict[str, Any] | StudioError:
     try:
-        return plan_chunk(c, cfg)
+        return plan_chunk(c, cfg, store)
     except StudioError as e:
         return e
 
@@ -489,6 +549,22 @@ def _start_pool(n_workers: int) -> Any:
 
 
 _INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
+
+
+def _sources_json(sources: list[dict[str, Any]], file_json: str) -> list[str]:
+    """_source_json() of each source; in one pass for the usual chunk, where every source is
+    {file, one int key} (an offset, a row or a paragraph)."""
+    k = next(reversed(sources[0]), None) if sources else None
+    if k in _INT_KEYS:
+        values = list(map(dict.get, sources, repeat(k)))  # (map: no Python call per source)
+        if (
+            set(map(len, sources)) == {2}
+            and set(map(type, values)) == {int}
+            and all(map(dict.__contains__, sources, repeat("file")))
+        ):
+            head = f'{{"file": {file_json}, "{k}": '
+            return [f"{head}{v}}}" for v in values]
+    return [_source_json(s, file_json) for s in sources]
 
 
 def _source_json(source: dict[str, Any], file_json: str) -> str:

@@ -1,8 +1,9 @@
 """Datanets: create, add files, curate, snapshot (Merkle root), prove, verify, export.
 
 Storage: rows in SQLite (m001_datanets); record contents in content-addressed blobs. Each
-ingested file's records are written back to back into one "pack" blob (one fsync per file
-instead of one per record); a record points at (pack, offset, size) and carries the sha256 of its
+ingested file's records are written back to back into "pack" blobs, one per ~1 MB chunk of the
+file, each written by the worker that planned that chunk (one fsync per pack instead of one per
+record; a small file has one pack); a record points at (pack, offset, size) and carries the sha256 of its
 own bytes, so verify can name exactly which records were tampered with.
 
 One concept per module: `catalog` (the Datanets themselves), `adding` (adding files), `records`

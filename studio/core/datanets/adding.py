@@ -1,11 +1,10 @@
-"""Adding files to a Datanet: parse and check each file (nothing written), then write its records
-as one pack blob plus one transaction, with exact and near-duplicate detection."""
+"""Adding files to a Datanet: parse, check and pack each file (core.ingest_plan, in a process pool),
+then write its records in one transaction, with exact and near-duplicate detection."""
 
 from __future__ import annotations
 
 import builtins
 import gc
-import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -68,8 +67,17 @@ class AddingFiles(DuplicateChecks):
                     for item in prepared:
                         if isinstance(item, StudioError):
                             raise _all_or_nothing(item, len(paths))
-                plans = plans_of(prepared, self.config.ingest, cancel=cancel)
-                results = self._add_files(dn, who, paths, plans, all_or_nothing, cancel)
+                # every blob the planning writes (each chunk's pack, by the worker that planned
+                # it), so that a cancel or a failure takes back exactly those
+                new_blobs: builtins.list[str] = []
+                plans = plans_of(
+                    prepared,
+                    self.config.ingest,
+                    cancel=cancel,
+                    blobs=self.blobs.root,
+                    written=new_blobs,
+                )
+                results = self._add_files(dn, who, paths, plans, new_blobs, all_or_nothing, cancel)
                 added = [r for r in results if r.get("status") == "added"]
                 if added:
                     ids = frozenset(i for r in added for i in r.pop("_ids"))  # (ints already)
@@ -87,6 +95,7 @@ class AddingFiles(DuplicateChecks):
         who: str,
         paths: builtins.list[Path],
         plans: Any,
+        new_blobs: builtins.list[str],
         all_or_nothing: bool,
         cancel: CancelToken | None,
     ) -> builtins.list[dict[str, Any]]:
@@ -95,7 +104,6 @@ class AddingFiles(DuplicateChecks):
         back, and progress is held back until the last file's plan is in: such a failure is
         one line, with nothing changed."""
         results: builtins.list[dict[str, Any]] = []
-        new_blobs: builtins.list[str] = []
         held: builtins.list[tuple[Any, ...]] = []
         live = [not all_or_nothing]
 
@@ -118,7 +126,7 @@ class AddingFiles(DuplicateChecks):
                         for event in held:
                             self.events.progress(*event)
                     if not isinstance(plan, StudioError):
-                        results.append(self._ingest(dn, plan, who, cancel, new_blobs, progress))
+                        results.append(self._ingest(dn, plan, who, cancel, progress))
                     elif all_or_nothing:
                         raise _all_or_nothing(plan, len(paths))
                     else:
@@ -133,8 +141,12 @@ class AddingFiles(DuplicateChecks):
                 check(cancel)  # the last safe point: after it, the transaction commits
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
+            plans.close()  # the pool stops; new_blobs then holds every blob it wrote
             self._discard_unreferenced(new_blobs)
             raise
+        else:  # packs of files that were duplicates or refused after planning
+            used = {d for r in results for d in r.pop("_packs", ())}
+            self._discard_unreferenced([d for d in new_blobs if d not in used])
         finally:
             self.blobs.settle_mine()  # committed or rolled back: nothing of ours is pending now
             conn.execute(f"PRAGMA cache_size = {int(cache_size)}")
@@ -157,7 +169,6 @@ class AddingFiles(DuplicateChecks):
         plan: dict[str, Any],
         who: str,
         cancel: CancelToken | None = None,
-        new_blobs: builtins.list[str] | None = None,
         progress: Callable[..., Any] | None = None,
     ) -> dict[str, Any]:
         progress = progress or self.events.progress
@@ -181,17 +192,12 @@ class AddingFiles(DuplicateChecks):
         hashes: builtins.list[str] = plan["hashes"]
         sigs = plan["sigs"]
         pii_found: dict[int, tuple[str, ...]] = plan["pii"]
-        pack_bytes = plan["pack"]
-        # Written inside the transaction that will reference it, marked pending: a rollback
-        # discards it (new_blobs), and if the process is killed before COMMIT the next open sweeps
-        # it (sweep_abandoned_blobs). No row ever points at a blob that is not on disk.
+        # The packs (one per chunk) were written by the planning, inside the transaction that
+        # will reference them, marked pending: a rollback discards them (add_files), and if the
+        # process is killed before COMMIT the next open sweeps them (sweep_abandoned_blobs). No
+        # row ever points at a blob that is not on disk.
+        pack = plan["pack"]
         check(cancel)
-        if pack_bytes:
-            pack, created = self.blobs.add_pending(pack_bytes)
-            if created and new_blobs is not None:
-                new_blobs.append(pack)
-        else:
-            pack = hashlib.sha256(b"").hexdigest()
         now = time.time()
         try:
             with self.store.transaction():
@@ -282,7 +288,7 @@ class AddingFiles(DuplicateChecks):
                         repeat(file_id),
                         kinds,
                         hashes,
-                        repeat(pack),
+                        plan["packs"],
                         plan["offsets"].tolist(),
                         plan["sizes"].tolist(),
                         repeat(who),
@@ -320,6 +326,7 @@ class AddingFiles(DuplicateChecks):
             "flags": flagged,
             "file_id": file_id,
             "_ids": ids,  # for the Changes; add_files removes it
+            "_packs": {pack, *plan["packs"]},  # in use now (_add_files removes it)
         }
 
 

@@ -112,9 +112,10 @@ def _shingles(
             if not e.isascii():  # non-ASCII letters: count them properly
                 ratio[i] = letter_ratio(texts[i])
     # a word starts at a non-space byte after a space or after the padding, and ends before one
+    # (the buffer starts and ends with padding: words start and end in turn)
     sep = (arr == 32) | (arr == 0)
-    pos = np.flatnonzero(~sep[1:] & sep[:-1]) + 1
-    ends = np.flatnonzero(sep[1:] & ~sep[:-1]) + 1
+    edges = np.flatnonzero(sep[1:] != sep[:-1]) + 1
+    pos, ends = edges[0::2], edges[1::2]
     # (an overlapping, unaligned view: index it, never np.take, which copies it whole first)
     words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
     x1: np.ndarray = words[pos]

@@ -136,6 +136,17 @@ def phrase_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
     """The one tokeniser of the phrase check, vectorised over a batch: the runs of ASCII letters
     of each normalised, lower-cased text. Returns per token its owner (text index), its BIP-39
     index (-1 when not a list word) and its byte span start (for tests)."""
+    first, index, starts, text_starts = _tokens(texts, only_runs=False)
+    return np.searchsorted(text_starts, starts, side="right") - 1, index, starts
+
+
+def _tokens(
+    texts: Sequence[str], only_runs: bool
+) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    """phrase_tokens() as the phrase check uses it: per text the number of its first token
+    (instead of an owner per token), and with only_runs the BIP-39 index looked up only for
+    tokens in a run of at least _RUN tokens of 3-8 letters (a list word's length; other
+    tokens keep -1, and no phrase can hold them)."""
     joined = _STR_PAD.join(texts)
     if joined.isascii():  # one lower/encode for the batch (normalize() keeps ASCII as it is)
         buf = (_STR_PAD + joined + _STR_PAD).lower().encode("ascii")
@@ -146,25 +157,40 @@ def phrase_tokens(texts: Sequence[str]) -> tuple[np.ndarray, np.ndarray, np.ndar
         sizes = np.fromiter(map(len, encoded), dtype=np.int64, count=len(encoded))
     arr = np.frombuffer(buf, dtype=np.uint8)
     text_starts = np.cumsum(sizes + len(_PAD)) - sizes
-    letter = ((arr >= 97) & (arr <= 122)).view(np.int8)
-    step = np.diff(letter)
-    starts = np.flatnonzero(step == 1) + 1
-    ends = np.flatnonzero(step == -1) + 1
-    owner = np.searchsorted(text_starts, starts, side="right") - 1
+    letter = np.subtract(arr, 97, dtype=np.uint8) < 26  # a-z
+    # the buffer starts and ends with padding: letter runs start and end in turn
+    edges = np.flatnonzero(letter[1:] != letter[:-1]) + 1
+    starts, ends = edges[0::2], edges[1::2]
     wlen = ends - starts
     index = np.full(len(starts), -1, dtype=np.int32)
     listed = (wlen >= 3) & (wlen <= 8)
+    if only_runs:
+        listed = _in_runs(listed, _RUN)
     if np.any(listed):
         # (an overlapping, unaligned view: index it, never np.take, which copies it whole first)
         words = np.ndarray((len(buf) - 7,), dtype="<u8", buffer=buf, strides=(1,))
         at = starts[listed]
-        masked = words[at] & np.take(_WORD_MASKS, wlen[listed])
+        masked = words[at] & _WORD_MASKS[wlen[listed]]
         bucket = _bucket(masked)
         found = np.full(len(at), -1, dtype=np.int32)
         for codes, idx in _bip39_table():
-            found = np.where(np.take(codes, bucket) == masked, np.take(idx, bucket), found)
+            found = np.where(codes[bucket] == masked, idx[bucket], found)
         index[listed] = found
-    return owner, index, starts
+    return np.searchsorted(starts, text_starts), index, starts, text_starts
+
+
+def _in_runs(mask: np.ndarray, k: int) -> np.ndarray:
+    """True where mask is True inside a run of at least k Trues."""
+    padded = np.concatenate(([False], mask, [False]))
+    edges = np.flatnonzero(padded[1:] != padded[:-1])
+    rs, re_ = edges[0::2], edges[1::2]
+    long = re_ - rs >= k
+    if not np.any(long):
+        return np.zeros(len(mask), dtype=bool)
+    delta = np.zeros(len(mask) + 1, dtype=np.int32)
+    np.add.at(delta, rs[long], 1)
+    np.add.at(delta, re_[long], -1)
+    return np.cumsum(delta[:-1]) > 0
 
 
 def phrase_flags(texts: Sequence[str]) -> np.ndarray:
@@ -173,20 +199,23 @@ def phrase_flags(texts: Sequence[str]) -> np.ndarray:
     out = np.zeros(len(texts), dtype=bool)
     if not texts:
         return out
-    owner, index, _ = phrase_tokens(texts)
+    first, index, _, _ = _tokens(texts, only_runs=True)
     member = index >= 0
     if np.count_nonzero(member) < _RUN:
         return out
-    new_text = np.r_[True, owner[1:] != owner[:-1]]
+    new_text = np.zeros(len(index) + 1, dtype=bool)
+    new_text[first] = True  # (texts without tokens point past the end or at the next one)
+    new_text[0] = True
     prev = np.r_[False, member[:-1]]
-    run_starts = np.flatnonzero(member & (new_text | ~prev))
+    run_starts = np.flatnonzero(member & (new_text[:-1] | ~prev))
     nxt = np.r_[member[1:], False]
-    next_new = np.r_[new_text[1:], True]
+    next_new = new_text[1:].copy()
+    next_new[-1] = True
     run_ends = np.flatnonzero(member & (next_new | ~nxt)) + 1
     long = np.flatnonzero(run_ends - run_starts >= _RUN)
     for k in long.tolist():
         s, e = int(run_starts[k]), int(run_ends[k])
-        t = int(owner[s])
+        t = int(np.searchsorted(first, s, side="right")) - 1
         if not out[t] and _has_valid_window(index[s:e].tolist()):
             out[t] = True
     return out
@@ -473,8 +502,9 @@ def scan_many_flat(
     vectorised pass over the raw bytes); without them they are computed here. Literal checks run
     once over the whole batch first, so a pattern absent from it costs nothing per text."""
     joined = "\x00".join(texts)
+    normed: Sequence[str]
     if joined.isascii():  # the usual case: normalize() keeps every text as it is
-        normed = list(texts)
+        normed = texts
     else:
         normed = [normalize(t) for t in texts]
         joined = "\x00".join(normed)
@@ -483,9 +513,15 @@ def scan_many_flat(
     pem = any(lit in joined for lit in _PEM_LITERALS)
     literals = _literals_in(joined)
     at = "@" in joined
-    pii_out: list[tuple[str, ...]] = []
-    refused_out: list[str | None] = []
-    for i, text in enumerate(normed):
+    n = len(texts)
+    pii_out: list[tuple[str, ...]] = [()] * n
+    refused_out: list[str | None] = [None] * n
+    if digits is None or long_token is None:
+        todo: Sequence[int] = range(n)
+    else:
+        todo = _worth_a_look(texts, normed, joined, phrase, digits, long_token, pem, literals, at)
+    for i in todo:
+        text = normed[i]
         plain = text is texts[i]  # unchanged by normalisation: the batch's byte counts hold
         n_digits = digits[i] if plain and digits is not None else _digit_count(text)
         long = long_token[i] if plain and long_token is not None else _has_long_token(text)
@@ -499,6 +535,40 @@ def scan_many_flat(
         )
         email = at and "@" in text and _EMAIL.search(text) is not None
         phone = n_digits >= 10 and _has_phone(text)
-        pii_out.append(_PII_KINDS[email, phone])
-        refused_out.append(refused)
+        pii_out[i] = _PII_KINDS[email, phone]
+        refused_out[i] = refused
     return pii_out, refused_out
+
+
+def _worth_a_look(
+    texts: Sequence[str],
+    normed: Sequence[str],
+    joined: str,
+    phrase: Sequence[bool],
+    digits: Sequence[int],
+    long_token: Sequence[bool],
+    pem: bool,
+    literals: Sequence[tuple[tuple[str, ...], re.Pattern[str]]],
+    at: bool,
+) -> list[int]:
+    """The texts in which some check of the scan can find something, found batch-wide: those with
+    at least 10 digits (a phone number; 16 for a hex key), a phrase, a long token, a PEM marker,
+    a literal of an API-key pattern or an '@' (one search over the joined batch), or changed by
+    normalisation (their batch counts do not hold). Every other text scans as nothing found."""
+    need = (np.asarray(digits) >= 10) | np.asarray(phrase, dtype=bool)
+    need |= np.asarray(long_token, dtype=bool)
+    marks = [lit for lits, _ in literals for lit in lits]
+    marks += list(_PEM_LITERALS) * pem + ["@"] * at
+    if marks:
+        # text i ends (with its separator) at ends[i] in the joined batch
+        ends = np.cumsum(np.fromiter(map(len, normed), np.int64, len(normed)) + 1)
+        found = [m.start() for m in _marks_pattern(tuple(sorted(set(marks)))).finditer(joined)]
+        need[np.searchsorted(ends, np.asarray(found, dtype=np.int64), side="right")] = True
+    if normed is not texts:
+        need |= np.fromiter((a is not b for a, b in zip(normed, texts, strict=True)), bool)
+    return np.flatnonzero(need).tolist()
+
+
+@lru_cache(maxsize=64)
+def _marks_pattern(marks: tuple[str, ...]) -> re.Pattern[str]:
+    return re.compile("|".join(map(re.escape, marks)))
