@@ -1,8 +1,9 @@
 """`studio` command line, derived from the operation registry in studio.commands: each operation's
 signature becomes its argparse parser; its typed result is rendered by studio.cli_render (text) or
-printed as JSON (--json). For an operation that takes a cancel token, the first Ctrl-C cancels it
-politely (it stops at its next safe point, e.g. publish before its first transaction); a second
-one interrupts at once."""
+printed as JSON (--json). For a chain operation that takes a cancel token (publish), the first
+Ctrl-C cancels it politely: it stops at its next safe point (before its first transaction nothing
+changes; after it, at the next transaction boundary); a second one interrupts at once. Other
+operations keep Ctrl-C as an interrupt (their process pools stop with it)."""
 
 from __future__ import annotations
 
@@ -171,8 +172,11 @@ def error_line(e: StudioError) -> str:
 
 @contextlib.contextmanager
 def _cancel_on_interrupt(op: Operation, kwargs: dict[str, Any]) -> Iterator[None]:
-    """Give a cancellable operation a token that the first Ctrl-C cancels."""
-    if not op.cancellable or threading.current_thread() is not threading.main_thread():
+    """Give a cancellable chain operation a token that the first Ctrl-C cancels."""
+    if (
+        not (op.cancellable and op.network)
+        or threading.current_thread() is not threading.main_thread()
+    ):
         yield
         return
     from studio.core.cancel import CancelToken

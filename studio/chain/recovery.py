@@ -126,7 +126,7 @@ def abandon(pipe: TxPipeline, tx_hash: str) -> dict[str, Any]:
         raise ChainError(
             f"{tx_hash} is {row['status']}, not signed-but-unsent; only those can be abandoned.",
             hint="Replace a pending one with a 0-OPEN transfer to yourself instead.",
-            suggest=Suggestion("wallet speed-up", {"tx_hash": tx_hash, "cancel": True}),
+            suggest=Suggestion("wallet speed-up", {"tx_hash": tx_hash, "cancel_tx": True}),
         )
     with pipe._nonce_lock(row["sender"]):
         if pipe._known(row["tx_hash"]):
@@ -134,7 +134,7 @@ def abandon(pipe: TxPipeline, tx_hash: str) -> dict[str, Any]:
             raise ChainError(
                 f"The node already has {tx_hash}; it can no longer be abandoned.",
                 hint="Cancel it instead: replace it with a 0-OPEN transfer to yourself.",
-                suggest=Suggestion("wallet speed-up", {"tx_hash": tx_hash, "cancel": True}),
+                suggest=Suggestion("wallet speed-up", {"tx_hash": tx_hash, "cancel_tx": True}),
             )
         pipe._set(row["id"], status="abandoned", error="abandoned by the user before sending")
         # Later rows of this sender were signed with the nonces after it: they would wait for
