@@ -156,7 +156,7 @@ class ChainClient:
 
     # -- reads -------------------------------------------------------------------------------
     def balance(self, address: str) -> int:
-        return int(self.w3.eth.get_balance(parse_address(address)))
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(parse_address(address))))
 
     def deployment(self) -> dict[str, Any]:
         """Contract addresses on this chain. The devnet deploys them on first use."""
