@@ -300,6 +300,22 @@ def test_chain_model_and_attribution_operations(op: Runner, tmp_path: Path) -> N
     with pytest.raises(Cancelled):
         invoke("datanet publish", op.studio, name="notes", cancel=TripAfter(0))
     assert store_picture(op.studio.paths.db) == before
+    # Someone at a terminal is asked first, told it cannot be undone; a "no" sends nothing.
+    asked: list[str] = []
+
+    class Declines(FixedPrompter):
+        interactive = True
+
+        def confirm(self, question: str) -> bool:
+            asked.append(question)
+            return False
+
+    headless, op.studio.prompter = op.studio.prompter, Declines(PASSWORD)
+    with pytest.raises(Cancelled, match="nothing was sent"):
+        invoke("datanet publish", op.studio, name="notes")
+    assert len(asked) == 1 and "cannot be undone" in asked[0]
+    assert store_picture(op.studio.paths.db) == before
+    op.studio.prompter = headless  # headless (and with yes=True): no question
     pub = op("datanet publish", name="notes")
     assert isinstance(pub, Publication) and pub.published and pub.bound == {me: 24}
     assert not op("datanet publish", name="notes").changed
