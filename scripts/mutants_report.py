@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import collections
 import fnmatch
+import io
 import re
 import sys
+import tokenize
 from pathlib import Path
 
 OUT = Path("bench/out/mutants.txt")
@@ -22,6 +24,30 @@ NOT_RUN = {"not checked", "skipped", "check was interrupted by user"}
 def module_of(key: str) -> str:
     # studio.core.blobs.xǁBlobStoreǁput__mutmut_3 / studio.core.atomic.x_write_bytes__mutmut_1
     return re.split(r"\.x[_ǁ]", key, maxsplit=1)[0]
+
+
+def _tokens(code: str) -> list[tuple[int, str]] | None:
+    try:
+        toks = tokenize.generate_tokens(io.StringIO(code.strip() + "\n").readline)
+        return [(t.type, "STR" if t.type == tokenize.STRING else t.string) for t in toks]
+    except (tokenize.TokenError, SyntaxError):
+        return None
+
+
+def kind_of(diff: str) -> str:
+    """A first sort of a survivor: "text" when only string literals changed (a message, a
+    label), "text->None" when a string became None; "behaviour" otherwise. The explanations
+    (docs/mutants.md) are written by a person; this only groups."""
+    old = "\n".join(ln[1:] for ln in diff.splitlines() if ln[:1] == "-" and ln[:3] != "---")
+    new = "\n".join(ln[1:] for ln in diff.splitlines() if ln[:1] == "+" and ln[:3] != "+++")
+    a, b = _tokens(old), _tokens(new)
+    if a is not None and a == b:
+        return "text"
+    if a is not None and b is not None and len(a) == len(b):
+        pairs = [(x, y) for x, y in zip(a, b, strict=True) if x != y]
+        if pairs and all(x[1] == "STR" and y[1] == "None" for x, y in pairs):
+            return "text->None"
+    return "behaviour"
 
 
 def results() -> list[tuple[str, str, Path]]:
@@ -72,13 +98,18 @@ def main(argv: list[str]) -> int:
         return 1
     head = table(rows)
     survivors = [r for r in rows if r[1] not in CAUGHT | NOT_RUN]
-    lines = [*head, "", f"surviving mutants ({len(survivors)}):", ""]
+    body: list[str] = []
+    kinds: collections.Counter[str] = collections.Counter()
     for key, status, path in survivors:
         try:
             diff = get_diff_for_mutant(key, path=path)
         except Exception as e:  # a stale result file: say so, keep the report
             diff = f"(no diff: {e})"
-        lines += [f"## {key} ({status})", diff.rstrip(), ""]
+        kind = status if status != "survived" else kind_of(diff)
+        kinds[kind] += 1
+        body += [f"## {key} ({status}, {kind})", diff.rstrip(), ""]
+    head += ["", "survivors by kind: " + ", ".join(f"{k} {n}" for k, n in sorted(kinds.items()))]
+    lines = [*head, "", f"surviving mutants ({len(survivors)}):", "", *body]
     OUT.parent.mkdir(parents=True, exist_ok=True)
     OUT.write_text("\n".join(lines) + "\n")
     print("\n".join(head))

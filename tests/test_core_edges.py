@@ -308,3 +308,17 @@ def test_record_proof_against_the_snapshot_root(studio: Any, tmp_path: Path) -> 
         )
     with pytest.raises(NotFound):
         record_proof(dn, studio.store, "proved", max(ids) + 100)
+
+    # A second version with one more record: a proof asked of version 1 is version 1's.
+    g = tmp_path / "more.jsonl"
+    g.write_text(json.dumps({"text": "Row 9: a fourth reading, taken at the lighthouse steps."}))
+    dn.add_files("proved", [g], contributor=A1)
+    dn.curate("proved", accept_all=True)
+    latest = dn.snapshot("proved")
+    assert latest["version"] == snap["version"] + 1 and latest["root"] != snap["root"]
+    for version, root in ((snap["version"], snap["root"]), (None, latest["root"])):
+        p = record_proof(dn, studio.store, "proved", ids[0], version)
+        assert p.root == root
+        assert merkle.verify_proof(
+            merkle.from_hex(p.leaf), [merkle.from_hex(x) for x in p.proof], merkle.from_hex(root)
+        )
