@@ -34,6 +34,8 @@ class NodeConfig:
     checkpoint_number: int = 0
     checkpoint_hash: str | None = None
     poll_s: float = 1.0
+    subscribe: bool = True  # new heads by `eth_subscribe newHeads` where the RPC has a websocket
+    ws_url: str | None = None  # the RPC's websocket (default: its HTTP address with ws://)
     max_tokens_limit: int = 512
     max_request_bytes: int = 256 * 1024
     max_concurrent: int = 16

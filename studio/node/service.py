@@ -144,6 +144,8 @@ class Node:
             checkpoint_number=self.config.checkpoint_number,
             checkpoint_hash=cp_hash,
             poll_s=self.config.poll_s,
+            subscribe=self.config.subscribe,
+            ws_url=self.config.ws_url,
         )
         self.follower = Follower(self.studio.store, fc)
         self.contracts = dict(dep["contracts"])
