@@ -35,6 +35,12 @@ class NodeMetrics:
             ["verdict"],
             registry=r,
         )
+        self.reruns = Counter(
+            "studio_node_validation_reruns",
+            "Reports re-run by this validator, by the attribution method used",
+            ["method"],
+            registry=r,
+        )
         self.challenges = Counter(
             "studio_node_challenges", "Challenges raised by this validator", registry=r
         )
