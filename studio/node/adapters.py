@@ -1,13 +1,14 @@
 """Adapters a validator fetched from the nodes it checks (`GET /v1/models/{id}/adapter`), verified
 against the adapter hash registered on chain and installed in its own data home:
 
-    node/adapters/<adapter sha256>/adapter/   the LoRA weights and config the serving node sent
-    node/adapters/<adapter sha256>/replay/    its replay record, when it sent one (exact method)
-    node/adapters/<adapter sha256>/card.json  its card, base model pointed at this machine's copy
+    node/adapters/<adapter sha256>-<bundle>/adapter/   the LoRA weights and config the node sent
+    node/adapters/<adapter sha256>-<bundle>/replay/    its replay record, if sent (exact method)
+    node/adapters/<adapter sha256>-<bundle>/card.json  its card, base pointed at this machine's
 
 A folder appears only by renaming a complete temporary one (a crash leaves a `.incoming-*`
-folder that the next install removes), is keyed by the verified hash so a second check reuses
-it, and is what the re-run attributes with: never a local model that happens to share the id."""
+folder that the next install removes), is keyed by the verified hash (and a digest of the rest of
+what was sent) so a second check reuses it, and is what the re-run attributes with: never a local
+model that happens to share the id."""
 
 from __future__ import annotations
 
@@ -93,8 +94,16 @@ def install(studio: Any, model_id: str, payload: bytes, onchain_hash: str) -> An
     base = _local_base(studio, card, model_id)
     card = {**card, "base_dir": str(base)}
 
+    # Keyed by the adapter hash and a digest of everything else the node sent (card, replay
+    # record): what one node serves never changes how another node's report is re-run.
+    bundle = hashlib.sha256()
+    for name in sorted(files):
+        bundle.update(name.encode() + b"\0" + hashlib.sha256(files[name]).digest())
+    bundle.update(
+        b"card.json\0" + hashlib.sha256(json.dumps(card, sort_keys=True).encode()).digest()
+    )
     root = adapters_dir(studio)
-    dest = root / want
+    dest = root / f"{want}-{bundle.hexdigest()[:16]}"
     if not (dest / "card.json").exists():
         root.mkdir(parents=True, exist_ok=True)
         for old in root.glob(".incoming-*"):  # what a crash left half-written

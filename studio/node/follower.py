@@ -307,8 +307,11 @@ class Follower:
             return self._backoff(f"{type(e).__name__}: {e}")
         self._failures = 0
         self._last_n = n
+        # A full batch from one polled step means more are waiting; a catch-up or a pushed head
+        # ends at the head.
+        behind = fn == self.step and n >= self.config.batch
         self._set(
-            state="following" if n < self.config.batch else "syncing",
+            state="syncing" if behind else "following",
             retry_in_s=None,
             last_error=None,
         )
