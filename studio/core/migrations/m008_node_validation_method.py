@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-VERSION = 7
+VERSION = 8
 
 
 def upgrade(store: Any) -> None:
