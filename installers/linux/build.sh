@@ -12,9 +12,10 @@
 #                      rebuilt, never used. The project itself is never installed into it: it is
 #                      analysed from a fresh copy of studio/ (build/stage), so no build leaves
 #                      anything behind in the venv.
-#   pyinstaller/       PyInstaller's own cache (PYINSTALLER_CONFIG_DIR): its bincache of stripped
-#                      binaries, one folder per strip/UPX setting, Python version and machine,
-#                      each entry checked against the digest of the file it was made from.
+#   pyinstaller/       PyInstaller's own cache (PYINSTALLER_CONFIG_DIR), kept out of ~/.config: its
+#                      bincache holds processed (stripped/signed) binaries, each checked against
+#                      the digest of its source. On Linux it stays empty (PyInstaller strips
+#                      nothing; strip_large below does, every build).
 # The PyInstaller work folder (build/pyinstaller) and dist/ are rebuilt from scratch every time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -29,6 +30,17 @@ export PYINSTALLER_CONFIG_DIR=$CACHE/pyinstaller
 export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || date +%s)}
 export PYTHONHASHSEED=0
 t0=$(date +%s)
+
+# Symbol tables of the largest libraries (libtorch_cpu alone carries ~90 MB). Only these: strip on
+# the auditwheel-patched libraries (numpy.libs, scipy.libs) leaves them unloadable.
+strip_large() {
+  local i=dist/studio/_internal f
+  for f in "$i"/torch/lib/libtorch_cpu.so "$i"/torch/lib/libtorch_python.so \
+    "$i"/pyarrow/libarrow.so.* "$i"/pyarrow/libarrow_compute.so.* "$i"/pyarrow/libparquet.so.* \
+    "$i"/pyarrow/libarrow_substrait.so.* "$i"/node_modules/@foundry-rs/*/bin/anvil; do
+    if [ -f "$f" ]; then strip --strip-unneeded "$f"; fi
+  done
+}
 
 if [ ! -f "$VENV/.complete" ]; then
   echo "build venv: creating $VENV from $LOCK (first run for this lock: a few minutes)"
@@ -50,14 +62,17 @@ export STUDIO_STAGE=$STAGE PYTHONPATH=$STAGE
 VERSION=$("$PY" -c 'import studio; print(studio.__version__)')
 ARCH=$(dpkg --print-architecture 2>/dev/null || echo amd64)
 t1=$(date +%s)
-# A fresh work folder every time; no --clean, which would also empty PyInstaller's cache.
-rm -rf build/pyinstaller dist/studio
-"$PY" -m PyInstaller --noconfirm --log-level WARN \
-  --distpath dist --workpath build/pyinstaller installers/studio.spec
+if [ "${1:-}" != --package-only ]; then  # --package-only: re-pack an existing dist/studio
+  # A fresh work folder every time; no --clean, which would also empty PyInstaller's cache.
+  rm -rf build/pyinstaller dist/studio
+  "$PY" -m PyInstaller --noconfirm --log-level WARN \
+    --distpath dist --workpath build/pyinstaller installers/studio.spec
+  # One executable for both entry points on Linux (studio.spec): the GUI is the name it starts by.
+  ln -sfn studio dist/studio/studio-gui
+  strip_large
+fi
 t2=$(date +%s)
 echo "pyinstaller: $((t2 - t1))s"
-# One executable for both entry points on Linux (studio.spec): the GUI is the name it starts by.
-ln -sfn studio dist/studio/studio-gui
 
 # The tarball: sorted, fixed owner and mtime. xz by default (a third smaller than gzip -6 for
 # this bundle); TAR_COMPRESS=gzip for a faster, bigger one.
