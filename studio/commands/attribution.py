@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Literal
 
-from studio.attribution.gradients import GradientConfig
 from studio.attribution.results import AttributionReport, ExactEstimate, IndexBuild, ReportCheck
 from studio.commands import arg, operation
 from studio.core.errors import AttributionError, InvalidInput
@@ -13,6 +12,11 @@ from studio.core.errors import AttributionError, InvalidInput
 if TYPE_CHECKING:
     from studio.app import Studio
     from studio.core.cancel import CancelToken
+
+
+# GradientConfig().proj_dim, written out: importing studio.attribution.gradients here loads numpy
+# for every command and before the GUI's first paint (tests/gui/test_startup.py keeps them equal).
+DEFAULT_PROJ_DIM = 128
 
 
 @operation(
@@ -42,6 +46,7 @@ def attribute(
     estimate: Annotated[
         bool, arg("with --method exact: show the memory and time it needs, then stop")
     ] = False,
+    cancel: CancelToken | None = None,
 ) -> AttributionReport | ExactEstimate:
     if top < 1:
         raise InvalidInput("--top must be at least 1.")
@@ -62,6 +67,7 @@ def attribute(
         top_k=top,
         signer=signer,
         max_new_tokens=max_new_tokens,
+        cancel=cancel,
     )
     path = attributor.save_report(rep, save)
     return AttributionReport(report=rep, path=str(path))
@@ -76,7 +82,7 @@ def index(
     *,
     proj_dim: Annotated[
         int | None,
-        arg(f"projection size per LoRA matrix side (default {GradientConfig().proj_dim})"),
+        arg(f"projection size per LoRA matrix side (default {DEFAULT_PROJ_DIM})"),
     ] = None,
     seed: Annotated[int, arg("projection seed")] = 0,
     force: Annotated[bool, arg("rebuild even if an up-to-date index exists")] = False,
@@ -84,7 +90,7 @@ def index(
 ) -> IndexBuild:
     from studio.attribution.gradients import GradientConfig
 
-    cfg = GradientConfig(seed=seed, **({"proj_dim": proj_dim} if proj_dim else {}))
+    cfg = GradientConfig(seed=seed, proj_dim=proj_dim) if proj_dim else GradientConfig(seed=seed)
     if cfg.proj_dim < 1:
         raise InvalidInput("--proj-dim must be at least 1.")
     return IndexBuild.from_dict(
