@@ -320,15 +320,7 @@ class Attributor:
             raise InvalidInput(
                 f"Unknown method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}."
             )
-        if top_k < 1:
-            raise InvalidInput("The number of top records must be at least 1.")
-        if not prompt or not prompt.strip():
-            raise InvalidInput("The prompt is empty.", hint="Give the question that was asked.")
-        if output is not None and not output.strip():
-            raise InvalidInput(
-                "The output is empty: there is nothing to attribute.",
-                hint="Give a non-empty output, or a prompt the model answers.",
-            )
+        self.check_query(prompt, output, top_k)
         info = self.model_info(model_id)
         if method == "exact":
             from studio.attribution.replay import check_exact
@@ -435,6 +427,18 @@ class Attributor:
             signer=signer,
         )
 
+    @staticmethod
+    def check_query(prompt: str, output: str | None, top_k: int) -> None:
+        if top_k < 1:
+            raise InvalidInput("The number of top records must be at least 1.")
+        if not prompt or not prompt.strip():
+            raise InvalidInput("The prompt is empty.", hint="Give the question that was asked.")
+        if output is not None and not output.strip():
+            raise InvalidInput(
+                "The output is empty: there is nothing to attribute.",
+                hint="Give a non-empty output, or a prompt the model answers.",
+            )
+
     # -- exact attribution: cost and choice (for the CLI, the GUI and the node's validator) ----
 
     def exact_estimate(self, model_id: str, queries: int = 1) -> dict[str, Any]:
@@ -450,6 +454,47 @@ class Attributor:
         from studio.attribution.replay import choose_method
 
         return choose_method(self, model_id, fallback)
+
+    def exact_job(
+        self,
+        model_id: str,
+        prompt: str,
+        output: str | None = None,
+        *,
+        top_k: int = 10,
+        owners: dict[str, str | None] | None = None,
+        max_new_tokens: int = 64,
+    ) -> Any:
+        """An exact attribution prepared as a job (see exact_job.py): `.estimate` to show before
+        it starts; `start_exact_job` runs it in a subprocess; re-preparing the same query resumes."""
+        from studio.attribution import exact_job
+
+        return exact_job.prepare(
+            self,
+            model_id,
+            prompt,
+            output,
+            top_k=top_k,
+            owners=owners,
+            max_new_tokens=max_new_tokens,
+        )
+
+    def start_exact_job(self, job: Any) -> Any:
+        """The job subprocess (a JobProcess: follow/cancel/kill/wait)."""
+        from studio.attribution import exact_job
+
+        return exact_job.start(self, job)
+
+    def exact_job_report(self, job: Any) -> dict[str, Any]:
+        from studio.attribution import exact_job
+
+        return exact_job.result(self, job)
+
+    def run_exact_job(self, key: str, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Inside the job subprocess: run the prepared job `key` to its report."""
+        from studio.attribution import exact_job
+
+        return exact_job.run(self, key, cancel)
 
     def _owners(self, names: Sequence[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
