@@ -96,12 +96,14 @@ class Family:
 
 
 # Optimizer settings (--opt). "usual" is the bench's (and bench/attribution.py's) run. "smooth"
-# was chosen on held-out seed 10 of `tuned` only (probes with --seeds 10 --eps/--lr/--warmup): a
-# larger AdamW eps (Adam stops acting like sign descent on small gradients), a warm-up, and the
-# learning rate raised to keep the validation loss where it was.
+# was picked on held-out seed 10 of `tuned` only (--seeds 10 --eps/--lr/--warmup; validation loss
+# within the seed-to-seed spread): a large AdamW eps (1e-3: where a gradient's RMS is below eps
+# the step shrinks with the gradient, SGD-like, instead of staying unit-size; eps 1e-6 trained
+# to the same validation loss as 1e-8 to 4 decimals, so it changes nothing), a 10% warm-up, and
+# the learning rate raised to 1e-2 to train as far as the usual run in the same steps.
 OPT_SETTINGS: dict[str, dict[str, float]] = {
     "usual": {},
-    "smooth": {"eps": 1e-4, "warmup": 0.1, "lr": 4e-3},
+    "smooth": {"eps": 1e-3, "warmup": 0.1, "lr": 1e-2},
 }
 
 
