@@ -5,7 +5,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from studio.attribution.gradients import GradientConfig
 from studio.attribution.results import (
     AttributionReport,
     ExactEstimate,
@@ -19,6 +18,11 @@ from studio.core.errors import AttributionError, InvalidInput
 if TYPE_CHECKING:
     from studio.app import Studio
     from studio.core.cancel import CancelToken
+
+
+# GradientConfig().proj_dim, written out: importing studio.attribution.gradients here loads numpy
+# for every command and before the GUI's first paint (tests/gui/test_startup.py keeps them equal).
+DEFAULT_PROJ_DIM = 128
 
 
 @operation(
@@ -48,6 +52,7 @@ def attribute(
     estimate: Annotated[
         bool, arg("with --method exact: show the memory and time it needs, then stop")
     ] = False,
+    cancel: CancelToken | None = None,
 ) -> AttributionReport | ExactEstimate:
     if top < 1:
         raise InvalidInput("--top must be at least 1.")
@@ -56,7 +61,7 @@ def attribute(
         if estimate:
             return ExactEstimate.from_dict(attributor.exact_estimate(model))
         signer = studio.wallet.unlock(None) if sign else None  # before the long run, not after
-        rep = _exact_in_a_job(studio, model, prompt, output, top, max_new_tokens)
+        rep = _exact_in_a_job(studio, model, prompt, output, top, max_new_tokens, cancel)
         if signer is not None:
             from studio.attribution.report import sign as sign_report
 
@@ -74,23 +79,47 @@ def attribute(
         top_k=top,
         signer=signer,
         max_new_tokens=max_new_tokens,
+        cancel=cancel,
     )
     path = attributor.save_report(rep, save)
     return AttributionReport(report=rep, path=str(path))
 
 
 def _exact_in_a_job(
-    studio: Studio, model: str, prompt: str, output: str | None, top: int, max_new_tokens: int
+    studio: Studio,
+    model: str,
+    prompt: str,
+    output: str | None,
+    top: int,
+    max_new_tokens: int,
+    cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     """Exact attribution runs as a job subprocess, like training: the estimate is shown (or the
-    refusal given) before it starts, progress streams, Ctrl-C stops it with its place saved, and
-    the same command again resumes it."""
+    refusal given) before it starts, progress streams, Ctrl-C (or the caller's cancel token)
+    stops it with its place saved, and the same command again resumes it."""
+    import threading
+
     from studio.commands.model import follow
 
     attributor = studio.attribution
     job = attributor.exact_job(model, prompt, output, top_k=top, max_new_tokens=max_new_tokens)
     studio.events.log("attribution.exact", f"Exact attribution: {job.estimate['summary']}")
-    follow(studio, attributor.start_exact_job(job))
+    proc = attributor.start_exact_job(job)
+    done = threading.Event()
+
+    def watch() -> None:  # the GUI cancels from another thread: pass it on to the job
+        while not done.wait(0.2):
+            if cancel is not None and cancel.cancelled:
+                proc.cancel()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        follow(studio, proc)
+    finally:
+        done.set()
+        watcher.join()
     return attributor.exact_job_report(job)
 
 
@@ -124,7 +153,7 @@ def index(
     *,
     proj_dim: Annotated[
         int | None,
-        arg(f"projection size per LoRA matrix side (default {GradientConfig().proj_dim})"),
+        arg(f"projection size per LoRA matrix side (default {DEFAULT_PROJ_DIM})"),
     ] = None,
     seed: Annotated[int, arg("projection seed")] = 0,
     force: Annotated[bool, arg("rebuild even if an up-to-date index exists")] = False,

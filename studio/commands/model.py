@@ -23,6 +23,7 @@ from studio.train.results import (
 
 if TYPE_CHECKING:
     from studio.app import Studio
+    from studio.core.cancel import CancelToken
 
 
 @operation("model list", "Base models and fine-tuned versions with their provenance (newest last).")
@@ -309,9 +310,12 @@ def model_generate(
     top_p: float = 1.0,
     top_k: int = 0,
     no_chat: Annotated[bool, arg("raw prompt, no chat template")] = False,
+    cancel: CancelToken | None = None,
 ) -> Generation:
     def on_token(t: str) -> None:
         studio.events.emit(Event("token", job=model, message=t))
+        if cancel is not None:
+            cancel.check()  # raised inside the streamer: generation stops at this token
 
     text = studio.models.generate(
         model,

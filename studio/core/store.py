@@ -10,6 +10,7 @@ from __future__ import annotations
 import importlib
 import pkgutil
 import sqlite3
+import sys
 import threading
 import time
 from collections.abc import Iterator
@@ -22,6 +23,22 @@ from studio.core.errors import StoreError
 
 if TYPE_CHECKING:
     import sqlite_utils
+
+
+def _import_sqlite_utils() -> ModuleType:
+    """sqlite_utils, imported on first use without pandas: sqlite-utils imports pandas (and
+    pyarrow, ~0.7 s) at import only to map `pd.Timestamp` columns, which we never write. Every CLI
+    command and the GUI's cold start paid for it. An already imported pandas is used as is."""
+    if "sqlite_utils" in sys.modules or "pandas" in sys.modules:
+        import sqlite_utils
+
+        return sqlite_utils
+    sys.modules["pandas"] = None  # type: ignore[assignment]  # makes `import pandas` fail
+    try:
+        import sqlite_utils
+    finally:
+        del sys.modules["pandas"]
+    return sqlite_utils
 
 
 def discover_migrations() -> list[ModuleType]:
@@ -105,10 +122,7 @@ class Store:
     def db(self) -> sqlite_utils.Database:
         d = getattr(self._local, "db", None)
         if d is None:
-            # Imported here: sqlite_utils pulls in pandas (~1 s), which no plain query needs
-            # (every CLI command and the GUI's cold start paid for it).
-            import sqlite_utils
-
+            sqlite_utils = _import_sqlite_utils()
             d = sqlite_utils.Database(self.conn)
             self._local.db = d
         return d
@@ -150,7 +164,13 @@ class Store:
     # -- schema ------------------------------------------------------------------------------
     @property
     def version(self) -> int:
-        if not self.db["schema_version"].exists():
+        # Plain SQL, not sqlite_utils: opening a store must not import it (see _import_sqlite_utils).
+        if (
+            self.one(
+                "SELECT 1 AS x FROM sqlite_master WHERE type='table' AND name='schema_version'"
+            )
+            is None
+        ):
             return 0
         row = self.one("SELECT MAX(version) AS v FROM schema_version")
         return int(row["v"] or 0) if row else 0

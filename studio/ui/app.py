@@ -69,6 +69,20 @@ def _announce(ui: Any, ev: Any) -> None:
         ui.changed.emit(area)
 
 
+# Imported only when a page needs them; none may be loaded at the first paint (bench/gui.py).
+HEAVY = (
+    "torch",
+    "transformers",
+    "peft",
+    "web3",
+    "eth_account",
+    "pyqtgraph",
+    "pandas",
+    "pyarrow",
+    "numpy",
+)
+
+
 def _report_first_paint(win: Any, path: Path, app: QApplication) -> None:
     import json
     import time
@@ -78,10 +92,10 @@ def _report_first_paint(win: Any, path: Path, app: QApplication) -> None:
     class FirstPaint(QObject):
         def eventFilter(self, obj: QObject, ev: QEvent) -> bool:  # noqa: N802 - Qt name
             if ev.type() == QEvent.Type.Paint and not path.exists():
-                heavy = [
-                    m for m in ("torch", "transformers", "web3", "eth_account") if m in sys.modules
-                ]
-                path.write_text(json.dumps({"t": time.time(), "heavy": heavy}))
+                heavy = [m for m in HEAVY if m in sys.modules]
+                studio_mods = sorted(m for m in sys.modules if m.startswith("studio."))
+                info = {"t": time.time(), "cpu": time.process_time(), "heavy": heavy}
+                path.write_text(json.dumps({**info, "studio_modules": studio_mods}))
                 QTimer.singleShot(0, app.quit)
             return False
 

@@ -8,7 +8,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QSettings, Signal
-from PySide6.QtWidgets import QInputDialog, QLineEdit, QMessageBox, QWidget
+from PySide6.QtWidgets import QMessageBox, QWidget
 
 from studio.ui.ops import op
 
@@ -22,6 +22,7 @@ class UiContext(QObject):
     # "what changed": pages listen and refresh only what concerns them
     changed = Signal(str)  # "datanets", "models", "wallet", "chain", "settings"
     navigate = Signal(str)  # page name
+    status_note = Signal(str)  # a short message for the status bar (keyring fell back, …)
 
     def __init__(
         self,
@@ -44,16 +45,18 @@ class UiContext(QObject):
         self.last_report: Any = None  # the Playground's last (report, path), kept across rebuilds
 
     # -- asking the user -------------------------------------------------------------------------
-    def ask_password(self, parent: QWidget | None, address: str) -> str | None:
-        if self.answer is not None:
-            return self.answer("password", address)
-        pw, ok = QInputDialog.getText(
-            parent,
-            "Unlock account",
-            f"Password for {address[:10]}…{address[-6:]}:",
-            QLineEdit.EchoMode.Password,
+    def ask_password(self, parent: QWidget | None, address: str) -> tuple[str, bool] | None:
+        """(password, remember in the OS keyring) or None when cancelled."""
+        from studio.ui import password
+
+        if self.answer is not None:  # tests: "password" is asked with the address
+            a = self.answer("password", address)
+            if a is None:
+                return None
+            return (a, False) if isinstance(a, str) else (str(a[0]), bool(a[1]))
+        return password.ask(
+            self, parent, "Unlock account", f"Password for {address[:10]}…{address[-6:]}:"
         )
-        return pw if ok else None
 
     def confirm(self, parent: QWidget | None, title: str, text: str) -> bool:
         if self.answer is not None:
@@ -100,7 +103,45 @@ class UiContext(QObject):
         if current is not None and not current.locked:
             then(current)
             return
-        pw = self.ask_password(parent, addr)
-        if pw is None:
-            return
-        op(parent, lambda: wallet.unlock(addr, password=pw)).success(then).run_in_background()
+
+        def from_keyring() -> Any:
+            """The account, when the OS keyring remembers a password that opens it."""
+            if addr not in wallet._remembered():
+                return None
+            from studio.chain.keyring_store import get_password
+
+            pw = get_password(addr)
+            if pw is None:
+                return None
+            try:
+                return wallet.unlock(addr, password=pw)
+            except Exception:  # noqa: BLE001 - a stale keyring entry: ask the user instead
+                return None
+
+        def asked(acct: Any) -> None:
+            if acct is not None:
+                then(acct)
+                return
+            got = self.ask_password(parent, addr)
+            if got is None:
+                return
+            pw, remember = got
+            from studio.ui import password
+
+            def unlocked(r: tuple[Any, str]) -> None:
+                acct, note = r
+                if note:
+                    self.status_note.emit(note)
+                    if note.startswith("Unlocked, but") and self.answer is None:
+                        box = QMessageBox(
+                            QMessageBox.Icon.Information, "OS keyring", note, parent=parent
+                        )
+                        box.setInformativeText("The password will be asked again next time.")
+                        box.open()  # not modal: the action goes on
+                then(acct)
+
+            op(parent, lambda: password.unlock(wallet, addr, pw, remember)).success(
+                unlocked
+            ).run_in_background()
+
+        op(parent, from_keyring).success(asked).run_in_background()

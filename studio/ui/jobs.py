@@ -33,6 +33,7 @@ class JobView:
     total: int | None = None
     loss: list[tuple[int, float]] = field(default_factory=list)
     val_loss: list[tuple[int, float]] = field(default_factory=list)
+    lines: int = 0  # log lines ever appended (the log keeps the last 500): views append the new
     log: list[str] = field(default_factory=list)
     state: str = "running"  # running | stalled | ready | failed | cancelled | interrupted
     started: float = field(default_factory=time.monotonic)
@@ -190,11 +191,13 @@ class JobsTracker(QObject):
         if ev.kind in ("log", "warning", "train.eval", "train.step"):
             if ev.message:
                 job.log.append(ev.message)
+                job.lines += 1
         if ev.kind == "done":
             job.state = "ready"
             self.finished.emit(job.model_id, "ready")
         elif ev.kind in ("error", "cancelled"):
             job.log.append(ev.message)
+            job.lines += 1
             job.state = "failed" if ev.kind == "error" else "cancelled"
             self.finished.emit(job.model_id, job.state)
         del job.log[:-500]

@@ -61,6 +61,13 @@ class OpContext:
             self.updates += 1
         self.cancel.check()
 
+    def report(self, step: int | None = None, total: int | None = None, text: str = "") -> None:
+        """Like progress, but never raises: for callbacks whose caller swallows exceptions (an
+        event subscriber); the work checks `cancel` itself."""
+        with self._lock:
+            self._latest = (step, total, text)
+            self.updates += 1
+
     def take(self) -> tuple[int | None, int | None, str] | None:
         with self._lock:
             latest, self._latest = self._latest, None
@@ -114,6 +121,7 @@ class Op(Generic[T]):
         self._cancelled: Callable[[], Any] | None = None
         self._finally: Callable[[], Any] | None = None
         self._label: str | None = None
+        self._on_progress: Callable[[int | None, int | None, str], Any] | None = None
         self._dialog: QProgressDialog | None = None
         self.gui_updates = 0
         self.finished = False
@@ -141,6 +149,13 @@ class Op(Generic[T]):
         self._label = label
         return self
 
+    def on_progress(self, cb: Callable[[int | None, int | None, str], Any]) -> Op[T]:
+        """cb(step, total, text) on the GUI thread with the latest progress, at most 20 times a
+        second however often the worker reports (a streamed answer, a live count), and no dialog
+        unless `with_progress` asks for one too."""
+        self._on_progress = cb
+        return self
+
     def cancel(self) -> None:
         self.ctx.cancel.cancel()
 
@@ -150,11 +165,12 @@ class Op(Generic[T]):
         # Queued: the worker emits, the GUI thread runs the slot.
         self._relay.done.connect(self._on_done, Qt.ConnectionType.QueuedConnection)
         self._relay.failed.connect(self._on_failed, Qt.ConnectionType.QueuedConnection)
-        if self._label is not None:
+        if self._label is not None or self._on_progress is not None:
             self._timer = QTimer()
             self._timer.setInterval(UPDATE_EVERY_MS)
             self._timer.timeout.connect(self._pump)
             self._timer.start()
+        if self._label is not None:
             QTimer.singleShot(SHOW_AFTER_MS, self._show_progress)
         call = (lambda: self.fn(self.ctx)) if self._takes_ctx else self.fn
         pool = write_pool() if self.write else _READS()
@@ -182,6 +198,8 @@ class Op(Generic[T]):
             return
         self.gui_updates += 1
         step, total, text = latest
+        if self._on_progress is not None and not self._gone():
+            self._on_progress(step, total, text)
         if self._dialog is not None:
             if total:
                 self._dialog.setMaximum(int(total))
@@ -191,8 +209,9 @@ class Op(Generic[T]):
 
     def _close(self) -> None:
         self.finished = True
-        if self._label is not None:
+        if self._label is not None or self._on_progress is not None:
             self._timer.stop()
+            self._pump()  # the last update (the end of a streamed answer) is never dropped
         if self._dialog is not None and shiboken6.isValid(self._dialog):
             self._dialog.canceled.disconnect(self.cancel)
             self._dialog.close()

@@ -47,6 +47,7 @@ class StatusBar(QStatusBar):
         self.retry.setToolTip("Try to reach the RPC endpoint again now")
         self.retry.setFlat(True)
         self.retry.clicked.connect(ui.conn.retry_now)
+        ui.status_note.connect(lambda text: self.showMessage(text, 15_000))
         self.retry.hide()
         self.account = QLabel()
         self.account.setAccessibleName("Active account and balance")

@@ -99,6 +99,11 @@ def test_wizard_to_claim_through_the_window(qtbot: Any, studio: Any, monkeypatch
     qtbot.waitUntil(lambda: ui.jobs.jobs["gui-e2e"].state != "running", timeout=300_000)
     assert ui.jobs.jobs["gui-e2e"].state == "ready", ui.jobs.jobs["gui-e2e"].log[-5:]
     assert len(ui.jobs.jobs["gui-e2e"].loss) == 12  # the live curve saw every step
+    val = ui.jobs.jobs["gui-e2e"].val_loss  # before, at checkpoints, after: its own plot
+    assert len(val) >= 2
+    assert list(fac.val_plot._val.getData()[1]) == [v for _, v in val]
+    assert fac.val_plot._train.getData()[0] is None or len(fac.val_plot._train.getData()[0]) == 0
+    assert len(fac.plot._train.getData()[0]) == 12
     qtbot.waitUntil(lambda: fac.register_btn.isEnabled(), timeout=20_000)
     fac.register()
     qtbot.waitUntil(lambda: "registered as model #" in fac.result.text(), timeout=120_000)
@@ -116,8 +121,22 @@ def test_wizard_to_claim_through_the_window(qtbot: Any, studio: Any, monkeypatch
     pg = win.pages["playground"]
     qtbot.waitUntil(lambda: pg.model.count() == 1, timeout=20_000)
     pg.prompt.setPlainText(QUESTION)
+    streamed: list[str] = []
+    pg.answer.textChanged.connect(lambda: streamed.append(pg.answer.toPlainText()))
     gen = pg.generate()
+    assert pg.gen_btn.text() == "Stop"  # while the answer streams, the button stops it
     qtbot.waitUntil(lambda: gen.finished, timeout=120_000)  # the tiny model may answer nothing
+    final = pg.answer.toPlainText()
+    assert pg.gen_btn.text() == "Generate" and not pg.answer.isReadOnly()
+    if final:  # the answer arrived in pieces through the op's progress, each a prefix of it
+        assert gen.gui_updates >= 1 and gen.ctx.updates >= gen.gui_updates
+        assert all(final.startswith(t.rstrip()) for t in streamed)
+    # the method picker: exact only where the version allows it (asked off the GUI thread)
+    mid = pg.model.currentData()
+    exact_ok = studio.attribution.choose_method(mid) == "exact"
+    exact = pg.method.model().item(pg.method.findData("exact"))
+    qtbot.waitUntil(lambda: "Checking" not in exact.toolTip(), timeout=60_000)
+    assert exact.isEnabled() == exact_ok
     pg.answer.setPlainText(ANSWER)  # the answer as the tide log has it (the tiny model babbles)
     pg.attribute()
     qtbot.waitUntil(lambda: pg.report is not None, timeout=300_000)

@@ -167,6 +167,35 @@ def test_progress_is_coalesced_and_shown_only_for_long_work(qtbot: Any) -> None:
     assert quick._dialog is None  # finished before the 0.5 s threshold: never shown
 
 
+def test_streamed_progress_reaches_a_callback_coalesced_and_ends_on_the_last_piece(
+    qtbot: Any,
+) -> None:
+    """What the Playground streams an answer through: the worker reports the growing text from
+    an event subscriber (ctx.report never raises); the GUI callback sees a few of them, always
+    a prefix of the final text, the last call being the whole text; no progress dialog."""
+    from studio.ui import ops
+
+    seen: list[str] = []
+    done: list[str] = []
+    words = [f"w{i} " for i in range(3000)]
+
+    def work(ctx: Any) -> str:
+        text = ""
+        for w in words:
+            text += w
+            ctx.report(len(text), None, text)
+            time.sleep(0.0002)
+        return text
+
+    o = ops.op(None, work).on_progress(lambda _s, _t, text: seen.append(text))
+    o.success(done.append).run_in_background()
+    qtbot.waitUntil(lambda: bool(done), timeout=30_000)
+    final = "".join(words)
+    assert done == [final] and seen[-1] == final
+    assert all(final.startswith(t) for t in seen)
+    assert 0 < len(seen) <= o.ctx.updates / 10 and o._dialog is None
+
+
 def test_writes_run_one_at_a_time_in_order(qtbot: Any) -> None:
     from studio.ui.ops import write_op
 

@@ -120,3 +120,31 @@ def test_table_view_scrolls_100k_records_reading_only_visible_pages(
     view.grab()  # paint the last screen
     assert m.pages_loaded >= first + 1
     assert m.pages_loaded <= 6  # first screen + last screen, never the 390 pages in between
+
+
+def test_text_filter_searches_the_whole_text_once_indexed(studio: Any, tmp_path: Any) -> None:
+    """Indexed records match on their full text (FTS5); newer ones not indexed yet still match
+    on their preview, so a search never misses fresh records."""
+    from studio.core.datanets import search
+    from studio.ui.models import RecordFilter, RecordsModel
+
+    dn = studio.datanets
+    dn.create("notes", summary="s", license="CC-BY-4.0")
+    long = " ".join(["waves on the shingle"] * 60) + " and a lantern called Brindle."
+    f = tmp_path / "a.jsonl"
+    f.write_text(json.dumps({"text": long}) + "\n" + json.dumps({"text": "fog bell"}) + "\n")
+    addr = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
+    dn.add_files("notes", [f], contributor=addr)
+    did = studio.store.one("SELECT id FROM datanets WHERE name = 'notes'")["id"]
+    m = RecordsModel(studio.store)
+    m.set_datanet(did)
+    m.set_filter(RecordFilter(text="brindle"))
+    assert m.rowCount() == 0  # not indexed yet: only the preview is searched
+    search.index_records(dn, did)
+    m.reload()
+    assert m.rowCount() == 1 and "waves" in m.record(0)["preview"]
+    (tmp_path / "b.txt").write_text("the brindle cat sleeps on the lamp\n")
+    dn.add_files("notes", [tmp_path / "b.txt"], contributor=addr)
+    m.reload()
+    assert m.rowCount() == 2  # the new one by its preview, before any re-index
+    assert m.query_ids(RecordFilter(text="brindle", status="accepted")) == []

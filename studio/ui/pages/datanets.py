@@ -120,8 +120,11 @@ class Page(BasePage):
         self.f_contrib.setToolTip("Only records of contributors whose address starts with this")
         self.f_contrib.setAccessibleName("Contributor filter")
         self.f_text = QLineEdit()
-        self.f_text.setPlaceholderText("search text")
-        self.f_text.setToolTip("Only records whose text contains this")
+        self.f_text.setPlaceholderText("search the record text")
+        self.f_text.setToolTip(
+            "Full-text search over the whole record text (every word, as a word start: "
+            "'tide keep' finds 'the keeper of the tides')"
+        )
         self.f_text.setAccessibleName("Search")
         self.f_text.setClearButtonEnabled(True)
         for wd in (self.f_status, self.f_score, self.f_flag, self.f_contrib, self.f_text):
@@ -138,6 +141,8 @@ class Page(BasePage):
         self.f_text.textChanged.connect(lambda _t: self._debounce.start())
         split = QSplitter(Qt.Orientation.Vertical)
         self.model = RecordsModel(self.studio.store, self)
+        self._filter_gen = 0  # each filter request's number: only the newest answer is shown
+        self._indexing: set[int] = set()  # Datanets whose search index is being brought up to date
         self.table = QTableView()
         self.table.setModel(self.model)
         self.table.setAccessibleName("Records")
@@ -270,26 +275,88 @@ class Page(BasePage):
             return
         d = item.data(Qt.ItemDataRole.UserRole)
         self.current = d
-        row = self.studio.store.one("SELECT id FROM datanets WHERE name = ?", (d["name"],))
-        self.model.set_datanet(row["id"] if row else None)
         owner = d.get("owner") or "not set (publishing sets it)"
         self.info.setText(
             f"{d['name']} · {d['license']} · tags {', '.join(d['tags']) or '—'} · {d['files']} files · owner {owner}"
         )
-        self.apply_filter()
+        store, model, f = self.studio.store, self.model, self._filter()
+
+        def load() -> tuple[int | None, dict[str, int], list[int]]:
+            row = store.one("SELECT id FROM datanets WHERE name = ?", (d["name"],))
+            did = row["id"] if row else None
+            return did, model.contributors_of(did), model.query_ids(f, did)
+
+        self._filter_gen += 1
+        gen = self._filter_gen
+        op(self, load).success(lambda r: self._datanet_loaded(gen, f, *r)).run_in_background()
         self._show_snapshots()
 
-    def apply_filter(self) -> None:
+    def _datanet_loaded(
+        self,
+        gen: int,
+        f: RecordFilter,
+        did: int | None,
+        contributors: dict[str, int],
+        ids: list[int],
+    ) -> None:
+        self.model.datanet_id = did
+        self.model.contributors = contributors
+        if gen == self._filter_gen:
+            self._filtered(gen, f, ids)
+        else:
+            self.apply_filter()  # the filter changed meanwhile
+        if did is not None:
+            self._index_for_search(did)
+
+    def _index_for_search(self, did: int) -> None:
+        """Bring the full-text index up to date with the Datanet's records (in the background;
+        a write, so it queues behind ingest), then re-run a text search that was waiting."""
+        if did in self._indexing:
+            return
+        from studio.core.datanets import search
+
+        self._indexing.add(did)
+        datanets = self.studio.datanets
+
+        def work(ctx: Any) -> int:
+            return search.index_records(datanets, did, cancel=ctx.cancel, progress=ctx.report)
+
+        def done(n: int) -> None:
+            if n and self.f_text.text().strip() and self.model.datanet_id == did:
+                self.apply_filter()
+
+        write_op(self, work).success(done).after(
+            lambda: self._indexing.discard(did)
+        ).run_in_background()
+
+    def _filter(self) -> RecordFilter:
         st = self.f_status.currentText()
-        self.model.set_filter(
-            RecordFilter(
-                status=None if st == "all" else st,
-                min_score=self.f_score.value(),
-                flag=self.f_flag.currentText(),
-                contributor=self.f_contrib.text(),
-                text=self.f_text.text(),
-            )
+        return RecordFilter(
+            status=None if st == "all" else st,
+            min_score=self.f_score.value(),
+            flag=self.f_flag.currentText(),
+            contributor=self.f_contrib.text(),
+            text=self.f_text.text(),
         )
+
+    def apply_filter(self) -> Any:
+        """Filter in SQL off the GUI thread; the newest request wins."""
+        f, model = self._filter(), self.model
+        if model.datanet_id is None:
+            self._filtered(self._filter_gen, f, [])
+            return None
+        self._filter_gen += 1
+        gen, did = self._filter_gen, model.datanet_id
+        return (
+            op(self, lambda: model.query_ids(f, did))
+            .success(lambda ids: self._filtered(gen, f, ids))
+            .run_in_background()
+        )
+
+    def _filtered(self, gen: int, f: RecordFilter, ids: list[int]) -> None:
+        if gen != self._filter_gen:
+            return  # an older filter's answer: a newer one is on its way
+        self.model.set_ids(ids, f)
         total = sum(self.current["records"].values()) if self.current else 0
         self.count.setText(f"{self.model.rowCount():,} of {total:,} records")
         if self.model.rowCount():
@@ -314,7 +381,7 @@ class Page(BasePage):
         )
         reasons = "; ".join(r["reasons"]) or "none"
         pii = ", ".join(r["pii"]) or "none"
-        text = full.text if getattr(full, "text", None) else r["preview"]
+        text = full.plain_text() or r["preview"]
         self.preview.setHtml(
             f"<p><b>#{r['id']}</b> · {r['status']} {html.escape(r['status_reason'] or '')} · score {r['score']:.2f} · "
             f"reasons: {html.escape(reasons)} · PII: {html.escape(pii)}</p>"
@@ -475,7 +542,12 @@ class Page(BasePage):
             return None
         name = self.current["name"]
         return (
-            op(self, lambda: self.studio.datanets.verify(name))
+            op(
+                self,
+                lambda ctx: _with_result(
+                    self.studio, "datanet verify", name=name, cancel=ctx.cancel
+                ),
+            )
             .with_progress(f"Verifying {name}")
             .success(
                 lambda r: self.snap_log.setHtml(
@@ -499,7 +571,12 @@ class Page(BasePage):
                 return None
             fmt = "parquet" if out.endswith(".parquet") else "jsonl"
         return (
-            op(self, lambda: self.studio.datanets.export(name, out, fmt))
+            op(
+                self,
+                lambda ctx: call(
+                    self.studio, "datanet export", name=name, out=out, fmt=fmt, cancel=ctx.cancel
+                ),
+            )
             .success(
                 lambda r: self.snap_log.setText(f"Exported v{r['version']} ({fmt}) to {r['path']}")
             )
@@ -513,10 +590,11 @@ class Page(BasePage):
             return None
         name = self.current["name"]
         return (
-            op(self, lambda: self.studio.datanets.proof(name, ids[0]))
+            op(self, lambda: call(self.studio, "datanet proof", name=name, record_id=ids[0]))
             .success(
                 lambda p: self.snap_log.setText(
-                    f"Proof of #{ids[0]} ({len(p)} hashes):\n" + "\n".join(p)
+                    f"Proof of #{ids[0]} in v{p['version']} (root {short_hash(p['root'], 14)}, "
+                    f"{len(p['proof'])} hashes):\n" + "\n".join(p["proof"])
                 )
             )
             .run_in_background()
@@ -555,3 +633,15 @@ class Page(BasePage):
                 f"{len(res['transactions'])} transaction(s). Bound: {bound or 'none'}"
             )
         self.ui.changed.emit("chain")
+
+
+def _with_result(studio: Any, path: str, **kw: Any) -> dict[str, Any]:
+    """An operation's result as a dict, also when it fails with one (verify's problem list)."""
+    from studio.core.errors import StudioError
+
+    try:
+        return dict(call(studio, path, **kw))
+    except StudioError as e:
+        if e.result is None:
+            raise
+        return dict(e.result.to_dict())

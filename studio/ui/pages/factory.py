@@ -29,7 +29,7 @@ from PySide6.QtWidgets import (
 )
 
 from studio.ui import theme
-from studio.ui.ops import op, write_op
+from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, muted
 from studio.ui.pages.plots import LossPlot
 
@@ -80,6 +80,8 @@ class Page(BasePage):
         ui.changed.connect(lambda w: self.refresh() if w in ("datanets", "models") else None)
         self.selected: str | None = None
         self._device_checked = False
+        self._log_of: str | None = None  # the run whose log the Run tab shows, and how many
+        self._log_lines = 0  # of its lines it has appended
 
     # -- layout -------------------------------------------------------------------------------
     def _form(self) -> QWidget:
@@ -174,8 +176,12 @@ class Page(BasePage):
         lay.addWidget(self.progress)
         self.speed = muted("")
         lay.addWidget(self.speed)
-        self.plot = LossPlot()
-        lay.addWidget(self.plot, 2)
+        plots = QHBoxLayout()
+        self.plot = LossPlot(series="train")
+        self.val_plot = LossPlot(series="validation")
+        plots.addWidget(self.plot, 3)
+        plots.addWidget(self.val_plot, 2)
+        lay.addLayout(plots, 2)
         self.log = QPlainTextEdit()
         self.log.setReadOnly(True)
         self.log.setAccessibleName("Run log")
@@ -360,8 +366,10 @@ class Page(BasePage):
             self.progress.setRange(0, max(1, m.get("total_steps") or 1))
             self.progress.setValue(m.get("step") or 0)
             self.plot.set_curves(hist["train"], hist["val"])
+            self.val_plot.set_curves(hist["train"], hist["val"])
             self.speed.setText(hist["summary"])
             self.log.setPlainText("\n".join(_run_log(self.studio, mid)))
+            self._log_of = None
             return
         state = "stalled: no progress for 30 s" if job.stalled else job.state
         self.run_title.setText(f"{mid}: {state}")
@@ -373,7 +381,14 @@ class Page(BasePage):
             + (f" · ETA {eta:.0f} s" if eta is not None and job.state == "running" else "")
         )
         self.plot.set_curves(job.loss, job.val_loss)
-        self.log.setPlainText("\n".join(job.log[-200:]))
+        self.val_plot.set_curves(job.loss, job.val_loss)
+        # Append what is new instead of re-setting 200 lines on every poll (GUI-thread time).
+        new = job.lines - self._log_lines if self._log_of == mid else -1
+        if new < 0 or new > 200:
+            self.log.setPlainText("\n".join(job.log[-200:]))
+        elif new:
+            self.log.appendPlainText("\n".join(job.log[-new:]))
+        self._log_of, self._log_lines = mid, job.lines
         self.log.verticalScrollBar().setValue(self.log.verticalScrollBar().maximum())
 
     def _show_compare(self, tuned: list[dict[str, Any]]) -> None:
@@ -435,7 +450,7 @@ class Page(BasePage):
         if not mid:
             return None
         return (
-            op(self, lambda: self.studio.models.cancel(mid, wait=60))
+            op(self, lambda: call(self.studio, "model cancel", model=mid))
             .success(lambda _s: self.ui.changed.emit("models"))
             .run_in_background()
         )

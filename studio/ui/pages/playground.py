@@ -21,7 +21,7 @@ from PySide6.QtWidgets import (
 
 from studio.ui import theme
 from studio.ui.format import short_hash
-from studio.ui.ops import op, write_op
+from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, heading, muted
 from studio.ui.pages.plots import WeightBars
 
@@ -54,6 +54,13 @@ def highlighted(text: str, rep: dict[str, Any], colours: dict[str, int]) -> str:
     return "".join(out)
 
 
+METHODS = (
+    ("Fast: index + verbatim spans", "hybrid"),
+    ("Fast: gradient index only", "gradient"),
+    ("Exact: replay the training run", "exact"),
+)
+
+
 class Page(BasePage):
     title = "Playground"
     subtitle = "Ask a fine-tuned model; every answer shows which records — and so which contributors — shaped it."
@@ -69,6 +76,19 @@ class Page(BasePage):
         self.model.setMinimumWidth(260)
         top.addWidget(QLabel("Model"))
         top.addWidget(self.model, 1)
+        top.addWidget(QLabel("Attribution"))
+        self.method = QComboBox()
+        self.method.setAccessibleName("Attribution method")
+        self.method.setToolTip(
+            "Fast: the gradient index built after training (seconds). Exact: differentiate "
+            "through the recorded training run (slower; only for versions trained with a replay "
+            "record, on a machine with the memory it needs)"
+        )
+        for label, name in METHODS:
+            self.method.addItem(label, name)
+        self.method.setMinimumWidth(230)
+        top.addWidget(self.method)
+        self.model.currentIndexChanged.connect(lambda _i: self._check_exact())
         self.outer.addLayout(top)
         split = QSplitter()
         left = QWidget()
@@ -82,8 +102,12 @@ class Page(BasePage):
         ll.addWidget(self.prompt, 1)
         row = QHBoxLayout()
         self.gen_btn = button(
-            "Generate", "Let the model answer the prompt", self.generate, primary=True
+            "Generate",
+            "Let the model answer the prompt (the answer streams in; click again to stop)",
+            self.generate,
+            primary=True,
         )
+        self._gen_op: Any = None
         self.att_btn = button(
             "Attribute",
             "Which records shaped the answer below (gradients + verbatim spans)",
@@ -168,19 +192,112 @@ class Page(BasePage):
         if not ok:
             self.meta.setText("No finished model yet: train one on the ModelFactory page.")
 
+    def _check_exact(self) -> None:
+        """Offer "exact" only when this version can be attributed exactly here (the replay
+        record exists and the machine has the memory): asked off the GUI thread."""
+        mid = self.model.currentData()
+        self._set_exact(False, "Checking whether this version allows exact attribution…")
+        if not mid:
+            return
+        studio = self.studio
+
+        def check() -> tuple[str, str]:
+            if studio.attribution.choose_method(mid) != "exact":
+                return mid, ""
+            est = call(studio, "attribute", model=mid, prompt="-", method="exact", estimate=True)
+            return mid, str(est.get("summary", ""))
+
+        op(self, check).success(self._exact_checked).failure(
+            lambda e: self._set_exact(False, f"Exact attribution is not available: {e}")
+        ).run_in_background()
+
+    def _exact_checked(self, r: tuple[str, str]) -> None:
+        mid, summary = r
+        if mid != self.model.currentData():
+            return  # the user picked another version meanwhile
+        if summary:
+            self._set_exact(True, f"Exact attribution: {summary}")
+        else:
+            self._set_exact(
+                False,
+                "Exact attribution needs the version's replay record (trained by this studio) "
+                "and enough memory here; the fast index is used.",
+            )
+
+    def _set_exact(self, ok: bool, why: str) -> None:
+        item = self.method.model().item(self.method.findData("exact"))  # type: ignore[attr-defined]
+        item.setEnabled(ok)
+        item.setToolTip(why)
+        if not ok and self.method.currentData() == "exact":
+            self.method.setCurrentIndex(0)
+
     # -- actions ------------------------------------------------------------------------------
     def generate(self) -> Any:
+        if self._gen_op is not None:  # the button reads "Stop" while an answer streams
+            self._gen_op.cancel()
+            return None
         mid, prompt = self.model.currentData(), self.prompt.toPlainText().strip()
         if not mid or not prompt:
             self.meta.setText("Pick a model and write a prompt first.")
             return None
-        self.gen_btn.setEnabled(False)
-        return (
-            op(self, lambda: self.studio.models.generate(mid, prompt, max_new_tokens=64, seed=0))
-            .with_progress("Generating")
-            .success(lambda text: self.answer.setPlainText(text.strip()))
-            .after(lambda: self.gen_btn.setEnabled(True))
+        studio = self.studio
+
+        def work(ctx: Any) -> dict[str, Any]:
+            # The "model generate" operation emits one "token" event per new piece of text;
+            # the ones of this operation become progress (coalesced to <= 20 GUI updates/s).
+            with studio.events.operation("playground generate") as op_id:
+                parts: list[str] = []
+
+                def on_event(ev: Any) -> None:
+                    if ev.kind == "token" and ev.op == op_id:
+                        parts.append(ev.message)
+                        ctx.report(len(parts), None, "".join(parts))
+
+                unsubscribe = studio.events.subscribe(on_event)
+                try:
+                    return dict(
+                        call(
+                            studio,
+                            "model generate",
+                            model=mid,
+                            prompt=prompt,
+                            max_new_tokens=64,
+                            seed=0,
+                            cancel=ctx.cancel,
+                        )
+                    )
+                finally:
+                    unsubscribe()
+
+        self.answer.clear()
+        self.answer.setReadOnly(True)
+        self.gen_btn.setText("Stop")
+        self.gen_btn.setToolTip("Stop the answer here (what was generated so far is kept)")
+        self.meta.setText("Generating…")
+        self._gen_op = (
+            op(self, work)
+            .on_progress(lambda _n, _t, text: self._streamed(text))
+            .success(self._generated)
+            .cancelled(lambda: self.meta.setText("Stopped: the answer so far is kept."))
+            .after(self._generation_over)
             .run_in_background()
+        )
+        return self._gen_op
+
+    def _streamed(self, text: str) -> None:
+        self.answer.setPlainText(text.lstrip())
+        self.answer.moveCursor(self.answer.textCursor().MoveOperation.End)
+
+    def _generated(self, r: dict[str, Any]) -> None:
+        self.answer.setPlainText(str(r.get("output", "")).strip())
+        self.meta.setText("Answer ready: attribute it to see which records shaped it.")
+
+    def _generation_over(self) -> None:
+        self._gen_op = None
+        self.answer.setReadOnly(False)
+        self.gen_btn.setText("Generate")
+        self.gen_btn.setToolTip(
+            "Let the model answer the prompt (the answer streams in; click again to stop)"
         )
 
     def attribute(self) -> Any:
@@ -189,17 +306,33 @@ class Page(BasePage):
         if not mid or not prompt:
             self.meta.setText("Pick a model and write a prompt first.")
             return None
-        att = self.studio.attribution
+        studio, method = self.studio, str(self.method.currentData() or "hybrid")
 
-        def work() -> tuple[dict[str, Any], str]:
-            att.build_index(mid)
-            rep = att.attribute(mid, prompt, output, method="hybrid", top_k=5)
-            return rep, str(att.save_report(rep))
+        def work(ctx: Any) -> tuple[dict[str, Any], str]:
+            if method != "exact":  # the fast methods read the index (built once, then reused)
+                call(studio, "attribution index", model=mid, cancel=ctx.cancel)
+            from studio.commands import invoke
+
+            r = invoke(
+                "attribute",
+                studio,
+                model=mid,
+                prompt=prompt,
+                output=output,
+                method=method,
+                top=5,
+                cancel=ctx.cancel,
+            )
+            return dict(r.report), str(r.path)  # to_dict() is the report alone, without its path
 
         self.att_btn.setEnabled(False)
         return (
             op(self, work)
-            .with_progress("Attributing the answer")
+            .with_progress(
+                "Exact attribution (replaying the training run)"
+                if method == "exact"
+                else "Attributing the answer"
+            )
             .success(self.show_report)
             .after(lambda: self.att_btn.setEnabled(True))
             .run_in_background()
@@ -261,7 +394,7 @@ class Page(BasePage):
             return None
         path = self.report_path
         return (
-            op(self, lambda: self.studio.attribution.verify(path))
+            op(self, lambda: _check(self.studio, path))
             .with_progress("Re-running the report")
             .success(
                 lambda v: self.result.setText(
@@ -327,6 +460,19 @@ class Page(BasePage):
         )
         self.ui.settings.setValue("last_inference", r["inference_id"])
         self.ui.changed.emit("chain")
+
+
+def _check(studio: Any, path: str) -> dict[str, Any]:
+    """The "attribution verify" operation's check, also when it is a mismatch (then it raises
+    with the check as its result)."""
+    from studio.core.errors import StudioError
+
+    try:
+        return dict(call(studio, "attribution verify", report=path))
+    except StudioError as e:
+        if e.result is None:
+            raise
+        return dict(e.result.to_dict())
 
 
 __all__ = ["Page", "highlighted", "Qt"]

@@ -23,22 +23,38 @@ def _style(w: pg.PlotWidget) -> None:
 
 
 class LossPlot(pg.PlotWidget):
-    def __init__(self, parent: QWidget | None = None) -> None:
+    """A loss curve by step: `series` "train" (solid), "validation" (dots and a line) or
+    "both" (the comparison view's default)."""
+
+    def __init__(self, parent: QWidget | None = None, *, series: str = "both") -> None:
         super().__init__(parent)
-        self.setAccessibleName("Loss curve")
-        self.setToolTip("Training loss (solid) and validation loss (dots) by step")
+        self.series = series
+        names = {
+            "train": ("Training loss", "Training loss by step (every step of the run)"),
+            "validation": (
+                "Validation loss",
+                "Loss on the held-out validation rows: before training, at each checkpoint and "
+                "at the end. Rising while the training loss falls means overfitting.",
+            ),
+            "both": ("Loss curve", "Training loss (solid) and validation loss (dots) by step"),
+        }
+        title, tip = names[series]
+        self.setAccessibleName(title)
+        self.setToolTip(tip)
         _style(self)
+        if series != "both":
+            self.setTitle(title, color=QGuiApplication.palette().text().color().name())
         self.setLabel("bottom", "step")
         self.setLabel("left", "loss")
         self.setMinimumHeight(160)
-        self.legend = self.addLegend(offset=(-10, 10))
+        self.legend = self.addLegend(offset=(-10, 10)) if series == "both" else None
         self._train = self.plot(
             [], [], pen=pg.mkPen(theme.contributor_color(0), width=2), name="train"
         )
         self._val = self.plot(
             [],
             [],
-            pen=None,
+            pen=pg.mkPen(theme.contributor_color(1), width=1) if series == "validation" else None,
             symbol="o",
             symbolSize=7,
             symbolBrush=theme.contributor_color(1),
@@ -49,6 +65,10 @@ class LossPlot(pg.PlotWidget):
     def set_curves(
         self, train: Sequence[tuple[int, float]], val: Sequence[tuple[int, float]]
     ) -> None:
+        if self.series == "validation":
+            train = ()
+        elif self.series == "train":
+            val = ()
         self._train.setData([s for s, _ in train], [v for _, v in train])
         self._val.setData([s for s, _ in val], [v for _, v in val])
 

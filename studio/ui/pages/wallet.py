@@ -241,21 +241,37 @@ class Page(BasePage):
         return ok
 
     # -- actions ------------------------------------------------------------------------------
-    def new_account(self, password: str | None = None) -> Any:
+    def new_account(self, password: str | None = None, remember: bool = False) -> Any:
         if password is None:
-            password, ok = QInputDialog.getText(
+            from studio.ui.password import ask
+
+            got = ask(
+                self.ui,
                 self,
                 "New account",
-                "Password (at least 8 characters):",
-                QLineEdit.EchoMode.Password,
+                "Password for the new keystore (at least 8 characters):",
+                repeat=True,
             )
-            if not ok:
+            if got is None:
                 return None
-        return (
-            write_op(self, lambda: self.studio.wallet.create(password, label="studio"))
-            .success(lambda _r: self.ui.changed.emit("wallet"))
-            .run_in_background()
-        )
+            password, remember = got
+        w, pw = self.studio.wallet, password
+
+        def work() -> tuple[str, str]:
+            from studio.ui.password import unlock
+
+            address, _phrase = w.create(pw, label="studio")
+            note = unlock(w, address, pw, True)[1] if remember else ""
+            return address, note
+
+        return write_op(self, work).success(self._created).run_in_background()
+
+    def _created(self, r: tuple[str, str]) -> None:
+        address, note = r
+        self.status_line.setText(f"Created {address}. {note}".strip())
+        if note:
+            self.ui.status_note.emit(note)
+        self.ui.changed.emit("wallet")
 
     def import_account(self) -> Any:
         key, ok = QInputDialog.getText(
@@ -263,23 +279,29 @@ class Page(BasePage):
         )
         if not ok or not key.strip():
             return None
-        pw, ok = QInputDialog.getText(
-            self, "Import", "New keystore password:", QLineEdit.EchoMode.Password
+        from studio.ui.password import ask
+
+        got = ask(
+            self.ui,
+            self,
+            "Import",
+            "New keystore password (at least 8 characters):",
+            repeat=True,
         )
-        if not ok:
+        if got is None:
             return None
+        pw, remember = got
         w = self.studio.wallet
         text = key.strip()
-        fn = (
-            (lambda: w.import_mnemonic(text, pw))
-            if " " in text
-            else (lambda: w.import_private_key(text, pw))
-        )
-        return (
-            write_op(self, fn)
-            .success(lambda _r: self.ui.changed.emit("wallet"))
-            .run_in_background()
-        )
+
+        def work() -> tuple[str, str]:
+            from studio.ui.password import unlock
+
+            address = w.import_mnemonic(text, pw) if " " in text else w.import_private_key(text, pw)
+            note = unlock(w, address, pw, True)[1] if remember else ""
+            return address, note
+
+        return write_op(self, work).success(self._created).run_in_background()
 
     def make_active(self) -> None:
         a = self.selected()
