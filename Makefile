@@ -41,7 +41,7 @@ lint: setup
 	$(VENV)/bin/ruff format --check studio tests bench scripts
 
 typecheck: setup
-	$(VENV)/bin/mypy studio/core studio/chain
+	$(VENV)/bin/mypy studio/core studio/chain studio/commands studio/app.py studio/cli.py studio/cli_prompt.py
 
 # The layering rules (DESIGN.md): contracts in pyproject.toml [tool.importlinter].
 imports: setup

@@ -206,15 +206,3 @@ class FetchedModels:
 
     def __getattr__(self, name: str) -> Any:
         return getattr(self._models, name)
-
-
-class FetchedStudio:
-    """The validator's Studio with `models` replaced by FetchedModels (what an Attributor that
-    re-runs a report is given)."""
-
-    def __init__(self, studio: Any, fetched: dict[str, Any]) -> None:
-        self._studio = studio
-        self.models = FetchedModels(studio.models, fetched)
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._studio, name)

@@ -156,8 +156,13 @@ class Validator:
 
         key = str(version.card["adapter_hash"])
         if key not in self._attributors:
-            view = adapters.FetchedStudio(self.studio, {version.id: version})
-            self._attributors[key] = Attributor(view)  # type: ignore[arg-type]
+            models = adapters.FetchedModels(self.studio.models, {version.id: version})
+            self._attributors[key] = Attributor(
+                models=models,  # type: ignore[arg-type]
+                datanets=self.studio.datanets,
+                events=self.studio.events,
+                paths=self.studio.paths,
+            )
         return self._attributors[key]
 
     def _rerun(self, report: dict[str, Any], version: Any) -> tuple[str, str, dict[str, Any]]:
