@@ -38,7 +38,7 @@ class ExactJob:
 
 
 def jobs_root(attributor: Any) -> Path:
-    return Path(attributor.studio.paths.home).joinpath(*JOBS_DIR)
+    return Path(attributor.paths.home).joinpath(*JOBS_DIR)
 
 
 def prepare(
@@ -120,7 +120,7 @@ def start(attributor: Any, job: ExactJob) -> Any:
     """The job subprocess (`studio attribution _exact KEY`); events stream on its stdout."""
     from studio.core.jobs import JobProcess
 
-    home = str(attributor.studio.paths.home)
+    home = str(attributor.paths.home)
     env = (
         {"OMP_NUM_THREADS": os.environ["OMP_NUM_THREADS"]}
         if "OMP_NUM_THREADS" in os.environ
