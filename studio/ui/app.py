@@ -150,5 +150,8 @@ def run_studio(studio: Any, *, screenshots: str | None = None) -> int:
     try:
         return app.exec()
     finally:
+        from studio.ui.window import finish_warm_up
+
+        finish_warm_up()
         single.release()
         ui.bridge.close()

@@ -80,9 +80,21 @@ def warm_up(names: tuple[str, ...] = WARM_UP) -> threading.Thread:
             except Exception:  # noqa: BLE001 - the page's own import will show the real error
                 log.debug("warm-up import of %s failed", name, exc_info=True)
 
+    global _warming
     t = threading.Thread(target=run, name="studio-warm-up", daemon=True)
     t.start()
+    _warming = t
     return t
+
+
+_warming: threading.Thread | None = None
+
+
+def finish_warm_up(timeout: float = 60.0) -> None:
+    """Wait for the warm-up imports before the interpreter exits: a daemon thread still
+    importing PySide6-based modules while Python finalizes crashes the process (SIGSEGV)."""
+    if _warming is not None:
+        _warming.join(timeout)
 
 
 class MainWindow(QMainWindow):
