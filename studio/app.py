@@ -67,8 +67,8 @@ class Studio:
 
         return Datanets(self.store, self.blobs, self.config, self.events)
 
-    # Chain, ModelFactory and attribution are attached by their packages (see each package's
-    # `for_studio(studio)`), imported only when used.
+    # The wallet, the chain, the ModelFactory and attribution are built from the parts they take
+    # (each constructor names them; `for_studio` takes a typed DataHome), imported when first used.
     @cached_property
     def wallet(self) -> Wallet:
         from studio.chain.wallet import Wallet
@@ -85,13 +85,22 @@ class Studio:
     def models(self) -> ModelFactory:
         from studio.train.factory import ModelFactory
 
-        return ModelFactory.for_studio(self)
+        # on_chain=self: registration reaches `self.chain` only when a model is registered.
+        return ModelFactory(
+            paths=self.paths,
+            store=self.store,
+            events=self.events,
+            datanets=self.datanets,
+            on_chain=self,
+        )
 
     @cached_property
     def attribution(self) -> Attributor:
         from studio.attribution.service import Attributor
 
-        return Attributor.for_studio(self)
+        return Attributor(
+            models=self.models, datanets=self.datanets, events=self.events, paths=self.paths
+        )
 
     def close(self) -> None:
         if "wallet" in self.__dict__:

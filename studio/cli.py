@@ -1,13 +1,19 @@
 """`studio` command line, derived from the operation registry in studio.commands: each operation's
 signature becomes its argparse parser; its typed result is rendered by studio.cli_render (text) or
-printed as JSON (--json)."""
+printed as JSON (--json). For a chain operation that takes a cancel token (publish), the first
+Ctrl-C cancels it politely: it stops at its next safe point (before its first transaction nothing
+changes; after it, at the next transaction boundary); a second one interrupts at once. Other
+operations keep Ctrl-C as an interrupt (their process pools stop with it)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
+import signal
 import sys
-from collections.abc import Sequence
+import threading
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from studio import __version__
@@ -111,7 +117,7 @@ def build_parser() -> argparse.ArgumentParser:
                 groups[prefix] = gp.add_subparsers(dest=f"cmd{depth}", metavar="COMMAND")
         parent = groups[path[:-1]]
         # Internal operations (the job runner) get no help line, so they are not listed.
-        listed = {} if op.internal else {"help": op.help}
+        listed: dict[str, Any] = {} if op.internal else {"help": op.help}
         sp = parent.add_parser(
             path[-1],
             **listed,
@@ -164,6 +170,34 @@ def error_line(e: StudioError) -> str:
     return f"error: {text}"
 
 
+@contextlib.contextmanager
+def _cancel_on_interrupt(op: Operation, kwargs: dict[str, Any]) -> Iterator[None]:
+    """Give a cancellable chain operation a token that the first Ctrl-C cancels."""
+    if (
+        not (op.cancellable and op.network)
+        or threading.current_thread() is not threading.main_thread()
+    ):
+        yield
+        return
+    from studio.core.cancel import CancelToken
+
+    token = CancelToken()
+    kwargs["cancel"] = token
+
+    def on_sigint(signum: int, frame: Any) -> None:
+        if token.cancelled:
+            raise KeyboardInterrupt
+        token.cancel()
+        print("cancelling… (Ctrl-C again to stop at once)", file=sys.stderr, flush=True)
+
+    previous = signal.signal(signal.SIGINT, on_sigint)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+        kwargs.pop("cancel", None)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     import multiprocessing
 
@@ -189,7 +223,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     from studio.commands import render as cli_render
 
     try:
-        result = invoke(op.path, ctx.studio, **kwargs)
+        with _cancel_on_interrupt(op, kwargs):
+            result = invoke(op.path, ctx.studio, **kwargs)
         if not op.internal:
             cli_render.show(ctx, op, result, kwargs)
         return 0

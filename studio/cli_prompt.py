@@ -41,6 +41,10 @@ class ConsolePrompter:
     def _interactive() -> bool:
         return sys.stdin is not None and sys.stdin.isatty()
 
+    @property
+    def interactive(self) -> bool:
+        return self._interactive()
+
     def ask_password(self, prompt: str, *, confirm: bool = False) -> str | None:
         if not self._interactive():
             return None

@@ -11,7 +11,7 @@ from typing import Any
 import pytest
 
 from studio.commands import REGISTRY, invoke, load_all, to_json
-from studio.core.errors import InvalidInput, Suggestion, WalletError, WrongPassword
+from studio.core.errors import Cancelled, InvalidInput, Suggestion, WalletError, WrongPassword
 from studio.core.prompt import FixedPrompter
 from studio.core.results import Result
 
@@ -292,6 +292,30 @@ def test_chain_model_and_attribution_operations(op: Runner, tmp_path: Path) -> N
     missing = op.fails("wallet speed-up", WalletError, tx_hash="0x" + "ab" * 32)
     assert isinstance(missing, WalletError) and missing.suggest == Suggestion("wallet history")
 
+    # Cancelled before its first transaction: the store (the journal too) is as it was.
+    from cancelkit import TripAfter, store_picture
+
+    op.studio.chain.deployment()  # the devnet deploys the contracts on first use
+    before = store_picture(op.studio.paths.db)
+    with pytest.raises(Cancelled):
+        invoke("datanet publish", op.studio, name="notes", cancel=TripAfter(0))
+    assert store_picture(op.studio.paths.db) == before
+    # Someone at a terminal is asked first, told it cannot be undone; a "no" sends nothing.
+    asked: list[str] = []
+
+    class Declines(FixedPrompter):
+        interactive = True
+
+        def confirm(self, question: str) -> bool:
+            asked.append(question)
+            return False
+
+    headless, op.studio.prompter = op.studio.prompter, Declines(PASSWORD)
+    with pytest.raises(Cancelled, match="nothing was sent"):
+        invoke("datanet publish", op.studio, name="notes")
+    assert len(asked) == 1 and "cannot be undone" in asked[0]
+    assert store_picture(op.studio.paths.db) == before
+    op.studio.prompter = headless  # headless (and with yes=True): no question
     pub = op("datanet publish", name="notes")
     assert isinstance(pub, Publication) and pub.published and pub.bound == {me: 24}
     assert not op("datanet publish", name="notes").changed
@@ -361,6 +385,7 @@ def test_long_operations_take_a_cancel_token_through_invoke(op: Runner, tmp_path
         "datanet verify",
         "datanet export",
         "attribution index",
+        "datanet publish",
     }
     assert "cancel" not in {p.name for p in get("datanet add").params}  # never a CLI option
     s = op.studio

@@ -80,7 +80,7 @@ def check_exact(attributor: Any, info: Any, queries: int = 1) -> dict[str, Any]:
             f"memory; this machine has {est['memory_limit_bytes'] / 2**30:.1f} GiB free.",
             hint="Use the gradient method, or run it on a machine with more memory.",
         )
-    attributor.studio.events.progress(JOB, 0, 2 * est["steps"], est["summary"])
+    attributor.events.progress(JOB, 0, 2 * est["steps"], est["summary"])
     return est
 
 
@@ -132,7 +132,7 @@ def exact_scores(
         {**r, "leaf": leaves.get((r["datanet"], int(r["version"]), int(r["record_id"])))}
         for r in rec.records
     ]
-    events = attributor.studio.events
+    events = attributor.events
     rep = X.load_replay(rec, _base_dir(attributor, info), dtype=DTYPE)
     blk = int(block or est["block"])
     rhash = record_hash(info)

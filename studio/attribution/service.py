@@ -1,6 +1,6 @@
 """Attributor: the one entry point the CLI, GUI and node use for Proof of Attribution.
 
-    attributor = Attributor.for_studio(studio)      # studio.attribution
+    attributor = studio.attribution   # Attributor(models=, datanets=, events=, paths=)
     attributor.build_index("my-model")               # gradient + span index beside the adapter
     report = attributor.attribute("my-model", "question?", method="hybrid", top_k=5)
     attributor.verify(report)                        # re-run, compare field by field
@@ -16,7 +16,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -27,6 +27,12 @@ from studio.core.cancel import CancelToken, check
 from studio.core.errors import AttributionError, InvalidInput, NotFound, Suggestion
 from studio.core.events import Event
 from studio.core.hashing import file_sha256
+
+if TYPE_CHECKING:
+    from studio.core.datanets import Datanets
+    from studio.core.events import EventBus
+    from studio.core.paths import Paths
+    from studio.train.factory import ModelFactory
 
 METHODS = ("gradient", "span", "hybrid", "exact")
 HYBRID_RULE = (
@@ -85,18 +91,21 @@ def _first(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
 
 
 class Attributor:
-    def __init__(self, studio: Any) -> None:
-        self.studio = studio
+    def __init__(
+        self, *, models: ModelFactory, datanets: Datanets, events: EventBus, paths: Paths
+    ) -> None:
+        """`models`: the fine-tuned versions and their training snapshots' provenance;
+        `datanets`: those snapshots' records; `paths`: where reports are saved."""
+        self.models = models
+        self.datanets = datanets
+        self.events = events
+        self.paths = paths
         self._loaded: dict[str, tuple[Any, Any]] = {}
-
-    @classmethod
-    def for_studio(cls, studio: Any) -> Attributor:
-        return cls(studio)
 
     # -- the model and its training data -----------------------------------------------------
 
     def model_info(self, model_id: str) -> ModelInfo:
-        v = self.studio.models.get(model_id)
+        v = self.models.get(model_id)
         adapter_dir = getattr(v, "adapter_dir", None)
         card = dict(getattr(v, "card", None) or {})
         if adapter_dir is None or not Path(adapter_dir).exists() or not card.get("datanets"):
@@ -117,7 +126,7 @@ class Attributor:
             from studio.train.trainer import quiet_transformers
 
             quiet_transformers()
-            model, tok = self.studio.models.load(model_id)
+            model, tok = self.models.load(model_id)
             model.eval()
             torch.manual_seed(0)
             self._loaded[model_id] = (model, tok)
@@ -149,7 +158,7 @@ class Attributor:
         out: list[Any] = []
         for d in info.card["datanets"]:
             try:
-                recs = list(self.studio.datanets.snapshot_records(d["name"], int(d["version"])))
+                recs = list(self.datanets.snapshot_records(d["name"], int(d["version"])))
             except NotFound as e:
                 raise AttributionError(
                     f"Datanet {d['name']} snapshot {d['version']} (the model's training data) is not in this "
@@ -233,7 +242,7 @@ class Attributor:
                 pass  # stale or damaged: rebuild below
         model, tok = self.load(model_id)
         exs = self._examples(info, tok)
-        events = self.studio.events
+        events = self.events
         events.progress(JOB, 0, len(exs), f"gradient index over {len(exs)} training examples")
 
         def progress(step: int, total: int, msg: str) -> None:
@@ -366,7 +375,7 @@ class Attributor:
             and not (self.gradient_dir(info) / "meta.json").exists()
         ):
             # First use: build the index now, with a progress line (later calls reuse it).
-            self.studio.events.emit(
+            self.events.emit(
                 Event(
                     "log",
                     job=JOB,
@@ -379,7 +388,7 @@ class Attributor:
         check(cancel)
         generated = output is None
         if generated:
-            output = self.studio.models.generate(
+            output = self.models.generate(
                 model_id, prompt, max_new_tokens=max_new_tokens, seed=seed, temperature=0.0
             )
         if not output or not output.strip():
@@ -631,7 +640,7 @@ class Attributor:
         out: dict[str, str | None] = {}
         for n in names:
             try:
-                d = self.studio.datanets.get(n)
+                d = self.datanets.get(n)
             except Exception:  # noqa: BLE001 - an unknown owner only disables pooling
                 d = {}
             out[n] = _first(d, "owner", "owner_address", "creator", default=None)
@@ -708,7 +717,7 @@ class Attributor:
         from studio.core.atomic import write_text
 
         if path is None:
-            path = self.studio.paths.home / "reports" / f"{report['report_hash'][2:18]}.json"
+            path = self.paths.home / "reports" / f"{report['report_hash'][2:18]}.json"
         path = Path(path)
         write_text(
             path,

@@ -1,7 +1,9 @@
 """ChainClient: one connection to the selected network (profile + web3 + transaction pipeline).
 
-`Studio.chain` is `ChainClient.for_studio(studio)`. On the devnet, touching `.w3` or `.network`
-starts anvil on demand; `.deployment()` deploys the contracts there once per chain id."""
+It takes what it uses and nothing more: the network profile, the data home's paths, the store (the
+transaction journal, deployments) and the event bus. `Studio.chain` builds one for the selected
+network. On the devnet, touching `.w3` or `.network` starts anvil on demand; `.deployment()` deploys
+the contracts there once per chain id."""
 
 from __future__ import annotations
 
@@ -19,6 +21,7 @@ from .networks import PROFILES, Network, get_network, parse_address
 from .rpc import RPC_BACKOFF_S, RPC_RETRIES, RPC_TIMEOUT_S, StudioHTTPProvider, make_web3
 
 if TYPE_CHECKING:
+    from studio.core.facade import DataHome
     from studio.core.store import Store
 
     from .devnet import Devnet
@@ -42,32 +45,23 @@ class ChainClient:
         paths: Paths,
         store: Store,
         events: EventBus | None = None,
-        studio: Any = None,
     ) -> None:
         self.profile = profile
         self.paths = paths
         self.store = store
         self.events = events or EventBus()
-        self.studio = studio
         self._deployment: dict[str, Any] | None = None
 
     @classmethod
-    def for_studio(cls, studio: Any) -> ChainClient:
-        profile = get_network(studio.network_name, studio.config)
-        return cls(
-            profile, paths=studio.paths, store=studio.store, events=studio.events, studio=studio
-        )
+    def for_studio(cls, home: DataHome) -> ChainClient:
+        """The client of the network `home` is set to."""
+        profile = get_network(home.network_name, home.config)
+        return cls(profile, paths=home.paths, store=home.store, events=home.events)
 
     @classmethod
-    def for_devnet(cls, studio: Any) -> ChainClient:
+    def for_devnet(cls, home: DataHome) -> ChainClient:
         """The embedded devnet's client, whatever network the studio is set to (the faucet)."""
-        return cls(
-            PROFILES["devnet"],
-            paths=studio.paths,
-            store=studio.store,
-            events=studio.events,
-            studio=studio,
-        )
+        return cls(PROFILES["devnet"], paths=home.paths, store=home.store, events=home.events)
 
     @classmethod
     def for_paths(cls, paths: Paths, *, network: Network | None = None) -> ChainClient:
@@ -81,14 +75,15 @@ class ChainClient:
         return cls(profile, paths=paths, store=Store(paths.db, backups=paths.backups))
 
     @classmethod
-    def for_url(cls, studio: Any, url: str, chain_id: int, *, name: str = "custom") -> ChainClient:
+    def for_url(
+        cls, home: DataHome, url: str, chain_id: int, *, name: str = "custom"
+    ) -> ChainClient:
         """A client for an RPC the caller runs (e.g. a test's own anvil)."""
         return cls(
             Network(name, int(chain_id), url),
-            paths=studio.paths,
-            store=studio.store,
-            events=studio.events,
-            studio=studio,
+            paths=home.paths,
+            store=home.store,
+            events=home.events,
         )
 
     # -- connection --------------------------------------------------------------------------
@@ -161,7 +156,7 @@ class ChainClient:
 
     # -- reads -------------------------------------------------------------------------------
     def balance(self, address: str) -> int:
-        return int(self.w3.eth.get_balance(Web3.to_checksum_address(address)))
+        return int(self.w3.eth.get_balance(Web3.to_checksum_address(parse_address(address))))
 
     def deployment(self) -> dict[str, Any]:
         """Contract addresses on this chain. The devnet deploys them on first use."""

@@ -252,12 +252,9 @@ def deploy_all(
 
     def deploy(name: str, args: list[Any]) -> str:
         art = load_artifact(name)
-        # Constructor data encoded here and sent as a contract creation (to=None) through the
-        # pipeline: TxPipeline.deploy() dropped constructor arguments when this was written.
-        factory = client.w3.eth.contract(abi=art["abi"], bytecode=art["bytecode"])
-        data = factory.constructor(*args).data_in_transaction
-        tx.register_errors(art["abi"])
-        res = tx.send(account, to=None, data=data, purpose=f"deploy {name}", key=key(name))
+        res = tx.deploy(
+            account, art["abi"], art["bytecode"], args, purpose=f"deploy {name}", key=key(name)
+        )
         if not res.contract_address:
             raise ChainError(f"Deploying {name} produced no contract (tx {res.hash}).")
         hashes[name] = res.hash
@@ -402,3 +399,15 @@ def read(client: Any, fn: Any, what: str) -> Any:
         data = getattr(e, "data", None)
         reason = client.tx.decode_revert(data) if isinstance(data, (str, bytes)) else None
         raise ChainError(f"{what}: refused by the chain: {reason or e}.") from e
+
+
+def receipt_event(contract: Any, name: str, result: Any) -> Any:
+    """The arguments of the first `name` event a contract emitted in a transaction (a TxResult);
+    ChainError when it emitted none."""
+    from web3.logs import DISCARD
+
+    receipt = result.receipt or contract.w3.eth.get_transaction_receipt(result.hash)
+    evs = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
+    if not evs:
+        raise ChainError(f"The transaction {result.hash} has no {name} event.")
+    return evs[0]["args"]

@@ -16,31 +16,41 @@ import hashlib
 import json
 import time
 from collections.abc import Mapping
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_hash.auto import keccak
 from eth_utils import to_checksum_address
 
 from studio.core import merkle
+from studio.core.cancel import CancelToken, check
 from studio.core.changes import Changes
 from studio.core.datanets.catalog import datanet_row
-from studio.core.errors import ChainError, InvalidInput, Suggestion
+from studio.core.errors import Cancelled, ChainError, InvalidInput, Suggestion
 
 from . import contracts
 from .contributions import ContributionBatch, as_bytes32, contents_hash, license_hash, sign_batch
+
+if TYPE_CHECKING:
+    from .context import OnChain, Publishing
 
 BIND_WINDOW_S = (
     365 * 24 * 3600
 )  # a contributor's signature stays usable this long after the snapshot
 MAX_PER_BATCH = 1_000  # content hashes per contributor batch
 MAX_PER_TX = 2_000  # content hashes per transaction (≈64 KB of calldata)
+# What every front end says before publishing (the CLI's confirmation, the GUI's dialog, the help).
+IRREVERSIBLE = (
+    "Publishing sends up to several transactions. Until the first one is sent, cancelling "
+    "changes nothing; once it is sent it cannot be undone (a cancel then stops after the "
+    "transaction in flight, and publishing again finishes the rest)."
+)
 
 
-def _datanet_row(studio: Any, name: str) -> dict[str, Any]:
+def _datanet_row(studio: OnChain, name: str) -> dict[str, Any]:
     return datanet_row(studio.store, name)
 
 
-def _snapshot(studio: Any, dn: dict[str, Any], version: int | None) -> dict[str, Any]:
+def _snapshot(studio: OnChain, dn: dict[str, Any], version: int | None) -> dict[str, Any]:
     q = "SELECT * FROM snapshots WHERE datanet_id = ?"
     args: list[Any] = [dn["id"]]
     if version is not None:
@@ -55,7 +65,7 @@ def _snapshot(studio: Any, dn: dict[str, Any], version: int | None) -> dict[str,
     return snap
 
 
-def _snapshot_leaves(studio: Any, snapshot_id: int) -> list[dict[str, Any]]:
+def _snapshot_leaves(studio: OnChain, snapshot_id: int) -> list[dict[str, Any]]:
     # Only the leaf inputs, in snapshot order (no blob reads: publishing never needs record text).
     return studio.store.query(
         "SELECT sr.idx, r.content_sha256, r.contributor, r.license FROM snapshot_records sr"
@@ -71,16 +81,6 @@ def metadata_hash(dn: dict[str, Any]) -> bytes:
     return keccak(json.dumps(doc, sort_keys=True, separators=(",", ":")).encode())
 
 
-def _receipt_event(contract: Any, name: str, result: Any) -> Any:
-    from web3.logs import DISCARD
-
-    receipt = result.receipt or contract.w3.eth.get_transaction_receipt(result.hash)
-    evs = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
-    if not evs:
-        raise ChainError(f"The transaction {result.hash} has no {name} event.")
-    return evs[0]["args"]
-
-
 def _call(fn: Any) -> Any:
     """A view call whose custom-error revert means 'not there' → None."""
     from web3.exceptions import ContractCustomError, ContractLogicError
@@ -91,7 +91,7 @@ def _call(fn: Any) -> Any:
         return None
 
 
-def onchain_id(studio: Any, name: str, *, chain_id: int | None = None) -> int | None:
+def onchain_id(studio: OnChain, name: str, *, chain_id: int | None = None) -> int | None:
     """The Datanet's id on this chain, if it was published from this studio."""
     dn = _datanet_row(studio, name)
     cid = chain_id if chain_id is not None else studio.chain.chain_id
@@ -102,8 +102,11 @@ def onchain_id(studio: Any, name: str, *, chain_id: int | None = None) -> int | 
     return int(row["onchain_id"]) if row else None
 
 
-def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str | None]:
-    """(on-chain id, created now?, tx hash). Creates the Datanet once per chain."""
+def ensure_created(
+    studio: OnChain, account: Any, name: str, *, cancel: CancelToken | None = None
+) -> tuple[int, bool, str | None]:
+    """(on-chain id, created now?, tx hash). Creates the Datanet once per chain; `cancel` is
+    honoured until the creating transaction is signed (see TxPipeline.send)."""
     client = studio.chain
     reg = contracts.contract(client, "DatanetRegistry")
     dn = _datanet_row(studio, name)
@@ -123,6 +126,7 @@ def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str
                     suggest=Suggestion("datanet publish", {"name": name, "sender": owner}),
                 )
             return int(row["onchain_id"]), False, row["tx_hash"]
+        check(cancel)
         # The chain forgot it (a reset devnet): forget the stale row and create it again.
         with studio.store.transaction():
             studio.store.execute(
@@ -142,8 +146,9 @@ def ensure_created(studio: Any, account: Any, name: str) -> tuple[int, bool, str
         reg.functions.createDatanet(metadata_hash(dn), f"studio:datanet/{name}"),
         purpose=f"create Datanet '{name}' on chain",
         key=f"datanet-create:{cid}:{reg.address}:{dn['id']}",
+        cancel=cancel,
     )
-    ev = _receipt_event(reg, "DatanetCreated", res)
+    ev = contracts.receipt_event(reg, "DatanetCreated", res)
     did = int(ev["datanetId"])
     with studio.store.transaction():
         studio.store.execute(
@@ -178,16 +183,25 @@ def _distinct(groups: list[tuple[str, list[bytes], list[int]]]) -> int:
 
 
 def publish(
-    studio: Any,
+    studio: Publishing,
     account: Any,
     name: str,
     *,
     signers: Mapping[str, Any] | None = None,
     version: int | None = None,
+    cancel: CancelToken | None = None,
 ) -> dict[str, Any]:
     """Create the Datanet on chain (once), publish its snapshot (latest, or `version`) and bind the
     contributions of every contributor in `signers` (address → unlocked account; the publishing
-    account signs for itself). Returns a summary; `changed` is False when there was nothing to do."""
+    account signs for itself). Returns a summary; `changed` is False when there was nothing to do.
+
+    Up to several transactions. `cancel` is honoured until the first one is signed: a cancel then
+    leaves the store, the journal and the chain as they were. Once one is sent it cannot be undone
+    (IRREVERSIBLE): a cancel stops at the next transaction boundary (every sent transaction mined
+    and recorded) with a `Cancelled` that says what was sent, and publishing again finishes the
+    rest without sending anything twice. Local bookkeeping is written only after a send (or at
+    the end), so nothing changes locally before the first transaction."""
+    check(cancel)  # before anything, even the devnet's first-use deployment of the contracts
     client = studio.chain
     ev = studio.events
     dn = _datanet_row(studio, name)
@@ -201,15 +215,36 @@ def publish(
     reg = contracts.contract(client, "DatanetRegistry")
     cid = int(client.chain_id)
     ver = int(snap["version"])
-    txs: list[str] = []
+    txs: list[str] = []  # sent by this call
+
+    def until_sent() -> CancelToken | None:
+        """The token for the next transaction: honoured only while nothing is sent yet."""
+        return None if txs else cancel
+
+    def boundary() -> None:
+        """Between transactions: a cancel before the first one changes nothing; after it, stop here."""
+        if cancel is None:
+            return
+        if not txs:
+            cancel.check()
+            return
+        if not cancel.cancelled:
+            return
+        raise Cancelled(
+            f"Publishing '{name}' stopped after {len(txs)} transaction(s) ({', '.join(txs)}); "
+            "they are on chain and cannot be undone.",
+            hint="Publish it again to finish: only what is still missing is sent, nothing twice.",
+            suggest=Suggestion("datanet publish", {"name": name}),
+        )
+
     ev.progress("publish", 0, 3, f"Datanet '{name}' on chain {cid}")
-    did, created, create_tx = ensure_created(studio, account, name)
+    did, created, create_tx = ensure_created(studio, account, name, cancel=cancel)
     if created and create_tx:
         txs.append(create_tx)
+    boundary()
     info = _call(reg.functions.getDatanet(int(did)))
-    if info is not None:
-        # The on-chain owner receives the pooled long tail of attribution weights.
-        studio.datanets.set_owner_if_missing(name, to_checksum_address(info[0]))
+    # The on-chain owner receives the pooled long tail of attribution weights (recorded below).
+    owner = to_checksum_address(info[0]) if info is not None else None
 
     signers = {to_checksum_address(a): s for a, s in (signers or {}).items()}
     signers.setdefault(to_checksum_address(account.address), account)
@@ -226,6 +261,7 @@ def publish(
             unbound[who] = _distinct(groups)
             continue
         for lic, hashes, indices in groups:
+            boundary()
             signed.append(
                 sign_batch(
                     signer,
@@ -252,7 +288,8 @@ def publish(
         raise ChainError(
             f"'{name}' has version {latest_on_chain} on chain, so v{latest_on_chain + 1} must be "
             f"published before v{ver}.",
-            hint=f"Publish it first: studio datanet publish {name} --version {latest_on_chain + 1}",
+            hint=f"Publish v{latest_on_chain + 1} first.",
+            suggest=Suggestion("datanet publish", {"name": name, "version": latest_on_chain + 1}),
         )
     if on_chain is not None and "0x" + bytes(on_chain[0]).hex() != snap["root"].lower():
         raise ChainError(
@@ -265,11 +302,14 @@ def publish(
             hint=f"Snapshot again: studio datanet snapshot {name}",
         )
 
-    todo = (
-        [b for b in signed if not _bound(reg, did, ver, cid, b)] if on_chain is not None else signed
-    )
+    todo = []
+    for b in signed:
+        boundary()
+        if on_chain is None or not _bound(reg, did, ver, cid, b):
+            todo.append(b)
     chunks = _pack(todo)
     ev.progress("publish", 1, 3, f"snapshot v{ver}")
+    boundary()
     if on_chain is None:
         fee = int(reg.functions.publishFee().call())
         first = chunks.pop(0) if chunks else []
@@ -286,10 +326,12 @@ def publish(
             value=fee,
             purpose=f"publish '{name}' v{ver} ({sum(len(b.content_hashes) for b in first)} contributions)",
             key=f"snapshot-publish:{cid}:{reg.address}:{did}:{ver}",
+            cancel=until_sent(),
         )
         txs.append(res.hash)
         published_now = True
         tx_hash = res.hash
+        _record_snapshot(studio, dn["id"], ver, cid, snap["root"], tx_hash)
     else:
         row = studio.store.one(
             "SELECT tx_hash FROM onchain_snapshots WHERE datanet_id = ? AND version = ? AND"
@@ -297,13 +339,8 @@ def publish(
             (dn["id"], ver, cid),
         )
         tx_hash = row["tx_hash"] if row else ""
-    with studio.store.transaction():
-        studio.store.execute(
-            "INSERT OR IGNORE INTO onchain_snapshots(datanet_id, version, chain_id, root, tx_hash, created_at)"
-            " VALUES (?,?,?,?,?,?)",
-            (dn["id"], ver, cid, snap["root"], tx_hash, time.time()),
-        )
     for i, chunk in enumerate(chunks, start=1):
+        boundary()
         ev.progress("publish", 2, 3, f"binding contributions {i}/{len(chunks)}")
         digests = hashlib.sha256(b"".join(b.signature for b in chunk)).hexdigest()[:32]
         res = client.tx.transact(
@@ -311,8 +348,14 @@ def publish(
             reg.functions.bindContributions(did, ver, [b.as_tuple() for b in chunk]),
             purpose=f"bind {sum(len(b.content_hashes) for b in chunk)} contributions to '{name}' v{ver}",
             key=f"bind:{cid}:{reg.address}:{did}:{ver}:{digests}",
+            cancel=until_sent(),
         )
         txs.append(res.hash)
+
+    # Every transaction is sent and mined: the local bookkeeping (a cancel no longer stops it).
+    _record_snapshot(studio, dn["id"], ver, cid, snap["root"], tx_hash)
+    if owner is not None:
+        studio.datanets.set_owner_if_missing(name, owner)
 
     bound: dict[str, int] = {}
     for who in per_contributor:
@@ -360,6 +403,17 @@ def publish(
     }
 
 
+def _record_snapshot(
+    studio: OnChain, datanet_id: int, ver: int, cid: int, root: str, tx_hash: str
+) -> None:
+    with studio.store.transaction():
+        studio.store.execute(
+            "INSERT OR IGNORE INTO onchain_snapshots(datanet_id, version, chain_id, root, tx_hash, created_at)"
+            " VALUES (?,?,?,?,?,?)",
+            (datanet_id, ver, cid, root, tx_hash, time.time()),
+        )
+
+
 def _bound(reg: Any, did: int, ver: int, cid: int, b: ContributionBatch) -> bool:
     digest = reg.functions.contributionDigest(
         did,
@@ -390,7 +444,7 @@ def _pack(batches: list[ContributionBatch]) -> list[list[ContributionBatch]]:
     return out
 
 
-def status(studio: Any, name: str) -> dict[str, Any]:
+def status(studio: OnChain, name: str) -> dict[str, Any]:
     """What the chain knows about a Datanet published from here (read-only)."""
     client = studio.chain
     did = onchain_id(studio, name)
@@ -415,7 +469,7 @@ def status(studio: Any, name: str) -> dict[str, Any]:
     }
 
 
-def history(studio: Any, onchain_datanet_id: int, *, from_block: int = 0) -> dict[str, Any]:
+def history(studio: OnChain, onchain_datanet_id: int, *, from_block: int = 0) -> dict[str, Any]:
     """A Datanet's on-chain history rebuilt from DatanetRegistry events alone (what an indexer does):
     owner, metadata, curators, every published snapshot and which contributor bound which records."""
     reg = contracts.contract(studio.chain, "DatanetRegistry")

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import time
 from collections.abc import Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
@@ -16,21 +16,14 @@ from studio.core.errors import ChainError, InvalidInput
 from . import contracts
 from .contributions import as_bytes32
 
+if TYPE_CHECKING:
+    from .context import OnChain
+
 BPS = 10_000
 STATUS = ("none", "paid", "recorded", "challenged", "finalized", "voided")
 
 
-def _event(contract: Any, name: str, result: Any) -> Any:
-    from web3.logs import DISCARD
-
-    receipt = result.receipt or contract.w3.eth.get_transaction_receipt(result.hash)
-    evs = getattr(contract.events, name)().process_receipt(receipt, errors=DISCARD)
-    if not evs:
-        raise ChainError(f"The transaction {result.hash} has no {name} event.")
-    return evs[0]["args"]
-
-
-def _snapshot_refs(studio: Any, snapshots: Iterable[Any]) -> list[tuple[int, int]]:
+def _snapshot_refs(studio: OnChain, snapshots: Iterable[Any]) -> list[tuple[int, int]]:
     """(on-chain Datanet id, version) pairs from (name, version), {"datanet", "version"} or (int, int)."""
     from .datanets_onchain import onchain_id
 
@@ -56,7 +49,7 @@ def _snapshot_refs(studio: Any, snapshots: Iterable[Any]) -> list[tuple[int, int
 
 
 def register_model(
-    studio: Any,
+    studio: OnChain,
     account: Any,
     *,
     base_model_hash: str | bytes,
@@ -92,7 +85,7 @@ def register_model(
         purpose="register model version",
         key=f"model-register:{cid}:{mr.address}:{hashes[1].hex()}:{hashes[2].hex()}",
     )
-    oid = int(_event(mr, "ModelRegistered", res)["modelId"])
+    oid = int(contracts.receipt_event(mr, "ModelRegistered", res)["modelId"])
     if model_id is not None:
         with studio.store.transaction():
             studio.store.execute(
@@ -111,7 +104,7 @@ def register_model(
 
 
 def pay_for_inference(
-    studio: Any,
+    studio: OnChain,
     account: Any,
     onchain_model_id: int,
     *,
@@ -136,7 +129,7 @@ def pay_for_inference(
         purpose=f"pay for an inference on model #{onchain_model_id}",
         key=key,
     )
-    ev = _event(led, "InferencePaid", res)
+    ev = contracts.receipt_event(led, "InferencePaid", res)
     return {
         "inference_id": int(ev["inferenceId"]),
         "fee_wei": int(ev["fee"]),
@@ -145,7 +138,7 @@ def pay_for_inference(
     }
 
 
-def payees(studio: Any, onchain_model_id: int, addresses: Iterable[str]) -> dict[str, bool]:
+def payees(studio: OnChain, onchain_model_id: int, addresses: Iterable[str]) -> dict[str, bool]:
     """Which addresses the ledger accepts as contributors of this model: payees (bound
     contributors or the Datanet owner) of one of its training snapshots."""
     client = studio.chain
@@ -162,7 +155,7 @@ def payees(studio: Any, onchain_model_id: int, addresses: Iterable[str]) -> dict
 
 
 def payable_weights(
-    studio: Any, onchain_model_id: int, contributors: Sequence[str], bps: Sequence[int]
+    studio: OnChain, onchain_model_id: int, contributors: Sequence[str], bps: Sequence[int]
 ) -> tuple[list[str], list[int]]:
     """A report's weights restricted to what the ledger accepts: the share of every contributor
     who is not a payee of the model's snapshots (e.g. never bound their records) goes to the
@@ -201,7 +194,7 @@ def normalise_weights(
 
 
 def record_attribution(
-    studio: Any,
+    studio: OnChain,
     account: Any,
     inference_id: int,
     report_hash: str | bytes,
@@ -234,7 +227,7 @@ TERMS = (
 )
 
 
-def inference(studio: Any, inference_id: int) -> dict[str, Any]:
+def inference(studio: OnChain, inference_id: int) -> dict[str, Any]:
     """An inference as a dict. Times (`*_at`) are wall-clock estimates: the ledger counts on its
     own clock, which stands still while it is paused (`clock_offset_s` is the difference now)."""
     client = studio.chain
@@ -276,14 +269,14 @@ def inference(studio: Any, inference_id: int) -> dict[str, Any]:
     }
 
 
-def finalize(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+def finalize(studio: OnChain, account: Any, inference_id: int) -> dict[str, Any]:
     led = contracts.contract(studio.chain, "AttributionLedger")
     res = studio.chain.tx.transact(
         account,
         led.functions.finalize(int(inference_id)),
         purpose=f"finalize inference #{inference_id}",
     )
-    split = _event(led, "FeeSplit", res)
+    split = contracts.receipt_event(led, "FeeSplit", res)
     return {
         "inference_id": int(inference_id),
         "tx": res.hash,
@@ -294,7 +287,7 @@ def finalize(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
     }
 
 
-def challenge(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+def challenge(studio: OnChain, account: Any, inference_id: int) -> dict[str, Any]:
     """Challenge a recorded attribution, posting the inference's own bond (anyone but its node)."""
     led = contracts.contract(studio.chain, "AttributionLedger")
     bond = int(inference(studio, inference_id)["terms"]["challenge_bond_wei"])
@@ -307,14 +300,14 @@ def challenge(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
     return {"inference_id": int(inference_id), "bond_wei": bond, "tx": res.hash}
 
 
-def resolve(studio: Any, account: Any, inference_id: int, *, upheld: bool) -> dict[str, Any]:
+def resolve(studio: OnChain, account: Any, inference_id: int, *, upheld: bool) -> dict[str, Any]:
     led = contracts.contract(studio.chain, "AttributionLedger")
     res = studio.chain.tx.transact(
         account,
         led.functions.resolve(int(inference_id), bool(upheld)),
         purpose=f"resolve challenge on inference #{inference_id}",
     )
-    ev = _event(led, "ChallengeResolved", res)
+    ev = contracts.receipt_event(led, "ChallengeResolved", res)
     return {
         "inference_id": int(inference_id),
         "upheld": bool(upheld),
@@ -323,7 +316,7 @@ def resolve(studio: Any, account: Any, inference_id: int, *, upheld: bool) -> di
     }
 
 
-def settle_unresolved(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+def settle_unresolved(studio: OnChain, account: Any, inference_id: int) -> dict[str, Any]:
     """After the arbiter missed the resolve deadline (anyone may call it): payer refunded,
     challenger's bond returned, node neither slashed nor paid."""
     led = contracts.contract(studio.chain, "AttributionLedger")
@@ -336,7 +329,7 @@ def settle_unresolved(studio: Any, account: Any, inference_id: int) -> dict[str,
 
 
 def set_model_price(
-    studio: Any, account: Any, onchain_model_id: int, price_wei: int
+    studio: OnChain, account: Any, onchain_model_id: int, price_wei: int
 ) -> dict[str, Any]:
     """Change a model version's price per inference (its owner only)."""
     mr = contracts.contract(studio.chain, "ModelRegistry")
@@ -348,7 +341,7 @@ def set_model_price(
     return {"onchain_id": int(onchain_model_id), "price_wei": int(price_wei), "tx": res.hash}
 
 
-def retire_model(studio: Any, account: Any, onchain_model_id: int) -> dict[str, Any]:
+def retire_model(studio: OnChain, account: Any, onchain_model_id: int) -> dict[str, Any]:
     """Retire a model version: it can no longer be paid for (its owner only)."""
     mr = contracts.contract(studio.chain, "ModelRegistry")
     res = studio.chain.tx.transact(

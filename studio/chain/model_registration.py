@@ -4,13 +4,16 @@ the ModelRegistry, and the result is remembered on the local model row (`models.
 from __future__ import annotations
 
 import json
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import InvalidInput
 
+if TYPE_CHECKING:
+    from .context import OnChain
+
 
 def register_version(
-    studio: Any, version: Any, account: Any, *, metadata_uri: str = "", price_wei: int = 0
+    studio: OnChain, version: Any, account: Any, *, metadata_uri: str = "", price_wei: int = 0
 ) -> dict[str, Any]:
     """`version`: a train.versions.ModelVersion (id, dir, card, adapter_dir)."""
     from studio.chain import registry  # looked up at call time: tests replace register_model

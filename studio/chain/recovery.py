@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 from eth_utils import to_checksum_address
 from web3.exceptions import Web3RPCError
 
-from studio.core.errors import ChainError
+from studio.core.errors import ChainError, Suggestion
 from studio.core.events import Event
 
 from .journal import OPEN_STATUSES
@@ -125,15 +125,16 @@ def abandon(pipe: TxPipeline, tx_hash: str) -> dict[str, Any]:
     if row["status"] != "signed":
         raise ChainError(
             f"{tx_hash} is {row['status']}, not signed-but-unsent; only those can be abandoned.",
-            hint="Replace a pending one with a 0-OPEN transfer: "
-            f"`studio wallet speed-up {tx_hash} --cancel`.",
+            hint="Replace a pending one with a 0-OPEN transfer to yourself instead.",
+            suggest=Suggestion("wallet speed-up", {"tx_hash": tx_hash, "cancel_tx": True}),
         )
     with pipe._nonce_lock(row["sender"]):
         if pipe._known(row["tx_hash"]):
             pipe._set(row["id"], status="sent")
             raise ChainError(
                 f"The node already has {tx_hash}; it can no longer be abandoned.",
-                hint=f"Cancel it instead: `studio wallet speed-up {tx_hash} --cancel`.",
+                hint="Cancel it instead: replace it with a 0-OPEN transfer to yourself.",
+                suggest=Suggestion("wallet speed-up", {"tx_hash": tx_hash, "cancel_tx": True}),
             )
         pipe._set(row["id"], status="abandoned", error="abandoned by the user before sending")
         # Later rows of this sender were signed with the nonces after it: they would wait for

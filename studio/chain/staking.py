@@ -6,7 +6,7 @@ one command a person expects: withdraw what has cooled down, else start the cool
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_utils import to_checksum_address
 
@@ -14,6 +14,9 @@ from studio.core.errors import ChainError, InvalidInput, Suggestion
 
 from . import contracts
 from .networks import format_open
+
+if TYPE_CHECKING:
+    from .context import OnChain
 
 
 def role_id(role: str) -> int:
@@ -25,7 +28,7 @@ def role_id(role: str) -> int:
         ) from e
 
 
-def position(studio: Any, address: str, role: str) -> dict[str, Any]:
+def position(studio: OnChain, address: str, role: str) -> dict[str, Any]:
     st = contracts.contract(studio.chain, "Staking")
     r = role_id(role)
     active, pending, unlock_at, own_min, locks = st.functions.positionOf(
@@ -44,7 +47,7 @@ def position(studio: Any, address: str, role: str) -> dict[str, Any]:
     }
 
 
-def chain_now(studio: Any) -> int:
+def chain_now(studio: OnChain) -> int:
     """The time the next block will carry (the pending block's). The latest block's timestamp alone
     is stale on a chain that mines on demand (the embedded anvil): with no new transactions there, a
     cooldown would never seem to end."""
@@ -58,7 +61,7 @@ def chain_now(studio: Any) -> int:
         return latest
 
 
-def status(studio: Any, address: str) -> dict[str, Any]:
+def status(studio: OnChain, address: str) -> dict[str, Any]:
     st = contracts.contract(studio.chain, "Staking")
     return {
         "address": to_checksum_address(address),
@@ -68,7 +71,7 @@ def status(studio: Any, address: str) -> dict[str, Any]:
     }
 
 
-def deposit(studio: Any, account: Any, amount_wei: int, role: str) -> dict[str, Any]:
+def deposit(studio: OnChain, account: Any, amount_wei: int, role: str) -> dict[str, Any]:
     if amount_wei <= 0:
         raise InvalidInput("The stake must be more than 0 OPEN.")
     st = contracts.contract(studio.chain, "Staking")
@@ -90,7 +93,7 @@ def deposit(studio: Any, account: Any, amount_wei: int, role: str) -> dict[str, 
 
 
 def request_unstake(
-    studio: Any, account: Any, role: str, amount_wei: int | None = None
+    studio: OnChain, account: Any, role: str, amount_wei: int | None = None
 ) -> dict[str, Any]:
     st = contracts.contract(studio.chain, "Staking")
     r = role_id(role)
@@ -132,7 +135,7 @@ def request_unstake(
     }
 
 
-def withdraw(studio: Any, account: Any, role: str) -> dict[str, Any]:
+def withdraw(studio: OnChain, account: Any, role: str) -> dict[str, Any]:
     st = contracts.contract(studio.chain, "Staking")
     pos = position(studio, account.address, role)
     res = studio.chain.tx.transact(
@@ -149,7 +152,7 @@ def withdraw(studio: Any, account: Any, role: str) -> dict[str, Any]:
 
 
 def withdraw_or_request(
-    studio: Any, account: Any, role: str, amount_wei: int | None = None
+    studio: OnChain, account: Any, role: str, amount_wei: int | None = None
 ) -> dict[str, Any]:
     """Withdraw a cooled-down unstake; with nothing pending, request one (all, or `amount_wei`)."""
     pos = position(studio, account.address, role)
@@ -175,12 +178,12 @@ def withdraw_or_request(
 # -- rewards ------------------------------------------------------------------------------------
 
 
-def claimable(studio: Any, address: str) -> int:
+def claimable(studio: OnChain, address: str) -> int:
     led = contracts.contract(studio.chain, "AttributionLedger")
     return int(led.functions.claimable(to_checksum_address(address)).call())
 
 
-def claim(studio: Any, account: Any) -> dict[str, Any]:
+def claim(studio: OnChain, account: Any) -> dict[str, Any]:
     amount = claimable(studio, account.address)
     if amount == 0:
         return {"address": account.address, "claimed_wei": 0, "tx": None}

@@ -22,7 +22,7 @@ from eth_utils import to_checksum_address
 from filelock import FileLock
 from web3.exceptions import Web3RPCError
 
-from studio.core.cancel import CancelToken
+from studio.core.cancel import CancelToken, check
 from studio.core.errors import ChainError, InvalidInput
 from studio.core.events import Event
 
@@ -212,11 +212,14 @@ class TxPipeline(ChainChecks):
         timeout: float = 120,
         gas: int | None = None,
         key_window_s: float | None = None,
+        cancel: CancelToken | None = None,
     ) -> TxResult:
         """Sign, journal, broadcast and wait. `key`: an idempotency key; once a transaction with that
         key succeeded, the same call returns it without sending again. With `key_window_s`, only a
         transaction journaled under the key that recently counts (an intent key: the same payment
-        an hour later is a new payment)."""
+        an hour later is a new payment). `cancel` is honoured until the transaction is signed and
+        journaled (nothing is then in the journal or on chain); from then on it is being sent and
+        the call waits for its receipt."""
         if not purpose:
             raise InvalidInput("Every transaction needs a purpose (it is shown in the journal).")
         if to is not None:
@@ -225,6 +228,7 @@ class TxPipeline(ChainChecks):
             raise InvalidInput("The value must be a non-negative number of wei.")
         payload = _hex(data) if data else "0x"
         sender = to_checksum_address(account.address)
+        check(cancel)
 
         self._check_chain()  # before trusting the journal for `key`: is it still the same chain?
         since = None if key_window_s is None else time.time() - float(key_window_s)
@@ -244,11 +248,11 @@ class TxPipeline(ChainChecks):
                     row = done
                 else:
                     row = self._sign_and_send(
-                        account, sender, to, payload, int(value), purpose, key, gas
+                        account, sender, to, payload, int(value), purpose, key, gas, cancel
                     )
             else:
                 row = self._sign_and_send(
-                    account, sender, to, payload, int(value), purpose, key, gas
+                    account, sender, to, payload, int(value), purpose, key, gas, cancel
                 )
         result = self.wait(row["tx_hash"], timeout=timeout)
         if self.journal.has_open_before(sender, int(result.nonce or 0)):
@@ -290,6 +294,7 @@ class TxPipeline(ChainChecks):
         purpose: str,
         key: str | None,
         gas: int | None,
+        cancel: CancelToken | None = None,
     ) -> dict[str, Any]:
         gas_limit = int(gas) if gas else self._estimate(sender, to, payload, value, purpose)
         max_fee, prio = self._fees()
@@ -318,6 +323,7 @@ class TxPipeline(ChainChecks):
         }
         if to is not None:
             tx["to"] = to
+        check(cancel)  # the last moment a cancel leaves nothing behind: next, sign and journal
         row_id = self._journal(account, tx, sender, purpose, key, replaces=None)
         row = self.journal.get(row_id)
         assert row is not None
@@ -432,8 +438,10 @@ class TxPipeline(ChainChecks):
         key: str | None = None,
         timeout: float = 120,
         gas: int | None = None,
+        cancel: CancelToken | None = None,
     ) -> TxResult:
-        """Call a state-changing contract function (a web3 ContractFunction with its arguments)."""
+        """Call a state-changing contract function (a web3 ContractFunction with its arguments);
+        `cancel` as in `send`."""
         abi = getattr(contract_fn, "contract_abi", None)
         if abi:
             self.register_errors(abi)
@@ -447,6 +455,7 @@ class TxPipeline(ChainChecks):
             key=key,
             timeout=timeout,
             gas=gas,
+            cancel=cancel,
         )
 
     def deploy(

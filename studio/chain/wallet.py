@@ -15,7 +15,7 @@ import time
 from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from eth_account import Account
 from eth_account.datastructures import SignedMessage, SignedTransaction
@@ -37,6 +37,10 @@ from studio.core.prompt import NoPrompter, Prompter
 
 from . import keyring_store, keystore
 from .networks import parse_address
+
+if TYPE_CHECKING:
+    from studio.core.config import Config
+    from studio.core.facade import DataHome
 
 log = logging.getLogger("studio.wallet")
 
@@ -173,7 +177,7 @@ class Wallet:
     def __init__(
         self,
         paths: Paths,
-        config: Any,
+        config: Config,
         *,
         save_config: Callable[[], None] | None = None,
         events: EventBus | None = None,
@@ -189,13 +193,13 @@ class Wallet:
         self._unlocked: dict[str, UnlockedAccount] = {}
 
     @classmethod
-    def for_studio(cls, studio: Any) -> Wallet:
+    def for_studio(cls, home: DataHome) -> Wallet:
         return cls(
-            studio.paths,
-            studio.config,
-            save_config=studio.save_config,
-            events=studio.events,
-            prompter=studio.prompter,
+            home.paths,
+            home.config,
+            save_config=home.save_config,
+            events=home.events,
+            prompter=home.prompter,
         )
 
     # -- listing -----------------------------------------------------------------------------

@@ -186,6 +186,9 @@ def _params(fn: Callable[..., Any]) -> list[Param]:
     )
     out: list[Param] = []
     for i, p in enumerate(sig.parameters.values()):
+        if p.name in CONTEXT_PARAMS and "CancelToken" not in str(p.annotation):
+            # It would silently vanish from the CLI (and the CLI's Ctrl-C would fill it in).
+            raise TypeError(f"{fn.__qualname__}: `{p.name}` is the caller's CancelToken only")
         if i == 0 or p.name in CONTEXT_PARAMS:
             continue  # the facade; what the caller supplies, not the user
         if p.kind not in (p.POSITIONAL_OR_KEYWORD, p.KEYWORD_ONLY):

@@ -90,7 +90,7 @@ def index(
 ) -> IndexBuild:
     from studio.attribution.gradients import GradientConfig
 
-    cfg = GradientConfig(seed=seed, **({"proj_dim": proj_dim} if proj_dim else {}))
+    cfg = GradientConfig(seed=seed, proj_dim=proj_dim) if proj_dim else GradientConfig(seed=seed)
     if cfg.proj_dim < 1:
         raise InvalidInput("--proj-dim must be at least 1.")
     return IndexBuild.from_dict(

@@ -6,9 +6,11 @@ from typing import TYPE_CHECKING, Annotated, Literal
 
 from studio.chain.results import Publication, Rewards, StakeChange, StakeStatus
 from studio.commands import address_or_active, arg, operation
+from studio.core.errors import Cancelled
 
 if TYPE_CHECKING:
     from studio.app import Studio
+    from studio.core.cancel import CancelToken
 
 Role = Literal["node", "validator"]
 FROM = "--from"
@@ -16,7 +18,9 @@ FROM = "--from"
 
 @operation(
     "datanet publish",
-    "Publish a Datanet on chain: create it once, publish the latest snapshot root, bind contributions.",
+    "Publish a Datanet on chain: create it once, publish the latest snapshot root, bind "
+    "contributions. Cancelling (Ctrl-C) before the first transaction is sent changes nothing; "
+    "once one is sent it cannot be undone, and publishing again finishes the rest.",
     network=True,
     wallet=True,
 )
@@ -31,14 +35,29 @@ def datanet_publish(
         str | None,
         arg("publish from this account (default: the active one)", metavar="ADDRESS", flags=FROM),
     ] = None,
+    yes: Annotated[bool, arg("do not ask for confirmation at a terminal")] = False,
+    cancel: CancelToken | None = None,
 ) -> Publication:
+    """Up to several transactions (see datanets_onchain.publish): `cancel` is honoured until the
+    first one is sent (store, journal and chain as before); after that the transactions cannot
+    be undone, a cancel stops at the next transaction boundary, and a re-run finishes the rest
+    without sending anything twice. At a terminal it asks first, saying so (unless `yes`)."""
     from studio.chain import datanets_onchain
     from studio.chain.signers import contributor_signers
 
     studio.datanets.get(name)  # NotFound with a hint before anything is unlocked
     account = studio.wallet.unlock(sender)
     who = contributor_signers(studio.wallet, studio.store, name, account)
-    res = datanets_onchain.publish(studio, account, name, signers=who.signers, version=version)
+    if not yes and studio.prompter.interactive:
+        question = (
+            f"Publish '{name}' from {account.address} on {studio.network_name}? "
+            + datanets_onchain.IRREVERSIBLE
+        )
+        if not studio.prompter.confirm(question):
+            raise Cancelled("Not published; nothing was sent.")
+    res = datanets_onchain.publish(
+        studio, account, name, signers=who.signers, version=version, cancel=cancel
+    )
     return Publication.from_dict(res, locked=dict(who.locked))
 
 

@@ -232,7 +232,7 @@ def wallet_send(
             "Sending 0 OPEN only pays gas.",
             hint="Give an amount above 0 (e.g. 1.5); to cancel a pending transaction replace it "
             "with a cancelling one.",
-            suggest=Suggestion("wallet speed-up", {"tx_hash": "TX", "cancel": True}),
+            suggest=Suggestion("wallet speed-up", {"tx_hash": "TX", "cancel_tx": True}),
         )
     s = studio
     if again and key:
@@ -269,7 +269,10 @@ def wallet_speed_up(
     studio: Studio,
     tx_hash: Annotated[str, arg(metavar="TX_HASH")],
     *,
-    cancel: Annotated[bool, arg("replace it with a 0-OPEN transfer to yourself")] = False,
+    # Not named `cancel`: that name is the caller's cancel token (CONTEXT_PARAMS), never an option.
+    cancel_tx: Annotated[
+        bool, arg("replace it with a 0-OPEN transfer to yourself", flags="--cancel")
+    ] = False,
     timeout: float = 120,
 ) -> TxResult:
     tx = studio.chain.tx
@@ -281,7 +284,7 @@ def wallet_speed_up(
             suggest=Suggestion("wallet history"),
         )
     account = studio.wallet.unlock(row["sender"])
-    return tx.speed_up(tx_hash, account=account, cancel=cancel, timeout=timeout)
+    return tx.speed_up(tx_hash, account=account, cancel=cancel_tx, timeout=timeout)
 
 
 @operation(

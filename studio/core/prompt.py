@@ -9,6 +9,12 @@ from typing import Protocol
 
 
 class Prompter(Protocol):
+    @property
+    def interactive(self) -> bool:
+        """Whether confirm() and ask_password() reach a person now (a terminal, a dialog).
+        Operations ask before an irreversible step only then; headless runs go ahead."""
+        ...
+
     def given_password(self) -> str | None:
         """A password the user already supplied for this run (e.g. a password file), or None.
         It wins over the environment variable and the OS keyring."""
@@ -25,6 +31,8 @@ class Prompter(Protocol):
 
 class NoPrompter:
     """Headless and in tests: never asks, never confirms."""
+
+    interactive = False
 
     def given_password(self) -> str | None:
         return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-from studio.core.errors import NotFound
 from studio.core.results import RecordProof
 
 if TYPE_CHECKING:
@@ -24,8 +23,7 @@ def record_proof(
         " WHERE d.name = ? AND s.version = ? AND sr.record_id = ?",
         (name, snap["version"], int(record_id)),
     )
-    if row is None:
-        raise NotFound(f"Record #{record_id} is not in '{name}' version {snap['version']}.")
+    assert row is not None  # proof() found the record in this very snapshot (else NotFound)
     return RecordProof(
         version=snap["version"],
         root=snap["root"],

@@ -5,9 +5,12 @@ from __future__ import annotations
 
 import os
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.commands import Context
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 # STUDIO_DEMO_BASE=tiny runs the whole demo in seconds on the random test model (the end-to-end test).
 BASE = os.environ.get("STUDIO_DEMO_BASE", "smollm2-135m")
@@ -107,7 +110,7 @@ def run_stage(ctx: Context, state: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _demo_question(studio: Any, name: str, version: int, cfg: dict[str, Any]) -> str:
+def _demo_question(studio: Studio, name: str, version: int, cfg: dict[str, Any]) -> str:
     """A question the model trained on (a prompt/response record not held out for validation)."""
     from studio.train.trainer import validation_record_ids
 

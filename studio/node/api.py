@@ -242,6 +242,12 @@ def create_app(node: Node) -> FastAPI:
             for p in sorted(adir.iterdir()):
                 if p.is_file():
                     z.write(p, p.name)
+            # The replay record, so a validator can re-run an exact report.
+            replay = m["version"].dir / "replay"
+            if replay.is_dir():
+                for p in sorted(replay.iterdir()):
+                    if p.is_file():
+                        z.write(p, f"replay/{p.name}")
             z.writestr("card.json", json.dumps(m["version"].card, sort_keys=True))
         return Response(
             buf.getvalue(),

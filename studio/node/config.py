@@ -29,11 +29,14 @@ class NodeConfig:
     validator: bool = False
     require_payment: bool = True
     attribution: bool = True
-    attribution_method: str = "span"
+    attribution_method: str = "span"  # or gradient, hybrid, exact; auto: exact where the
+    # version allows it on this machine (a validator then decides by exact), else span
     attribution_top_k: int = 5
     checkpoint_number: int = 0
     checkpoint_hash: str | None = None
     poll_s: float = 1.0
+    subscribe: bool = True  # new heads by `eth_subscribe newHeads` where the RPC has a websocket
+    ws_url: str | None = None  # the RPC's websocket (default: its HTTP address with ws://)
     max_tokens_limit: int = 512
     max_request_bytes: int = 256 * 1024
     max_concurrent: int = 16
@@ -87,8 +90,8 @@ class NodeConfig:
 
     def validate(self) -> None:
         _ = self.port
-        if self.attribution_method not in ("span", "gradient", "hybrid"):
-            raise ConfigError("attribution_method must be span, gradient or hybrid.")
+        if self.attribution_method not in ("span", "gradient", "hybrid", "exact", "auto"):
+            raise ConfigError("attribution_method must be span, gradient, hybrid, exact or auto.")
         if self.max_tokens_limit < 1 or self.max_concurrent < 1:
             raise ConfigError("max_tokens_limit and max_concurrent must be at least 1.")
 

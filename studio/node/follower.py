@@ -6,7 +6,9 @@ log and the status, and nothing it said is indexed.
 
     f = Follower(store, FollowerConfig(rpc_url=..., chain_id=..., contracts={...}))
     f.sync()                  # catch up once (tests, benchmarks)
-    f.run(stop_event)         # follow until stop_event is set (the node's thread)
+    f.run(stop_event)         # follow until stop_event is set (the node's thread): by
+                              # `eth_subscribe newHeads` where the RPC offers a websocket,
+                              # polling otherwise (status()["mode"] says which)
     f.status()                # a snapshot for the GUI, /health and /metrics
 """
 
@@ -21,9 +23,10 @@ from typing import Any
 
 from studio.core.errors import ChainError
 
+from .heads import follow_subscription, ws_url_for
 from .index import ChainIndex, EventDecoder, bloom_may_contain
 from .rpc import RawRpc, RpcRefused, RpcUnavailable
-from .verify import Header, VerificationError, hb, verify_header, verify_receipts
+from .verify import Header, VerificationError, hb, hi, verify_header, verify_receipts
 
 log = logging.getLogger("studio.node.follower")
 
@@ -38,6 +41,10 @@ class FollowerConfig:
     poll_s: float = 1.0
     batch: int = 64
     max_backoff_s: float = 30.0
+    subscribe: bool = True  # new heads by websocket subscription where offered
+    ws_url: str | None = None  # None: the RPC's address with a ws:// scheme
+    ws_retry_s: float = 5.0  # first wait before subscribing again after a failure (doubles)
+    heartbeat_s: float = 30.0  # a quiet subscription is checked with one polled step this often
     abis: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
 
 
@@ -71,8 +78,15 @@ class Follower:
             "last_lie": None,
             "last_error": None,
             "retry_in_s": None,
+            "mode": "polling",
+            "heads_received": 0,
+            "subscription": None,
         }
         self._failures = 0
+        self._last_n = 0
+        self._ws_url = ws_url_for(config.rpc_url, config.ws_url) if config.subscribe else None
+        self._ws_failures = 0
+        self._ws_retry_at = 0.0
         # The node's thread runs `run` while a caller (a test, the GUI) may call `sync`: one step
         # at a time, or both would index the same block.
         self._step_lock = threading.Lock()
@@ -121,6 +135,39 @@ class Follower:
         """Verify and index the next batch of blocks; returns how many were added (0: at the head)."""
         with self._step_lock:
             return self._step()
+
+    def handle_head(self, raw: dict[str, Any]) -> int:
+        """One header the subscription pushed: verified like a polled one. The next block on our
+        tip is indexed directly; a gap or another branch is caught up by polled steps (which
+        find the common ancestor)."""
+        with self._step_lock:
+            self._bump("heads_received")
+            last = self._start()
+            n = hi(raw["number"])
+            self._set(head=n)
+            if n == last["number"] + 1 and hb(raw["parentHash"]) == hb(last["hash"]):
+                h = verify_header(raw, number=n, parent_hash=last["hash"])
+                self._index([(h, raw)])
+                return 1
+            verify_header(raw, number=n)  # a header that lies is named even when not used
+        return self.catch_up()
+
+    def catch_up(self, *, max_steps: int = 100_000) -> int:
+        """Steps until the index reaches the RPC's head (a rollback step adds nothing but is not
+        the end); stops when a step makes no progress (an RPC missing blocks it announced)."""
+        added, stuck_at = 0, None
+        for _ in range(max_steps):
+            n = self.step()
+            added += n
+            if n:
+                continue
+            st = self.status()
+            if st["head"] is None or st["verified_to"] is None or st["verified_to"] >= st["head"]:
+                break
+            if st["verified_to"] == stuck_at:
+                break
+            stuck_at = st["verified_to"]
+        return added
 
     def _step(self) -> int:
         last = self._start()
@@ -216,51 +263,90 @@ class Follower:
     # -- loops ---------------------------------------------------------------------------------
     def sync(self, *, max_steps: int = 100_000) -> dict[str, Any]:
         """Catch up to the RPC's head (raises what a step raises)."""
-        for _ in range(max_steps):
-            if self.step() == 0:
-                st = self.status()
-                if (
-                    st["head"] is None
-                    or st["verified_to"] is None
-                    or st["verified_to"] >= st["head"]
-                ):
-                    break
+        self.catch_up(max_steps=max_steps)
         self._set(state="following", last_error=None, retry_in_s=None)
         return self.status()
 
     def run(self, stop: threading.Event) -> None:
-        """Follow until `stop` is set, backing off on errors."""
+        """Follow until `stop` is set: by subscription where the RPC offers one, else by polling
+        (trying the subscription again with backoff), backing off on errors."""
         while not stop.is_set():
-            wait = self.config.poll_s
-            try:
-                n = self.step()
-                self._failures = 0
-                self._set(
-                    state="following" if n < self.config.batch else "syncing",
-                    retry_in_s=None,
-                    last_error=None,
-                )
-                if n >= self.config.batch:
-                    wait = 0
-            except VerificationError as e:
-                self._bump("lies")
-                info = {
-                    "block": e.block,
-                    "field": e.field,
-                    "message": str(e),
-                    "rpc": self.config.rpc_url,
-                }
-                self._set(last_lie=info)
-                log.error("RPC %s lied: %s", self.config.rpc_url, e)
-                wait = self._backoff(f"the RPC lied about block {e.block} ({e.field})")
-            except (RpcUnavailable, RpcRefused, ChainError) as e:
-                log.warning("RPC problem: %s", e)
-                wait = self._backoff(str(e))
-            except Exception as e:  # noqa: BLE001 - the follower thread must not die silently
-                log.exception("follower error")
-                wait = self._backoff(f"{type(e).__name__}: {e}")
+            if self._ws_url and time.monotonic() >= self._ws_retry_at:
+                try:
+                    follow_subscription(self, self._ws_url, stop)
+                except Exception as e:  # noqa: BLE001 - no websocket, or it dropped: poll
+                    self._subscription_failed(e)
+                continue
+            wait = self.attempt(self.step)
+            if not wait:
+                wait = 0.0 if self._last_n >= self.config.batch else self.config.poll_s
             stop.wait(wait)
         self._set(state="stopped", retry_in_s=None)
+
+    def attempt(self, fn: Callable[[], int]) -> float:
+        """Run one step (or one pushed head); 0.0 when it went well, else how long to back off
+        (the status says "retrying in N s"; a lie is counted and named)."""
+        try:
+            n = fn()
+        except VerificationError as e:
+            self._bump("lies")
+            info = {
+                "block": e.block,
+                "field": e.field,
+                "message": str(e),
+                "rpc": self.config.rpc_url,
+            }
+            self._set(last_lie=info)
+            log.error("RPC %s lied: %s", self.config.rpc_url, e)
+            return self._backoff(f"the RPC lied about block {e.block} ({e.field})")
+        except (RpcUnavailable, RpcRefused, ChainError) as e:
+            log.warning("RPC problem: %s", e)
+            return self._backoff(str(e))
+        except Exception as e:  # noqa: BLE001 - the follower thread must not die silently
+            log.exception("follower error")
+            return self._backoff(f"{type(e).__name__}: {e}")
+        self._failures = 0
+        self._last_n = n
+        # A full batch from one polled step means more are waiting; a catch-up or a pushed head
+        # ends at the head.
+        behind = fn == self.step and n >= self.config.batch
+        self._set(
+            state="syncing" if behind else "following",
+            retry_in_s=None,
+            last_error=None,
+        )
+        return 0.0
+
+    def subscribed(self, url: str) -> None:
+        self._ws_failures = 0
+        self._set(mode="subscription", subscription={"url": url, "error": None, "retry_in_s": None})
+        log.info("following new heads by subscription at %s", url)
+
+    def _subscription_failed(self, e: Exception) -> None:
+        self._ws_failures += 1
+        delay = min(
+            self.config.max_backoff_s, self.config.ws_retry_s * 2 ** (self._ws_failures - 1)
+        )
+        self._ws_retry_at = time.monotonic() + delay
+        why = str(e) or type(e).__name__
+        was = self.status()["mode"]
+        self._set(
+            mode="polling",
+            subscription={
+                "url": self._ws_url,
+                "error": why,
+                "retry_in_s": delay,
+                "state": f"{'dropped' if was == 'subscription' else 'unavailable'}: {why}; "
+                f"polling, retrying the subscription in {delay:.0f} s",
+            },
+        )
+        log.warning(
+            "new-head subscription at %s %s (%s); polling, retrying in %.0f s",
+            self._ws_url,
+            "dropped" if was == "subscription" else "unavailable",
+            why,
+            delay,
+        )
 
     def _backoff(self, why: str) -> float:
         self._failures += 1

@@ -35,6 +35,12 @@ class NodeMetrics:
             ["verdict"],
             registry=r,
         )
+        self.reruns = Counter(
+            "studio_node_validation_reruns",
+            "Reports re-run by this validator, by the attribution method used",
+            ["method"],
+            registry=r,
+        )
         self.challenges = Counter(
             "studio_node_challenges", "Challenges raised by this validator", registry=r
         )
@@ -46,6 +52,11 @@ class NodeMetrics:
             "studio_node_rpc_lies", "Answers of the RPC that failed verification", registry=r
         )
         self.reorgs = Gauge("studio_node_reorgs", "Reorgs rolled back", registry=r)
+        self.subscribed = Gauge(
+            "studio_node_heads_subscribed",
+            "1 while new heads come by websocket subscription, 0 while polling",
+            registry=r,
+        )
         self.queue = Gauge("studio_node_queue", "Requests waiting for the model worker", registry=r)
 
     def render(self) -> bytes:
@@ -58,6 +69,7 @@ class NodeMetrics:
                 self.verified.set(st["verified_to"])
             self.lies.set(st["lies"])
             self.reorgs.set(st["reorgs"])
+            self.subscribed.set(1 if st.get("mode") == "subscription" else 0)
         w = getattr(self.node, "worker", None)
         self.queue.set(w.queued if w is not None else 0)
         return bytes(generate_latest(self.registry))

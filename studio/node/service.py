@@ -49,6 +49,7 @@ class Node:
         self._account: Any = None
         self.address: str | None = None
         self._hosted: dict[str, dict[str, Any]] | None = None
+        self._methods: dict[str, str] = {}  # model id -> the method "auto" chose for it
         self.counters = {"served": 0, "paid": 0, "recorded": 0, "refused": 0}
 
     # -- lifecycle -----------------------------------------------------------------------------
@@ -144,6 +145,8 @@ class Node:
             checkpoint_number=self.config.checkpoint_number,
             checkpoint_hash=cp_hash,
             poll_s=self.config.poll_s,
+            subscribe=self.config.subscribe,
+            ws_url=self.config.ws_url,
         )
         self.follower = Follower(self.studio.store, fc)
         self.contracts = dict(dep["contracts"])
@@ -393,11 +396,18 @@ class Node:
         if not text.strip():
             return None
         signer = self.account() if self._account is not None else None
+        method = self.config.attribution_method
+        if method == "auto":
+            if job.model not in self._methods:
+                self._methods[job.model] = self.studio.attribution.choose_method(
+                    job.model, fallback="span"
+                )
+            method = self._methods[job.model]
         report = self.studio.attribution.attribute(
             job.model,
             job.prompt,
             text,
-            method=self.config.attribution_method,
+            method=method,
             top_k=self.config.attribution_top_k,
             signer=signer,
         )

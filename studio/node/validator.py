@@ -2,28 +2,31 @@
 
 For each inference another node recorded (taken from the verified chain index), sampled
 deterministically by inference id: fetch the report from the serving node (`peers` in the node
-config: their API URLs), fetch the adapter (`GET /v1/models/{id}/adapter`) and check its hash is
-the one registered on chain and the one this validator holds, check that the report's hash and
-weights are what was recorded, then re-run the report (the attribution is deterministic) and
-compare. A mismatch is challenged with the bond while the challenge window is open. Verdicts go
-to the log, the `node_validations` table and /metrics."""
+config: their API URLs) and check that its hash and weights are what was recorded; fetch the
+adapter (`GET /v1/models/{id}/adapter`), verify its bytes against the adapter hash registered on
+chain and install it in this data home (adapters.py); then re-run the report with THAT adapter
+(the attribution is deterministic) and compare. The method comes from
+`Attributor.choose_method`: exact when the version allows it here (replay record present, the
+estimate fits this machine), else the fast method the report names; an exact report that cannot
+be re-run exactly here is skipped, never challenged. A mismatch is challenged with the bond while
+the challenge window is open; a served adapter that is not the registered one is refused (logged,
+never challenged on those bytes). Verdicts and the method used go to the log, the
+`node_validations` table and /metrics."""
 
 from __future__ import annotations
 
 import hashlib
-import io
 import json
 import logging
 import threading
 import time
-import zipfile
 from typing import Any
 
 import requests
 
 from studio.core.errors import StudioError
 
-from . import chainstate
+from . import adapters, chainstate
 
 log = logging.getLogger("studio.node.validator")
 
@@ -36,6 +39,7 @@ class Validator:
         self.checked = 0
         self.challenged = 0
         self.last: dict[str, Any] | None = None
+        self._attributors: dict[str, Any] = {}  # adapter hash -> an Attributor re-running with it
 
     def status(self) -> dict[str, Any]:
         return {"checked": self.checked, "challenged": self.challenged, "last": self.last}
@@ -70,22 +74,31 @@ class Validator:
     def check_once(self) -> list[dict[str, Any]]:
         out = []
         for inf in self.candidates():
-            verdict, detail = self._check(inf)
+            verdict, detail, how = self._check(inf)
             challenge_tx = None
             if verdict == "mismatch":
                 challenge_tx = self._challenge(inf, detail)
                 if challenge_tx is None:
                     verdict = "mismatch_unchallenged"
-            self._store(inf, verdict, detail, challenge_tx)
+            method = how.get("method")
+            self._store(inf, verdict, detail, challenge_tx, method, how.get("adapter_hash"))
             self.checked += 1
             self.node.metrics.validations.labels(verdict).inc()
-            self.last = {"inference_id": inf["inference_id"], "verdict": verdict, "detail": detail}
-            log.info(
-                "validated inference %s of node %s: %s",
+            if method:
+                self.node.metrics.reruns.labels(method).inc()
+            self.last = {
+                "inference_id": inf["inference_id"],
+                "verdict": verdict,
+                "detail": detail,
+                "method": method,
+            }
+            (log.error if verdict == "adapter_refused" else log.info)(
+                "validated inference %s of node %s: %s (method %s)",
                 inf["inference_id"],
                 inf["node"],
                 verdict,
-                extra={"detail": detail, "challenge_tx": challenge_tx},
+                method or "none",
+                extra={"detail": detail, "challenge_tx": challenge_tx, "method": method},
             )
             out.append({**self.last, "challenge_tx": challenge_tx})
         return out
@@ -101,10 +114,11 @@ class Validator:
                 return r.json()["report"], url
         return None
 
-    def _check(self, inf: dict[str, Any]) -> tuple[str, str]:
+    def _check(self, inf: dict[str, Any]) -> tuple[str, str, dict[str, Any]]:
+        """(verdict, detail, {method, adapter_hash}) for one recorded inference."""
         got = self._fetch_report(int(inf["inference_id"]))
         if got is None:
-            return "unavailable", "no peer serves the report of this inference"
+            return "unavailable", "no peer serves the report of this inference", {}
         report, url = got
         from studio.attribution import report as R
 
@@ -112,50 +126,72 @@ class Validator:
             R.compute_hash(report) != inf["report_hash"]
             or report.get("report_hash") != inf["report_hash"]
         ):
-            return "mismatch", "the served report does not hash to the recorded reportHash"
+            return "mismatch", "the served report does not hash to the recorded reportHash", {}
         recorded = sorted(
             (w["contributor"].lower(), int(w["bps"]))
             for w in json.loads(inf["contributors"] or "[]")
         )
         claimed = sorted((w["contributor"].lower(), int(w["bps"])) for w in report["weights"])
         if recorded != claimed:
-            return "mismatch", "the recorded weights are not the report's"
-        model_id = report["model"]["id"]
-        problem = self._check_adapter(url, model_id, inf)
-        if problem:
-            return "skipped", problem
-        try:
-            res = self.studio.attribution.verify(report)
-        except StudioError as e:
-            return "skipped", f"cannot re-run: {e}"
-        if res["match"] or res["match_within_tolerance"]:
-            return "match", "re-run gives the same report"
-        return "mismatch", "re-run differs in " + ", ".join(res["differences"][:6])
-
-    def _check_adapter(self, url: str, model_id: str, inf: dict[str, Any]) -> str | None:
-        try:
-            r = requests.get(f"{url}/v1/models/{model_id}/adapter", timeout=60)
-        except requests.RequestException as e:
-            return f"adapter unavailable ({type(e).__name__})"
-        if r.status_code != 200:
-            return f"adapter unavailable (HTTP {r.status_code})"
-        with zipfile.ZipFile(io.BytesIO(r.content)) as z:
-            weights = z.read("adapter_model.safetensors")
-        fetched = hashlib.sha256(weights).hexdigest()
+            return "mismatch", "the recorded weights are not the report's", {}
+        model_id = str(report["model"]["id"])
         row = self.studio.store.one(
             "SELECT adapter_hash FROM node_models WHERE chain_id = ? AND model_id = ?",
-            (int(self.studio.chain.chain_id), int(_model_of(self.studio, inf))),
+            (int(self.studio.chain.chain_id), int(inf["model_id"])),
         )
-        onchain = str(row["adapter_hash"] if row else "").removeprefix("0x")
-        if onchain and onchain != fetched:
-            return "the served adapter is not the one registered on chain"
+        onchain = str(row["adapter_hash"] or "") if row else ""
         try:
-            local = self.studio.models.get(model_id).card.get("adapter_hash", "")
-        except StudioError:
-            return f"this validator does not hold model {model_id}"
-        if str(local).removeprefix("0x") != fetched:
-            return "this validator's copy of the adapter differs from the served one"
-        return None
+            version = adapters.install(
+                self.studio, model_id, adapters.fetch(url, model_id), onchain
+            )
+        except adapters.AdapterUnavailable as e:
+            return "skipped", str(e), {}
+        except adapters.AdapterRefused as e:
+            return "adapter_refused", f"{url}: {e}", {}
+        return self._rerun(report, version)
+
+    def _attributor(self, version: Any) -> Any:
+        """One Attributor per fetched adapter: it sees the report's model id as that adapter."""
+        from studio.attribution.service import Attributor
+
+        key = str(version.card["adapter_hash"])
+        if key not in self._attributors:
+            models = adapters.FetchedModels(self.studio.models, {version.id: version})
+            self._attributors[key] = Attributor(
+                models=models,  # type: ignore[arg-type]
+                datanets=self.studio.datanets,
+                events=self.studio.events,
+                paths=self.studio.paths,
+            )
+        return self._attributors[key]
+
+    def _rerun(self, report: dict[str, Any], version: Any) -> tuple[str, str, dict[str, Any]]:
+        how: dict[str, Any] = {"adapter_hash": version.card["adapter_hash"]}
+        att = self._attributor(version)
+        named = str(report["method"]["name"])
+        fast = named if named != "exact" else "gradient"
+        chosen = att.choose_method(version.id, fallback=fast)
+        if named == "exact" and chosen != "exact":
+            return (
+                "skipped",
+                "the report is exact, and this version cannot be re-run exactly here",
+                how,
+            )
+        # A report is re-run with the method it names (the bytes must be what that method
+        # gives); exact decides whenever the report is exact and the version allows it here.
+        how["method"] = named
+        try:
+            res = att.verify(report)
+        except StudioError as e:
+            return "skipped", f"cannot re-run: {e}", how
+        note = "" if chosen == named else f" ({chosen} available here; the report names {named})"
+        if res["match"] or res["match_within_tolerance"]:
+            return "match", f"re-run with {named} gives the same report{note}", how
+        return (
+            "mismatch",
+            f"re-run with {named} differs in " + ", ".join(res["differences"][:6]) + note,
+            how,
+        )
 
     def _challenge(self, inf: dict[str, Any], detail: str) -> str | None:
         from studio.chain import ledger, staking
@@ -176,10 +212,18 @@ class Validator:
         self.node.metrics.challenges.inc()
         return str(res["tx"])
 
-    def _store(self, inf: dict[str, Any], verdict: str, detail: str, tx: str | None) -> None:
+    def _store(
+        self,
+        inf: dict[str, Any],
+        verdict: str,
+        detail: str,
+        tx: str | None,
+        method: str | None,
+        adapter_hash: str | None,
+    ) -> None:
         self.studio.store.execute(
             "INSERT OR REPLACE INTO node_validations(chain_id, inference_id, node, verdict, detail,"
-            " challenge_tx, checked_at) VALUES (?,?,?,?,?,?,?)",
+            " challenge_tx, checked_at, method, adapter_hash) VALUES (?,?,?,?,?,?,?,?,?)",
             (
                 int(self.studio.chain.chain_id),
                 int(inf["inference_id"]),
@@ -188,9 +232,7 @@ class Validator:
                 detail,
                 tx,
                 time.time(),
+                method,
+                adapter_hash,
             ),
         )
-
-
-def _model_of(studio: Any, inf: dict[str, Any]) -> int:
-    return int(inf["model_id"])

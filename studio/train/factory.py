@@ -46,9 +46,14 @@ class ModelFactory(TrainingJobs, Evaluation, MergedExport):
                 "Model registration is not available in this build (the chain registry module is missing).",
                 hint="Update OpenLedger Studio; the adapter and card are ready to register later.",
             ) from e
+        if self.on_chain is None:
+            raise StudioError(
+                "This ModelFactory was built without a chain connection, so it cannot register.",
+                hint="Register from the studio (its ModelFactory has the chain).",
+            )
         with self.events.operation("model register"):
             result = register_version(
-                self.studio,
+                self.on_chain,
                 self.get(model_id),
                 account,
                 metadata_uri=metadata_uri,

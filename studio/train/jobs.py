@@ -264,7 +264,7 @@ class TrainingJobs(ModelVersions):
         from studio.core.jobs import JobProcess
 
         row = self._job_row(model_id)
-        args = ["model", "_run", model_id, "--home", str(self.studio.paths.home)]
+        args = ["model", "_run", model_id, "--home", str(self.paths.home)]
         if resume:
             args.append("--resume")
         if not index:  # else the job builds the attribution index once the model is ready

@@ -88,7 +88,7 @@ class ReplayRecord:
             raise AttributionError(
                 f"This model version has no readable replay record ({path}).",
                 hint="Exact attribution needs a model trained by this version of the studio; "
-                "use --method gradient, or retrain the model.",
+                "use the gradient method, or retrain the model.",
             ) from e
         if meta.get("format") != REPLAY_FORMAT:
             raise AttributionError(f"Unknown replay record format in {path}.")

@@ -8,13 +8,19 @@ import json
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.cancel import CancelToken
 from studio.core.errors import InvalidInput, NotFound
 from studio.core.events import EventBus
 from studio.core.jobs import pid_alive
 from studio.train import catalog
+
+if TYPE_CHECKING:
+    from studio.chain.context import OnChain
+    from studio.core.datanets import Datanets
+    from studio.core.paths import Paths
+    from studio.core.store import Store
 
 RESUMABLE = ("cancelled", "failed", "interrupted", "queued")
 
@@ -57,24 +63,26 @@ def record_to_dict(rec: Any) -> dict[str, Any]:
 class ModelVersions:
     """The `models` table and the model folders of the data home."""
 
-    def __init__(self, studio: Any) -> None:
-        self.studio = studio
-        self.models_dir: Path = studio.paths.models
+    def __init__(
+        self,
+        *,
+        paths: Paths,
+        store: Store,
+        events: EventBus,
+        datanets: Datanets,
+        on_chain: OnChain | None = None,
+    ) -> None:
+        """`datanets`: where training data comes from; `on_chain`: the chain and the store,
+        needed only to register a version (the Studio facade passes itself: its chain is lazy)."""
+        self.paths = paths
+        self.store = store
+        self.events = events
+        self.datanets = datanets
+        self.on_chain = on_chain
+        self.models_dir: Path = paths.models
         self.ft_dir = self.models_dir / "ft"
-        self.jobs_dir: Path = studio.paths.jobs
+        self.jobs_dir: Path = paths.jobs
         self._servers: dict[tuple[str, str], Any] = {}
-
-    @classmethod
-    def for_studio(cls, studio: Any) -> Any:
-        return cls(studio)
-
-    @property
-    def store(self) -> Any:
-        return self.studio.store
-
-    @property
-    def events(self) -> EventBus:
-        return self.studio.events  # type: ignore[no-any-return]
 
     # -- listing -----------------------------------------------------------------------------
     def _row(self, model_id: str) -> dict[str, Any] | None:
@@ -213,7 +221,7 @@ class ModelVersions:
     ) -> tuple[dict[str, Any], Sequence[Any]]:
         """NAME[@VERSION] → (provenance entry, snapshot records)."""
         name, version = parse_datanet_spec(spec)
-        dn = self.studio.datanets
+        dn = self.datanets
         try:
             snap = dn.get_snapshot(name, version)
         except NotFound as e:

@@ -137,3 +137,99 @@ def traffic(anvil: Any, dep: dict[str, Any], *, node: int = 5, payer: int = 6) -
         sender=node,
     )
     return {"datanet": did, "model": mid, "inference": iid, "pay_block": rc["blockNumber"]}
+
+
+class SocketProxy:
+    """A TCP forwarder in front of anvil that carries both its HTTP and its websocket traffic,
+    and can cut the websockets alone: `cut_ws()` closes every upgraded connection and refuses new
+    upgrades until `allow_ws()` (the HTTP side keeps working, as when a balancer drops ws)."""
+
+    def __init__(self, upstream_port: int) -> None:
+        import socket
+
+        self.upstream_port = upstream_port
+        self.ws_allowed = True
+        self.ws_upgrades = 0
+        self._ws: list[Any] = []
+        self._lock = threading.Lock()
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.port = self.sock.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._closed = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while not self._closed:
+            try:
+                conn, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
+
+    def _serve(self, conn: Any) -> None:
+        import socket
+
+        first = conn.recv(65536)
+        is_ws = b"upgrade: websocket" in first.lower()
+        if is_ws and not self.ws_allowed:
+            conn.close()
+            return
+        up = socket.create_connection(("127.0.0.1", self.upstream_port))
+        up.sendall(first)
+        if is_ws:
+            with self._lock:
+                self.ws_upgrades += 1
+                self._ws.append((conn, up))
+
+        def pump(a: Any, b: Any) -> None:
+            try:
+                while data := a.recv(65536):
+                    b.sendall(data)
+            except OSError:
+                pass
+            for s in (a, b):
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+        t = threading.Thread(target=pump, args=(up, conn), daemon=True)
+        t.start()
+        pump(conn, up)
+        t.join()
+        conn.close()
+        up.close()
+
+    def cut_ws(self) -> None:
+        import socket
+
+        self.ws_allowed = False
+        with self._lock:
+            gone, self._ws = self._ws, []
+        for pair in gone:
+            for s in pair:
+                try:
+                    s.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass
+
+    def allow_ws(self) -> None:
+        self.ws_allowed = True
+
+    def close(self) -> None:
+        self._closed = True
+        self.cut_ws()
+        self.sock.close()
+
+
+def wait_until(cond: Callable[[], Any], what: str, timeout_s: float = 60.0) -> Any:
+    """Wait on a condition (never a fixed sleep); fail with `what` if it never holds."""
+    import time
+
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        got = cond()
+        if got:
+            return got
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")

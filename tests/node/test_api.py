@@ -193,3 +193,30 @@ def test_token_required_off_loopback_and_checked(
         assert httpx.get(f"{n.url}/health").status_code == 200
     finally:
         n.stop()
+
+
+def test_a_slow_client_does_not_stall_others(node: Node) -> None:
+    """One client sends half a body and stops; another opens a stream and never reads it. A
+    third request is still answered (the event loop and the model worker never wait on them)."""
+    import socket
+
+    host, port = node.url.removeprefix("http://").rsplit(":", 1)
+    trickle = socket.create_connection((host, int(port)))
+    unread = socket.create_connection((host, int(port)))
+    try:
+        trickle.sendall(
+            b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: 200\r\n\r\n" + b'{"model": "notes-a", '
+        )
+        body = b'{"model": "notes-a", "prompt": "The keeper", "max_tokens": 32, "stream": true}'
+        unread.sendall(
+            b"POST /v1/completions HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            b"Content-Length: " + str(len(body)).encode() + b"\r\n\r\n" + body
+        )
+        r = _client(node).completions.create(
+            model="notes-b", prompt="Bees cluster", max_tokens=4, **SAMPLE
+        )
+        assert r.choices[0].text is not None and r.model_extra["attribution"]["report_id"]
+    finally:
+        trickle.close()
+        unread.close()

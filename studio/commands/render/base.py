@@ -25,6 +25,15 @@ def renders(path: str) -> Callable[[Renderer], Renderer]:
     return deco
 
 
+def says(path: str, text: Callable[[Any, Mapping[str, Any]], str]) -> None:
+    """The renderer of an operation whose text is one line: `text(result, kwargs)`."""
+
+    def one_line(result: Any, kw: Mapping[str, Any], ctx: Context) -> None:
+        ctx.say(text(result, kw))
+
+    RENDERERS[path] = one_line
+
+
 def show(ctx: Context, op: Operation, result: Any, kwargs: Mapping[str, Any]) -> None:
     if ctx.json:
         ctx.emit_result(result)

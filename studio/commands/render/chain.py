@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
-from .base import open_amount, renders, table
+from .base import open_amount, renders, says, table
 
 if TYPE_CHECKING:
     from studio.commands import Context
@@ -34,9 +34,7 @@ def _wallet_create(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         ctx.say("  This is now the active account.")
 
 
-@renders("wallet import")
-def _wallet_import(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Imported account {r.address}.")
+says("wallet import", lambda r, kw: f"Imported account {r.address}.")
 
 
 @renders("wallet list")
@@ -53,9 +51,7 @@ def _wallet_show(i: Any, kw: Mapping[str, Any], ctx: Context) -> None:
     ctx.say(f"  password in OS keyring: {'yes' if i.remembered else 'no'}")
 
 
-@renders("wallet use")
-def _wallet_use(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Active account: {r.address}.")
+says("wallet use", lambda r, kw: f"Active account: {r.address}.")
 
 
 @renders("wallet export")
@@ -69,9 +65,9 @@ def _wallet_export(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
     ctx.say(r.text.rstrip("\n"))
 
 
-@renders("wallet balance")
-def _wallet_balance(b: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"{b.address}: {b.balance} on {b.network} (chain {b.chain_id})")
+says(
+    "wallet balance", lambda b, kw: f"{b.address}: {b.balance} on {b.network} (chain {b.chain_id})"
+)
 
 
 @renders("wallet send")
@@ -89,9 +85,7 @@ def _wallet_send(t: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         )
 
 
-@renders("wallet speed-up")
-def _wallet_speed_up(res: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Mined: {res.hash} in block {res.block}.")
+says("wallet speed-up", lambda res, kw: f"Mined: {res.hash} in block {res.block}.")
 
 
 @renders("wallet history")
@@ -120,9 +114,12 @@ def _wallet_pending(rows: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         )
 
 
-@renders("wallet forget-chain")
-def _wallet_forget_chain(rows: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Forgot {len(rows)} journal row(s) and the deployments of chain {kw['chain_id']}.")
+says(
+    "wallet forget-chain",
+    lambda rows, kw: (
+        f"Forgot {len(rows)} journal row(s) and the deployments of chain {kw['chain_id']}."
+    ),
+)
 
 
 @renders("wallet keyring")
@@ -229,9 +226,7 @@ def _stake_status(st: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         ctx.say(line + (" — staked" if p.staked else ""))
 
 
-@renders("rewards show")
-def _rewards_show(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"{r.address}: {r.claimable} claimable")
+says("rewards show", lambda r, kw: f"{r.address}: {r.claimable} claimable")
 
 
 @renders("rewards claim")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .base import fmt_time, plural, renders, table
+from .base import fmt_time, plural, renders, says, table
 
 if TYPE_CHECKING:
     from studio.commands import Context
@@ -123,9 +123,10 @@ def _curate(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         )
 
 
-@renders("datanet edit")
-def _edit(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Record #{r.id} replaces #{kw['record_id']} (pending, score {r.score:.2f}).")
+says(
+    "datanet edit",
+    lambda r, kw: f"Record #{r.id} replaces #{kw['record_id']} (pending, score {r.score:.2f}).",
+)
 
 
 @renders("datanet snapshot")
@@ -152,9 +153,12 @@ def _verify(res: Any, kw: Mapping[str, Any], ctx: Context) -> None:
         )
 
 
-@renders("datanet export")
-def _export(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Exported {plural(r.records, 'record')} of '{kw['name']}' v{r.version} to {r.path}")
+says(
+    "datanet export",
+    lambda r, kw: (
+        f"Exported {plural(r.records, 'record')} of '{kw['name']}' v{r.version} to {r.path}"
+    ),
+)
 
 
 @renders("datanet publish")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from .base import renders
+from .base import renders, says
 
 if TYPE_CHECKING:
     from studio.commands import Context
@@ -77,14 +77,10 @@ def _model_eval(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
     ctx.say(f"  base loss {r.base_loss:.4f}  perplexity {r.base_perplexity:.2f}")
 
 
-@renders("model export")
-def _model_export(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Merged model written to {r.dir}")
+says("model export", lambda r, kw: f"Merged model written to {r.dir}")
 
 
-@renders("model register")
-def _model_register(r: Any, kw: Mapping[str, Any], ctx: Context) -> None:
-    ctx.say(f"Registered {r.local_id}: {r.to_dict()}")
+says("model register", lambda r, kw: f"Registered {r.local_id}: {r.to_dict()}")
 
 
 @renders("model generate")

@@ -98,6 +98,7 @@ class CreateDatanetDialog(QDialog):
 
 
 def publish_text(ui: Any, d: dict[str, Any]) -> str:
+    from studio.chain.datanets_onchain import IRREVERSIBLE
     from studio.ui.format import open_amount
 
     snap = d["latest_snapshot"]
@@ -110,7 +111,8 @@ def publish_text(ui: Any, d: dict[str, Any]) -> str:
         f"Publishing fee: {open_amount(fee)}\n"
         f"Maximum network fee: {open_amount(gas)}\n"
         f"Total at most: {open_amount((fee or 0) + gas)}\n\n"
-        "Each contributor whose account this wallet holds signs their records (EIP-712)."
+        "Each contributor whose account this wallet holds signs their records (EIP-712).\n\n"
+        + IRREVERSIBLE
     )
 
 

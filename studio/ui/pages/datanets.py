@@ -616,7 +616,9 @@ class Page(BasePage):
 
             write_op(
                 self,
-                lambda: datanets_onchain.publish(self.studio, account, name, signers=signers or {}),
+                lambda ctx: datanets_onchain.publish(
+                    self.studio, account, name, signers=signers or {}, cancel=ctx.cancel
+                ),
             ).with_progress(f"Publishing {name}").success(self._published).run_in_background()
 
         self.ui.with_account(self, None, go)
