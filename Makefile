@@ -15,7 +15,7 @@ export HF_HUB_OFFLINE := 1
 export PIP_DISABLE_PIP_VERSION_CHECK := 1
 
 .PHONY: setup demo test lint typecheck imports pytest contracts bench clean gui screenshots mutants \
-	installer installer-smoke
+	installer installer-smoke installer-ci
 
 setup: $(SETUP_STAMP) $(NODE_STAMP)
 
@@ -88,11 +88,17 @@ screenshots: setup
 clean:
 	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache mutants
 
-# The Linux bundle (dist/studio, .tar.gz, .deb) from its own build venv (build/venv-installer,
-# installed from the hashed lock installers/requirements-build.txt); then the frozen smoke test.
+# The Linux bundle (dist/studio, .tar.xz, .deb) from its own build venv (cached under
+# ~/.cache/openledger-studio, keyed by the hashed lock installers/requirements-build.txt); then the
+# frozen smoke test. README "Installers" says what is cached and why that is safe.
 installer:
 	installers/linux/build.sh
 
 installer-smoke:
 	installers/smoke.sh
 
+# What .ci/run runs after `make test`: the build (the .deb zstd-compressed, the tarball gzip: the
+# same files, quicker to pack on 2 cores) and the smoke test.
+installer-ci:
+	TAR_COMPRESS=gzip DEB_COMPRESS=zstd installers/linux/build.sh
+	installers/smoke.sh

@@ -259,7 +259,9 @@ class _ListDataset:
         return {"input_ids": ids, "labels": lab, "attention_mask": mask}
 
 
-def run_kronfluence(model: Any, fx: Fixture, queries: list[Example], tmp: Path) -> dict[str, Any]:
+def run_kronfluence(
+    model: Any, fx: Fixture, queries: list[Example], tmp: Path, batched: bool = False
+) -> dict[str, Any]:
     import copy
 
     import torch
@@ -319,6 +321,22 @@ def run_kronfluence(model: Any, fx: Fixture, queries: list[Example], tmp: Path) 
     )
     build = time.perf_counter() - t0
     scores, lat = [], []
+    if batched:
+        # All queries in one call (per-query latency = total / queries: kronfluence's best case).
+        t0 = time.perf_counter()
+        analyzer.compute_pairwise_scores(
+            scores_name="all",
+            factors_name="ekfac",
+            query_dataset=_ListDataset(queries, width, fx.tok.pad_token_id),
+            train_dataset=train_ds,
+            per_device_query_batch_size=len(queries),
+            per_device_train_batch_size=64,
+            score_args=ScoreArguments(),
+            overwrite_output_dir=True,
+        )
+        s = analyzer.load_pairwise_scores("all")["all_modules"]
+        total = time.perf_counter() - t0
+        return {"scores": s.double().numpy(), "latency": total / len(queries), "build": build}
     for j, q in enumerate(queries):
         t0 = time.perf_counter()
         analyzer.compute_pairwise_scores(

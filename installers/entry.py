@@ -7,5 +7,6 @@ from pathlib import Path
 from studio.launch import launch
 
 if __name__ == "__main__":
-    gui = Path(sys.executable).stem.lower().endswith("-gui")
+    # argv[0]: on Linux studio-gui is a link to studio (one executable, one copy of the PYZ).
+    gui = any(Path(n).stem.lower().endswith("-gui") for n in (sys.argv[0], sys.executable))
     raise SystemExit(launch("gui_main" if gui else "main", windowed=gui))

@@ -19,8 +19,11 @@ t() { local s; s=$(date +%s.%N); "$@"; echo "  ($(echo "$(date +%s.%N) - $s" | b
 
 echo "== --version"; t "$B" --version
 echo "== doctor"; t "$B" doctor
-echo "== gui --screenshots (offscreen)"
-t "$B" gui --screenshots "$H/shots"
+echo "== -c (the GUI's device probe runs sys.executable -c)"
+"$B" -c 'import torch; from studio.train.device import choose_device; print("  device:", choose_device().device, torch.__version__)'
+test -x "$(dirname "$B")/studio-gui"
+echo "== studio-gui --screenshots (offscreen; the desktop entry's executable)"
+t "$(dirname "$B")/studio-gui" --screenshots "$H/shots"
 n=$(ls "$H/shots"/*.png | wc -l); echo "  $n screenshots"; [ "$n" -ge 2 ]
 echo "== demo on the bundled devnet, tiny model (a real LoRA step, an attribution)"
 t env STUDIO_DEMO_BASE=tiny STUDIO_DEMO_TRAIN_STEPS=2 "$B" demo --fresh | tail -25

@@ -116,10 +116,23 @@ def show_dialog(title: str, text: str) -> bool:
         return False
 
 
+def run_code(code: str, rest: Sequence[str]) -> int:
+    """`<bundle>/studio -c CODE`: a frozen executable is the only Python there is, so children that
+    run `sys.executable -c ...` (the GUI's device probe) get what `python -c` would do."""
+    sys.argv = ["-c", *rest]
+    try:
+        exec(compile(code, "<string>", "exec"), {"__name__": "__main__"})
+    except SystemExit as e:
+        return e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+    return 0
+
+
 def launch(entry: str, argv: Sequence[str] | None = None, *, windowed: bool = False) -> int:
     """Run `studio.cli.<entry>` (main or gui_main) the way every entry point should."""
     multiprocessing.freeze_support()
     args = list(sys.argv[1:] if argv is None else argv)
+    if is_frozen() and len(args) >= 2 and args[0] == "-c":
+        return run_code(args[1], args[2:])
     try:
         home = home_from_argv(args)
     except Exception:  # noqa: BLE001

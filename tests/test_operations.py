@@ -23,6 +23,8 @@ DEV0_KEY = "0xac0974bec39a17e36ba4a6b4d238ff944bacb478cbed5efcae784d7bf4f2ff80"
 ELSEWHERE = {
     ("demo",): "tests/test_demo.py runs it end to end",
     ("model", "_run"): "the training job process: every `model train` here starts it",
+    ("attribution", "_exact"): "the exact attribution job process: "
+    "tests/attribution/test_exact_job.py kills and resumes it",
     ("wallet", "pending"): "tests/chain/test_attacks_pipeline.py (crash, list, abandon)",
     ("wallet", "forget-chain"): "tests/chain/test_tx.py (a reset custom node)",
     ("node", "run"): "tests/node/test_exactly_once.py runs it as a process (kill -9, SIGTERM)",

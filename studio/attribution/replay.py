@@ -105,7 +105,7 @@ def choose_method(attributor: Any, model_id: str, fallback: str = "gradient") ->
 
 def record_hash(info: Any) -> str:
     h = hashlib.sha256()
-    for name in ("replay.json", "init.safetensors", "rng.pt"):
+    for name in ("replay.json", "init.safetensors", "rows.safetensors", "rng.pt"):
         p = replay_dir(info) / name
         if p.exists():
             h.update(name.encode() + b"\0" + hashlib.sha256(p.read_bytes()).digest())

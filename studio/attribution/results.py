@@ -74,3 +74,11 @@ class ExactEstimate(Result):
     fits: bool
     speed_source: str
     summary: str
+
+
+@dataclass(frozen=True)
+class ExactJobDone(Result):
+    """The exact attribution job finished; its report is in the job folder."""
+
+    job: str
+    report_hash: str

@@ -18,11 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-import numpy as np
-
-from studio.attribution import report as R
 from studio.attribution.gradients import GradientConfig
-from studio.attribution.span import SpanConfig, SpanIndex, default_min_len
+from studio.attribution.scoring import HYBRID_RULE as HYBRID_RULE
+from studio.attribution.scoring import Scored, _first, _pad_id, build_report, score_query
+from studio.attribution.span import SpanIndex
+from studio.attribution.verification import load_report as load_report
+from studio.attribution.verification import verify_report
 from studio.core.cancel import CancelToken, check
 from studio.core.errors import AttributionError, InvalidInput, NotFound, Suggestion
 from studio.core.events import Event
@@ -35,13 +36,7 @@ if TYPE_CHECKING:
     from studio.train.factory import ModelFactory
 
 METHODS = ("gradient", "span", "hybrid", "exact")
-HYBRID_RULE = (
-    "score = 0.5 * gradient share + 0.5 * span share, where a share is the record's clipped "
-    "score divided by the sum over records; a method with no positive score gives its half "
-    "to the other"
-)
 JOB = "attribution.index"
-MAX_SPANS_PER_RECORD = 8  # in output order; the full list is in the report's "spans"
 
 
 @dataclass
@@ -59,21 +54,6 @@ class ModelInfo:
         return self.dir / "attribution"
 
 
-@dataclass
-class Scored:
-    """One query's per-record scores under a method, before the report is built."""
-
-    method: str
-    records: list[dict[str, Any]]  # datanet, version, record_id, contributor, leaf (sorted)
-    scores: np.ndarray  # the method's score per record (rounded)
-    gradient: np.ndarray | None  # the gradient (or exact) part, per record
-    span: np.ndarray | None  # the span part, per record
-    record_spans: dict[int, list[dict[str, Any]]]  # record index -> output spans it contains
-    spans: list[dict[str, Any]]  # every output span found in the training data
-    output_tokens: int
-    params: dict[str, Any]
-
-
 def adapter_files_digest(adapter_dir: Path) -> str:
     """sha256 over the adapter's weight files (names and bytes), to notice a swapped adapter."""
     h = hashlib.sha256()
@@ -81,13 +61,6 @@ def adapter_files_digest(adapter_dir: Path) -> str:
     for p in files:
         h.update(p.name.encode() + b"\0" + bytes.fromhex(file_sha256(p)))
     return "0x" + h.hexdigest()
-
-
-def _first(d: dict[str, Any], *keys: str, default: Any = None) -> Any:
-    for k in keys:
-        if isinstance(d, dict) and d.get(k) is not None:
-            return d[k]
-    return default
 
 
 class Attributor:
@@ -356,15 +329,7 @@ class Attributor:
             raise InvalidInput(
                 f"Unknown method {method!r}.", hint=f"Use one of: {', '.join(METHODS)}."
             )
-        if top_k < 1:
-            raise InvalidInput("The number of top records must be at least 1.")
-        if not prompt or not prompt.strip():
-            raise InvalidInput("The prompt is empty.", hint="Give the question that was asked.")
-        if output is not None and not output.strip():
-            raise InvalidInput(
-                "The output is empty: there is nothing to attribute.",
-                hint="Give a non-empty output, or a prompt the model answers.",
-            )
+        self.check_query(prompt, output, top_k)
         info = self.model_info(model_id)
         if method == "exact":
             from studio.attribution.replay import check_exact
@@ -434,112 +399,17 @@ class Attributor:
         exact_block: int | None = None,
         cancel: Any = None,
     ) -> Scored:
-        """Per-record scores of one query (token ids + labels) under a method, with the spans
-        of the output found in the training data (shown whatever the method)."""
-        from studio.attribution import gradients as G
-
-        model, tok = self.load(info.id)
-        out_ids = [t for t, y in zip(ids, labels, strict=True) if y != G.IGNORE]
-        gi = self._gradient_index(info) if method in ("gradient", "hybrid") else None
-        rows: list[dict[str, Any]] = []
-        grad_scores = span_scores = None
-        params: dict[str, Any] = {}
-        if gi is not None:
-            cfg = gi.config
-            mods = G.find_lora_modules(model, cfg)
-            gi.check_modules(mods)
-            qg = G.batch_gradients(model, mods, [(ids, labels)], _pad_id(tok))[0]
-            grad_scores = gi.scores(qg)
-            rows = gi.records
-            params["gradient"] = {
-                "seed": cfg.seed,
-                "proj_dim": cfg.proj_dim,
-                "damping": cfg.damping,
-                "curvature": cfg.curvature,
-                "examples": gi.meta["n"],
-                "dim": gi.meta["dim"],
-            }
-        check(cancel)
-        if method == "exact":
-            from studio.attribution.replay import exact_scores
-
-            rows, grad_scores, params["exact"] = exact_scores(
-                self, info, [(ids, labels)], block=exact_block, cancel=cancel
-            )
-            grad_scores = grad_scores[0]
-        si = self._span_index(info, tok)
-        check(cancel)
-        scfg = SpanConfig(min_len=span_min_len or default_min_len(len(tok)))
-        spans = si.find_spans(out_ids, scfg)
-        if method in ("span", "hybrid"):
-            by_row = si.record_scores(spans, scfg)
-            span_scores = np.zeros(len(si.records))
-            for row_i, value in by_row.items():
-                span_scores[row_i] = value
-            rows = rows or si.records
-            params["span"] = {
-                **scfg.to_dict(),
-                "weight": "sum of -log unigram p over span tokens / occurrences",
-            }
-            if gi is not None and [(x["datanet"], x["record_id"]) for x in gi.records] != [
-                (x["datanet"], x["record_id"]) for x in si.records
-            ]:
-                raise AttributionError(
-                    "The gradient and span indexes cover different records.",
-                    hint=f"Rebuild them: studio attribution index {info.id}.",
-                )
-        if method == "hybrid":
-            params["hybrid"] = HYBRID_RULE
-
-        # Rows (examples) -> records: a long text record may have several windows.
-        keys = sorted({(x["datanet"], x["version"], x["record_id"]) for x in rows})
-        pos = {k: i for i, k in enumerate(keys)}
-        first_row: dict[tuple[str, int, int], dict[str, Any]] = {}
-        for x in rows:
-            first_row.setdefault((x["datanet"], x["version"], x["record_id"]), x)
-        recs = [first_row[k] for k in keys]
-
-        def per_record(vals: np.ndarray | None) -> np.ndarray | None:
-            if vals is None:
-                return None
-            acc = np.zeros(len(keys))
-            for x, v in zip(rows, vals, strict=True):
-                acc[pos[(x["datanet"], x["version"], x["record_id"])]] += v
-            return np.array([R.rounded(x) for x in acc])
-
-        g = per_record(grad_scores)
-        sp_rec = per_record(span_scores)
-        if method in ("gradient", "exact"):
-            final = g
-        elif method == "span":
-            final = sp_rec
-        else:
-            final = _hybrid(g, sp_rec)
-        assert final is not None
-
-        # Which output spans each record contains (shown with the record, whatever the method).
-        row_to_rec: dict[int, int] = {}
-        for i, x in enumerate(si.records):
-            key = (x["datanet"], x["version"], x["record_id"])
-            if key in pos:
-                row_to_rec[i] = pos[key]
-        rec_spans: dict[int, list[dict[str, Any]]] = {}
-        span_list = []
-        for sp in spans:
-            text = tok.decode(out_ids[sp.start : sp.end], skip_special_tokens=True)
-            span_list.append(
-                {
-                    "text": text,
-                    "output_tokens": [sp.start, sp.end],
-                    "occurrences": sp.count,
-                    "weight": R.rounded(sp.weight),
-                }
-            )
-            for rec_i in sorted({row_to_rec[x] for x in sp.records if x in row_to_rec}):
-                rec_spans.setdefault(rec_i, []).append(
-                    {"text": text, "output_tokens": [sp.start, sp.end], "occurrences": sp.count}
-                )
-        return Scored(method, recs, final, g, sp_rec, rec_spans, span_list, len(out_ids), params)
+        """Per-record scores of one query (token ids + labels) under a method (see scoring.py)."""
+        return score_query(
+            self,
+            info,
+            ids,
+            labels,
+            method=method,
+            span_min_len=span_min_len,
+            exact_block=exact_block,
+            cancel=cancel,
+        )
 
     def build_report(
         self,
@@ -554,71 +424,29 @@ class Attributor:
         signer: Any = None,
     ) -> dict[str, Any]:
         """The report (records -> contributors -> bps), hashed and optionally signed."""
-        method, recs, g, sp_rec = scored.method, scored.records, scored.gradient, scored.span
-        ranked = R.rank_records(recs, list(scored.scores))
-        params = dict(scored.params)
-        names = [d["datanet"] for d in self.snapshots(info)]
-        if owners is None:
-            owners = self._owners(names)
-        owners = {n: owners.get(n) for n in names}
-        params["owners"] = owners
-        payees, per_datanet, pool = R.split_weights(recs, ranked, top_k, owners)
-        top = []
-        for rank, (i, sc) in enumerate(ranked[:top_k], start=1):
-            rec = recs[i]
-            entry = {
-                "rank": rank,
-                "record_id": rec["record_id"],
-                "datanet": rec["datanet"],
-                "version": rec["version"],
-                "contributor": rec["contributor"],
-                "leaf": rec.get("leaf"),
-                "score": sc,
-                "spans": scored.record_spans.get(i, [])[:MAX_SPANS_PER_RECORD],
-            }
-            if method == "hybrid":
-                entry["gradient_score"] = float(max(0.0, g[i])) if g is not None else 0.0
-                entry["span_score"] = float(sp_rec[i]) if sp_rec is not None else 0.0
-            top.append(entry)
-        datanet_w = R.largest_remainder({k: v for k, v in per_datanet.items()})
-        snaps = {d["datanet"]: d for d in self.snapshots(info)}
-        rep: dict[str, Any] = {
-            "format": R.FORMAT,
-            "model": {
-                "id": info.id,
-                "base": _first(info.card, "base_model", "base"),
-                "base_model_hash": info.card.get("base_model_hash"),
-                "adapter_hash": info.card.get("adapter_hash"),
-                "config_hash": info.card.get("config_hash"),
-            },
-            "snapshots": self.snapshots(info),
-            "method": {"name": method, "params": params},
-            "input": {"prompt": prompt, "prompt_hash": R.keccak_hex(prompt.encode("utf-8"))},
-            "output": {
-                "text": output,
-                "output_hash": R.keccak_hex(output.encode("utf-8")),
-                "tokens": scored.output_tokens,
-                "generated": generated,
-            },
-            "records_scored": len(recs),
-            "records_positive": len(ranked),
-            "top_records": top,
-            "spans": scored.spans,
-            "pool": {"rule": R.POOL_RULE, "pooled": pool},
-            "datanets": [
-                {
-                    "datanet": d["contributor"],
-                    "version": snaps[d["contributor"]]["version"],
-                    "bps": d["bps"],
-                }
-                for d in datanet_w
-            ],
-            "weights": R.largest_remainder(payees),
-        }
-        rep["report_hash"] = R.compute_hash(rep)
-        if signer is not None:
-            rep = R.sign(rep, signer)
-        return rep
+        return build_report(
+            self,
+            info,
+            scored,
+            prompt=prompt,
+            output=output,
+            generated=generated,
+            top_k=top_k,
+            owners=owners,
+            signer=signer,
+        )
+
+    @staticmethod
+    def check_query(prompt: str, output: str | None, top_k: int) -> None:
+        if top_k < 1:
+            raise InvalidInput("The number of top records must be at least 1.")
+        if not prompt or not prompt.strip():
+            raise InvalidInput("The prompt is empty.", hint="Give the question that was asked.")
+        if output is not None and not output.strip():
+            raise InvalidInput(
+                "The output is empty: there is nothing to attribute.",
+                hint="Give a non-empty output, or a prompt the model answers.",
+            )
 
     # -- exact attribution: cost and choice (for the CLI, the GUI and the node's validator) ----
 
@@ -636,6 +464,47 @@ class Attributor:
 
         return choose_method(self, model_id, fallback)
 
+    def exact_job(
+        self,
+        model_id: str,
+        prompt: str,
+        output: str | None = None,
+        *,
+        top_k: int = 10,
+        owners: dict[str, str | None] | None = None,
+        max_new_tokens: int = 64,
+    ) -> Any:
+        """An exact attribution prepared as a job (see exact_job.py): `.estimate` to show before
+        it starts; `start_exact_job` runs it in a subprocess; re-preparing the same query resumes."""
+        from studio.attribution import exact_job
+
+        return exact_job.prepare(
+            self,
+            model_id,
+            prompt,
+            output,
+            top_k=top_k,
+            owners=owners,
+            max_new_tokens=max_new_tokens,
+        )
+
+    def start_exact_job(self, job: Any) -> Any:
+        """The job subprocess (a JobProcess: follow/cancel/kill/wait)."""
+        from studio.attribution import exact_job
+
+        return exact_job.start(self, job)
+
+    def exact_job_report(self, job: Any) -> dict[str, Any]:
+        from studio.attribution import exact_job
+
+        return exact_job.result(self, job)
+
+    def run_exact_job(self, key: str, cancel: CancelToken | None = None) -> dict[str, Any]:
+        """Inside the job subprocess: run the prepared job `key` to its report."""
+        from studio.attribution import exact_job
+
+        return exact_job.run(self, key, cancel)
+
     def _owners(self, names: Sequence[str]) -> dict[str, str | None]:
         out: dict[str, str | None] = {}
         for n in names:
@@ -650,68 +519,7 @@ class Attributor:
 
     def verify(self, report: str | Path | dict[str, Any]) -> dict[str, Any]:
         """Re-run a report and compare: {"match", "differences", "report_hash", "recomputed_hash", ...}."""
-        rep = load_report(report)
-        claimed = rep.get("report_hash")
-        content_hash = R.compute_hash(rep)
-        problems: list[str] = []
-        if claimed != content_hash:
-            problems.append("report_hash")
-        sig_state = "absent"
-        if rep.get("signature"):
-            try:
-                who = R.recover_signer({**rep, "report_hash": claimed})
-                ok = (
-                    who is not None
-                    and who.lower() == str(rep["signature"].get("signer", "")).lower()
-                )
-            except Exception:  # noqa: BLE001 - a malformed signature is simply invalid
-                ok = False
-            sig_state = "valid" if ok else "invalid"
-            if not ok:
-                problems.append("signature")
-        try:
-            method = rep["method"]["name"]
-            params = rep["method"]["params"]
-            rerun = self.attribute(
-                rep["model"]["id"],
-                rep["input"]["prompt"],
-                rep["output"]["text"],
-                method=method,
-                top_k=int(params["top_k"]),
-                span_min_len=(params.get("span") or {}).get("min_len"),
-                owners=params.get("owners"),
-                exact_block=(params.get("exact") or {}).get("block"),
-            )
-        except (KeyError, TypeError) as e:
-            raise AttributionError(
-                f"The report is missing a field needed to re-run it ({e}).",
-                hint="Pass a report written by studio attribute.",
-            ) from e
-        rerun["output"]["generated"] = rep.get("output", {}).get(
-            "generated", rerun["output"]["generated"]
-        )
-        rerun["report_hash"] = R.compute_hash(rerun)
-        differences = R.diff(R.body(rep), R.body(rerun))
-        problems += differences
-        # Another CPU may round a float32 gradient differently in the last bit; a difference that
-        # is only that (scores within 1e-4 relative, bps within 1) is reported as such.
-        noise = [
-            p
-            for p in differences
-            if R.within_tolerance(R.get_path(rep, p), R.get_path(rerun, p), p)
-        ]
-        return {
-            "match": not problems,
-            "match_within_tolerance": claimed == content_hash
-            and sig_state != "invalid"
-            and set(differences) == set(noise),
-            "float_noise": noise,
-            "differences": problems,
-            "report_hash": claimed,
-            "recomputed_hash": rerun["report_hash"],
-            "signature": sig_state,
-            "signer": (rep.get("signature") or {}).get("signer"),
-        }
+        return verify_report(self, report)
 
     def save_report(self, report: dict[str, Any], path: str | Path | None = None) -> Path:
         from studio.core.atomic import write_text
@@ -725,47 +533,6 @@ class Attributor:
             mode=0o644,
         )
         return path
-
-
-def load_report(report: str | Path | dict[str, Any]) -> dict[str, Any]:
-    if isinstance(report, dict):
-        return report
-    p = Path(report)
-    try:
-        data = json.loads(p.read_text(encoding="utf-8"))
-    except FileNotFoundError as e:
-        raise NotFound(f"No report at {p}.") from e
-    except (OSError, ValueError) as e:
-        raise AttributionError(
-            f"{p} is not a readable report ({e}).",
-            hint="Pass the JSON written by studio attribute.",
-        ) from e
-    if not isinstance(data, dict) or data.get("format") != R.FORMAT:
-        raise AttributionError(
-            f"{p} is not an attribution report.", hint="Pass the JSON written by studio attribute."
-        )
-    return data
-
-
-def _hybrid(g: np.ndarray | None, s: np.ndarray | None) -> np.ndarray:
-    parts = []
-    for v in (g, s):
-        if v is None:
-            continue
-        c = np.clip(v, 0, None)
-        tot = float(c.sum())
-        if tot > 0:
-            parts.append(c / tot)
-    if not parts:
-        return np.zeros(len(g if g is not None else s))  # type: ignore[arg-type]
-    return np.array([R.rounded(x) for x in sum(parts) / len(parts)])
-
-
-def _pad_id(tok: Any) -> int:
-    for t in (tok.pad_token_id, tok.eos_token_id, 0):
-        if t is not None:
-            return int(t)
-    return 0
 
 
 def _context_length(model: Any, tok: Any) -> int:

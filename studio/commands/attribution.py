@@ -3,9 +3,15 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Literal
+from typing import TYPE_CHECKING, Annotated, Any, Literal
 
-from studio.attribution.results import AttributionReport, ExactEstimate, IndexBuild, ReportCheck
+from studio.attribution.results import (
+    AttributionReport,
+    ExactEstimate,
+    ExactJobDone,
+    IndexBuild,
+    ReportCheck,
+)
 from studio.commands import arg, operation
 from studio.core.errors import AttributionError, InvalidInput
 
@@ -52,11 +58,17 @@ def attribute(
         raise InvalidInput("--top must be at least 1.")
     attributor = studio.attribution
     if method == "exact":
-        est = attributor.exact_estimate(model)
         if estimate:
-            return ExactEstimate.from_dict(est)
-        studio.events.log("attribution.exact", f"Exact attribution: {est['summary']}")
-    elif estimate:
+            return ExactEstimate.from_dict(attributor.exact_estimate(model))
+        signer = studio.wallet.unlock(None) if sign else None  # before the long run, not after
+        rep = _exact_in_a_job(studio, model, prompt, output, top, max_new_tokens, cancel)
+        if signer is not None:
+            from studio.attribution.report import sign as sign_report
+
+            rep = sign_report(rep, signer)
+        path = attributor.save_report(rep, save)
+        return AttributionReport(report=rep, path=str(path))
+    if estimate:
         raise InvalidInput("--estimate goes with --method exact.")
     signer = studio.wallet.unlock(None) if sign else None  # the active account signs
     rep = attributor.attribute(
@@ -71,6 +83,65 @@ def attribute(
     )
     path = attributor.save_report(rep, save)
     return AttributionReport(report=rep, path=str(path))
+
+
+def _exact_in_a_job(
+    studio: Studio,
+    model: str,
+    prompt: str,
+    output: str | None,
+    top: int,
+    max_new_tokens: int,
+    cancel: CancelToken | None = None,
+) -> dict[str, Any]:
+    """Exact attribution runs as a job subprocess, like training: the estimate is shown (or the
+    refusal given) before it starts, progress streams, Ctrl-C (or the caller's cancel token)
+    stops it with its place saved, and the same command again resumes it."""
+    import threading
+
+    from studio.commands.model import follow
+
+    attributor = studio.attribution
+    job = attributor.exact_job(model, prompt, output, top_k=top, max_new_tokens=max_new_tokens)
+    studio.events.log("attribution.exact", f"Exact attribution: {job.estimate['summary']}")
+    proc = attributor.start_exact_job(job)
+    done = threading.Event()
+
+    def watch() -> None:  # the GUI cancels from another thread: pass it on to the job
+        while not done.wait(0.2):
+            if cancel is not None and cancel.cancelled:
+                proc.cancel()
+                return
+
+    watcher = threading.Thread(target=watch, daemon=True)
+    watcher.start()
+    try:
+        follow(studio, proc)
+    finally:
+        done.set()
+        watcher.join()
+    return attributor.exact_job_report(job)
+
+
+@operation(
+    "attribution _exact",
+    "internal: the exact attribution job process that attribute --method exact starts",
+    internal=True,
+)
+def exact_run_job(studio: Studio, job: str) -> ExactJobDone:
+    """The job subprocess: JSON lines on stdout, SIGINT -> the reverse pass saves its place."""
+    import signal
+    import sys
+
+    from studio.core.events import CancelToken
+    from studio.core.jobs import JobStream
+
+    token = CancelToken()
+    signal.signal(signal.SIGINT, lambda *_: token.cancel())
+    signal.signal(signal.SIGTERM, lambda *_: token.cancel())
+    studio.events.subscribe(JobStream(sys.stdout, job="attribution.exact"))
+    rep = studio.attribution.run_exact_job(job, cancel=token)
+    return ExactJobDone(job=job, report_hash=rep["report_hash"])
 
 
 @operation(

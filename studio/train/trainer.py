@@ -21,7 +21,7 @@ from typing import Any
 from studio.core import atomic
 from studio.core.errors import Cancelled, InvalidInput, TrainingError
 from studio.core.events import CancelToken, Event, EventBus
-from studio.train.config import TrainConfig, default_targets
+from studio.train.config import TrainConfig
 from studio.train.data import examples_from_snapshot
 from studio.train.plan import Plan as Plan  # re-exported: callers import these from here
 from studio.train.plan import (
@@ -34,76 +34,15 @@ from studio.train.plan import (
     to_rows,
 )
 from studio.train.plan import validation_record_ids as validation_record_ids
+from studio.train.trainer_model import check_target_modules as check_target_modules
+from studio.train.trainer_model import linear_module_names as linear_module_names
+from studio.train.trainer_model import lora_state, quiet_transformers, resolve_targets
+from studio.train.trainer_replay import save_replay_start, write_replay
 
 OOM_HINT = (
     "Try a smaller batch size (with gradient accumulation to keep the effective batch), a shorter "
     "max length, gradient checkpointing, or QLoRA on a CUDA GPU with bitsandbytes."
 )
-
-
-def quiet_transformers() -> None:
-    import warnings
-
-    import transformers
-
-    warnings.filterwarnings("ignore", message=".*is_gradient_checkpointing.*")
-
-    transformers.utils.logging.disable_progress_bar()
-    transformers.utils.logging.set_verbosity_error()
-
-
-# -- model -------------------------------------------------------------------------------------
-
-
-def linear_module_names(model: Any) -> set[str]:
-    import torch
-
-    names = set()
-    for name, mod in model.named_modules():
-        if isinstance(mod, torch.nn.Linear) or type(mod).__name__ in (
-            "Linear4bit",
-            "Linear8bitLt",
-            "Conv1D",
-        ):
-            names.add(name.rsplit(".", 1)[-1])
-    return names
-
-
-def resolve_targets(model: Any, cfg: TrainConfig) -> list[str] | str:
-    available = linear_module_names(model)
-    if cfg.target_modules:
-        unknown = [t for t in cfg.target_modules if t not in available]
-        if unknown:
-            raise InvalidInput(
-                f"Unknown LoRA target module(s) {', '.join(unknown)} for this "
-                f"{model.config.model_type} model.",
-                hint=f"Available linear layers: {', '.join(sorted(available))}.",
-            )
-        return list(cfg.target_modules)
-    targets = default_targets(model.config.model_type)
-    if isinstance(targets, list):
-        present = [t for t in targets if t in available]
-        return present or "all-linear"
-    return targets
-
-
-def check_target_modules(model_config: Any, targets: Sequence[str] | None) -> None:
-    """Refuse unknown LoRA target modules from the model's config alone (the layers are built on
-    the meta device: no weights are loaded), so a bad --target-modules fails before a job exists."""
-    if not targets:
-        return
-    import torch
-    from transformers import AutoModelForCausalLM
-
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(model_config)
-    resolve_targets(model, TrainConfig(target_modules=list(targets)))
-
-
-def lora_state(model: Any) -> dict[str, Any]:
-    from peft import get_peft_model_state_dict
-
-    return {k: v.detach().cpu().contiguous() for k, v in get_peft_model_state_dict(model).items()}
 
 
 # -- the run -----------------------------------------------------------------------------------
@@ -289,93 +228,10 @@ class TrainingRun:
 
     # -- the replay record (exact attribution differentiates through this run) --
     def _save_replay_start(self) -> None:
-        """The LoRA initialisation and the RNG state the loop starts from, kept in the job
-        folder from the first start (a resumed run reuses them)."""
-        import torch
-        from safetensors.torch import save
-
-        from studio.core.atomic import write_bytes
-
-        init = self.job_dir / "replay-init.safetensors"
-        if init.exists():
-            return
-        self.job_dir.mkdir(parents=True, exist_ok=True)
-        named = {n: p.detach().cpu().contiguous() for n, p in self.model.named_parameters()}
-        trainable = {n: named[n] for n, p in self.model.named_parameters() if p.requires_grad}
-        write_bytes(init, save(trainable))
-        torch.save(torch.get_rng_state(), self.job_dir / "replay-rng.pt")
+        save_replay_start(self)
 
     def write_replay(self, out: Path) -> None:
-        import torch
-        from safetensors.torch import load_file
-
-        from studio.train.replay_record import ReplayRecord
-
-        cfg, plan = self.cfg, self.plan
-        keys = sorted({(e.datanet, int(e.version), int(e.record_id)) for e in self.train_examples})
-        index = {k: i for i, k in enumerate(keys)}
-        who = {
-            (e.datanet, int(e.version), int(e.record_id)): e.contributor
-            for e in self.train_examples
-        }
-        if cfg.packing:
-            from studio.train.data import pack_bins
-
-            members = pack_bins(self.train_examples, cfg.max_length)
-        else:
-            members = [[i] for i in range(len(self.train_examples))]
-        rows = []
-        for (ids, labels, pos), mem in zip(self.train_rows, members, strict=True):
-            recs: list[int] = []
-            for i in mem:
-                e = self.train_examples[i]
-                recs += [index[(e.datanet, int(e.version), int(e.record_id))]] * len(e.input_ids)
-            rows.append({"input_ids": ids, "labels": labels, "position_ids": pos, "records": recs})
-        steps = [plan.micro_batches(s) for s in range(plan.total_steps)]
-        scale = [
-            float(max(1, sum(loss_items([self.train_rows[i] for i in m]) for m in micro)))
-            for micro in steps
-        ]
-        f = lr_lambda(
-            cfg.schedule, int(round(cfg.warmup_ratio * plan.total_steps)), plan.total_steps
-        )
-        why = None
-        if self.choice.device != "cpu" and self.choice.dtype != "fp32":
-            why = f"trained in {self.choice.dtype} mixed precision; a replay would not follow it"
-        elif cfg.qlora:
-            why = "trained with QLoRA (4-bit base weights)"
-        group = self.optimizer.param_groups[0]
-        rng = self.job_dir / "replay-rng.pt"
-        ReplayRecord(
-            lora={
-                "r": cfg.rank,
-                "alpha": cfg.alpha,
-                "dropout": cfg.dropout,
-                "targets": self.targets,
-            },
-            optimizer={
-                "name": "adamw",
-                "betas": list(group["betas"]),
-                "eps": group["eps"],
-                "weight_decay": group["weight_decay"],
-                "max_grad_norm": cfg.max_grad_norm,
-            },
-            lrs=[cfg.learning_rate * f(s) for s in range(plan.total_steps)],
-            steps=steps,
-            step_scale=scale,
-            rows=rows,
-            records=[
-                {"datanet": k[0], "version": k[1], "record_id": k[2], "contributor": who[k]}
-                for k in keys
-            ],
-            pad_id=int(self.tokenizer.pad_token_id),
-            exact=why is None,
-            why_not=why,
-            init=load_file(str(self.job_dir / "replay-init.safetensors")),
-            rng_state=torch.load(rng, weights_only=True)
-            if cfg.dropout > 0 and rng.exists()
-            else None,
-        ).save(out)
+        write_replay(self, out)
 
     # -- evaluation --
     def evaluate(self, rows: Sequence[Row] | None = None) -> float | None:

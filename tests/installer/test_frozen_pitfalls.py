@@ -155,6 +155,21 @@ def test_launch_console_runs_main(capsys: pytest.CaptureFixture[str]) -> None:
     assert rc == 0 and out.strip()
 
 
+def test_frozen_executable_runs_dash_c_like_python(
+    bundle: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # The GUI's device probe runs `sys.executable -c CODE`; frozen, sys.executable is studio.
+    monkeypatch.setattr(sys, "argv", list(sys.argv))
+    code = "import sys; print('argv', sys.argv[1:]); raise SystemExit(3)"
+    assert frozen.launch("main", ["-c", code, "x"]) == 3
+    assert capsys.readouterr().out.strip() == "argv ['x']"
+
+
+def test_dash_c_is_a_cli_error_from_source(capsys: pytest.CaptureFixture[str]) -> None:
+    assert frozen.launch("main", ["-c", "print(1)"]) == 2  # argparse: no such option
+    assert "1" not in capsys.readouterr().out.split()
+
+
 def test_freeze_support_in_entry_points() -> None:
     src = Path(resources.SOURCE_ROOT, "studio", "cli.py").read_text()
     assert src.count("multiprocessing.freeze_support()") >= 2
