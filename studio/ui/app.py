@@ -48,7 +48,9 @@ def build(studio: Any, *, connect: bool = True) -> tuple[Any, Any]:
     win = MainWindow(ui)
     jobs.start()
     if connect:
-        conn.start(600)  # after the first paint: the chain client imports web3
+        # Only after the first paint: the chain client imports web3 (~1 s of CPU), which a
+        # fixed delay would let in before the paint on a slow or loaded machine.
+        win.after_first_paint(lambda: conn.start(300))
     return ui, win
 
 
@@ -148,5 +150,8 @@ def run_studio(studio: Any, *, screenshots: str | None = None) -> int:
     try:
         return app.exec()
     finally:
+        from studio.ui.window import finish_warm_up
+
+        finish_warm_up()
         single.release()
         ui.bridge.close()

@@ -96,6 +96,9 @@ def render_all(
                 written += 1
         win.retheme()
     print(f"wrote {written} screenshots to {out}")
+    from studio.ui.window import finish_warm_up
+
+    finish_warm_up()
     win.keep_jobs = True
     win.close()
     ui.conn.stop()

@@ -243,8 +243,10 @@ class Page(BasePage):
         self.base.clear()
         for m in models:
             if m.get("kind") == "base":
-                self.base.addItem(f"{m['id']} — {m['name']}", m["id"])
-                self.base.setItemData(self.base.count() - 1, m["dir"], Qt.ItemDataRole.UserRole + 1)
+                self.base.addItem(str(m["id"]), m["id"])
+                i = self.base.count() - 1
+                self.base.setItemData(i, m["dir"], Qt.ItemDataRole.UserRole + 1)
+                self.base.setItemData(i, str(m["name"]), Qt.ItemDataRole.ToolTipRole)
         tuned_bases = [m["base"] for m in models if m.get("kind") == "fine-tune"]
         if cur_base is None and tuned_bases:
             cur_base = tuned_bases[-1]  # the base the newest version was trained on
