@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -32,6 +32,9 @@ from studio.ui import theme
 from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, muted
 from studio.ui.pages.plots import LossPlot
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def estimate(
@@ -497,7 +500,7 @@ class Page(BasePage):
         self.ui.with_account(self, None, go)
 
 
-def _run_log(studio: Any, model_id: str, n: int = 200) -> list[str]:
+def _run_log(studio: Studio, model_id: str, n: int = 200) -> list[str]:
     """The messages of a run that is not followed live (finished, or before this window)."""
     row = studio.store.one("SELECT job_dir FROM models WHERE id = ?", (model_id,))
     path = Path(row["job_dir"]) / "events.jsonl" if row and row.get("job_dir") else None
