@@ -77,21 +77,24 @@ def main() -> int:
         "HF_HUB_OFFLINE": "1",
     }
     source = [sys.executable, "-m", "studio"]
+    # One data home each: the checkout may be newer than the bundle and migrate a shared one
+    # past what the bundle knows.
+    src_env, frz_env = ({**env, "STUDIO_HOME": str(home / name)} for name in ("source", "frozen"))
     mark = home / "paint.json"
     rows = [
         (
             "studio --version",
             *_pair(
-                lambda: _run([*source, "--version"], env),
-                lambda: _run([str(cli), "--version"], env),
+                lambda: _run([*source, "--version"], src_env),
+                lambda: _run([str(cli), "--version"], frz_env),
                 args.runs,
             ),
         ),
         (
             "GUI to first paint",
             *_pair(
-                lambda: _first_paint([*source, "gui"], env, mark),
-                lambda: _first_paint([str(gui)], env, mark),
+                lambda: _first_paint([*source, "gui"], src_env, mark),
+                lambda: _first_paint([str(gui)], frz_env, mark),
                 args.runs,
             ),
         ),

@@ -20,11 +20,14 @@ import shutil
 import tempfile
 import zipfile
 from pathlib import Path, PurePosixPath
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import requests
 
 from studio.core.errors import StudioError
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 MAX_ADAPTER_BYTES = 2 * 1024**3  # a LoRA adapter (plus replay record) of even a large base fits
 ALLOWED_DIRS = ("", "replay")  # the zip's flat adapter files, and its replay record
@@ -39,7 +42,7 @@ class AdapterUnavailable(StudioError):
     """The serving node sent no adapter (down, or it does not serve that model)."""
 
 
-def adapters_dir(studio: Any) -> Path:
+def adapters_dir(studio: Studio) -> Path:
     return Path(studio.paths.home) / "node" / "adapters"
 
 
@@ -64,7 +67,7 @@ def fetch(url: str, model_id: str, *, timeout_s: float = 120.0) -> bytes:
     return buf.getvalue()
 
 
-def install(studio: Any, model_id: str, payload: bytes, onchain_hash: str) -> Any:
+def install(studio: Studio, model_id: str, payload: bytes, onchain_hash: str) -> Any:
     """Verify `payload` (the served zip) against `onchain_hash` and install it; returns the
     ModelVersion to attribute with. Raises AdapterRefused on any mismatch, before writing."""
     from studio.train.versions import ModelVersion
@@ -155,7 +158,7 @@ def _read_zip(payload: bytes, model_id: str) -> dict[str, bytes]:
     return out
 
 
-def _local_base(studio: Any, card: dict[str, Any], model_id: str) -> Path:
+def _local_base(studio: Studio, card: dict[str, Any], model_id: str) -> Path:
     """This machine's copy of the card's base model (a catalog id: never a path or hub id a
     serving node names), checked against the card's base model hash."""
     from studio.train import catalog

@@ -15,9 +15,12 @@ Storage layout (solc `storageLayout` of contracts/*.sol):
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .verify import Header, hb, mapping_slot, slot_key, verify_account_proof
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 STAKING_POSITIONS_SLOT = 6
 LEDGER_INFERENCES_SLOT = 13
@@ -90,7 +93,7 @@ def payment_node(args: dict[str, Any]) -> str | None:
 
 
 def record_attribution(
-    studio: Any, account: Any, inference_id: int, report_hash: str, weights: list[dict[str, Any]]
+    studio: Studio, account: Any, inference_id: int, report_hash: str, weights: list[dict[str, Any]]
 ) -> dict[str, Any]:
     from studio.chain import ledger
 
@@ -109,7 +112,7 @@ def record_key(chain_id: int, ledger_address: str, inference_id: int) -> str:
     return f"attribution-record:{chain_id}:{ledger_address}:{inference_id}"
 
 
-def challenge(studio: Any, account: Any, inference_id: int) -> dict[str, Any]:
+def challenge(studio: Studio, account: Any, inference_id: int) -> dict[str, Any]:
     from studio.chain import ledger
 
     return ledger.challenge(studio, account, int(inference_id))

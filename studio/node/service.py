@@ -19,7 +19,7 @@ import logging
 import sqlite3
 import threading
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from studio.core.errors import InvalidInput, NotFound, StudioError
 
@@ -28,11 +28,14 @@ from .config import NodeConfig, password_source
 from .metrics import NodeMetrics
 from .worker import ApiError, Job, ModelWorker, _crash_point
 
+if TYPE_CHECKING:
+    from studio.app import Studio
+
 log = logging.getLogger("studio.node")
 
 
 class Node:
-    def __init__(self, studio: Any, config: NodeConfig, *, chain: bool | None = None) -> None:
+    def __init__(self, studio: Studio, config: NodeConfig, *, chain: bool | None = None) -> None:
         self.studio = studio
         self.config = config
         self.use_chain = (config.require_payment or config.validator) if chain is None else chain

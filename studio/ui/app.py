@@ -5,12 +5,15 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QSettings, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.ui import errors, theme
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def application(argv: list[str] | None = None) -> QApplication:
@@ -28,7 +31,7 @@ def settings_for(home: Path) -> QSettings:
     return QSettings(str(Path(home) / "gui.ini"), QSettings.Format.IniFormat)
 
 
-def build(studio: Any, *, connect: bool = True) -> tuple[Any, Any]:
+def build(studio: Studio, *, connect: bool = True) -> tuple[Any, Any]:
     """(UiContext, MainWindow) for a Studio; `connect=False` leaves the chain alone (tests)."""
     from studio.ui.bridge import EventBridge
     from studio.ui.connection import ConnectionMonitor
@@ -48,7 +51,9 @@ def build(studio: Any, *, connect: bool = True) -> tuple[Any, Any]:
     win = MainWindow(ui)
     jobs.start()
     if connect:
-        conn.start(600)  # after the first paint: the chain client imports web3
+        # Only after the first paint: the chain client imports web3 (~1 s of CPU), which a
+        # fixed delay would let in before the paint on a slow or loaded machine.
+        win.after_first_paint(lambda: conn.start(300))
     return ui, win
 
 
@@ -104,7 +109,7 @@ def _report_first_paint(win: Any, path: Path, app: QApplication) -> None:
     win.centralWidget().installEventFilter(win._first_paint)
 
 
-def needs_wizard(studio: Any, settings: QSettings) -> bool:
+def needs_wizard(studio: Studio, settings: QSettings) -> bool:
     keystores = studio.paths.keystores
     has_account = keystores.exists() and any(keystores.glob("*.json"))
     return not has_account and settings.value("wizard/done", "false") != "true"
@@ -119,7 +124,7 @@ def run(
         return run_studio(studio, screenshots=screenshots)
 
 
-def run_studio(studio: Any, *, screenshots: str | None = None) -> int:
+def run_studio(studio: Studio, *, screenshots: str | None = None) -> int:
     """The window over a Studio facade (the `gui` operation's body)."""
     from studio.ui.single import SingleInstance
 
@@ -148,5 +153,8 @@ def run_studio(studio: Any, *, screenshots: str | None = None) -> int:
     try:
         return app.exec()
     finally:
+        from studio.ui.window import finish_warm_up
+
+        finish_warm_up()
         single.release()
         ui.bridge.close()

@@ -4,11 +4,14 @@ with "retry in N s"). Polls off the GUI thread; backs off 5 → 10 → 20 → 30
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from studio.ui.ops import op
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 POLL_S = 5
 BACKOFF_S = (5, 10, 20, 30)
@@ -18,7 +21,7 @@ class ConnectionMonitor(QObject):
     changed = Signal()
     connected = Signal()  # became reachable (first time, or again after being down)
 
-    def __init__(self, studio: Any, parent: QObject | None = None) -> None:
+    def __init__(self, studio: Studio, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.studio = studio
         self.state = "amber"  # green | amber | red

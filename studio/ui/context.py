@@ -13,6 +13,7 @@ from PySide6.QtWidgets import QMessageBox, QWidget
 from studio.ui.ops import op
 
 if TYPE_CHECKING:
+    from studio.app import Studio
     from studio.ui.bridge import EventBridge
     from studio.ui.connection import ConnectionMonitor
     from studio.ui.jobs import JobsTracker
@@ -26,7 +27,7 @@ class UiContext(QObject):
 
     def __init__(
         self,
-        studio: Any,
+        studio: Studio,
         settings: QSettings,
         bridge: EventBridge,
         jobs: JobsTracker,

@@ -13,11 +13,14 @@ import subprocess
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QObject, QTimer, Signal
 
 from studio.core.events import Event
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 STALL_S = 30.0
 TAIL_MS = 500
@@ -52,7 +55,7 @@ class JobView:
         return rate * (self.total - self.step)
 
 
-def spawn(studio: Any, model_id: str, *, resume: bool = False) -> subprocess.Popen[bytes]:
+def spawn(studio: Studio, model_id: str, *, resume: bool = False) -> subprocess.Popen[bytes]:
     """Start the job subprocess in its own session (it survives the window when asked to)."""
     from studio.core.jobs import own_executable
 
@@ -81,7 +84,7 @@ class JobsTracker(QObject):
     changed = Signal(str)  # model id
     finished = Signal(str, str)  # model id, final state
 
-    def __init__(self, studio: Any, parent: QObject | None = None) -> None:
+    def __init__(self, studio: Studio, parent: QObject | None = None) -> None:
         super().__init__(parent)
         self.studio = studio
         self.jobs: dict[str, JobView] = {}

@@ -30,9 +30,12 @@ class RecordFilter:
     contributor: str = ""
     text: str = ""
 
-    def sql(self, datanet_id: int, fts_upto: int = 0) -> tuple[str, list[Any]]:
+    def sql(
+        self, datanet_id: int, fts_upto: int = 0, *, fully_indexed: bool = False
+    ) -> tuple[str, list[Any]]:
         """WHERE and its parameters. Text: full-text search (FTS5) over the records indexed so
-        far (ids <= fts_upto), the preview for the newer ones not indexed yet."""
+        far (ids <= fts_upto), the preview for the newer ones not indexed yet (that OR costs
+        a scan, so it is left out once every record is indexed)."""
         where, params = ["datanet_id = ?"], [datanet_id]
         if self.status:
             where.append("status = ?")
@@ -58,6 +61,9 @@ class RecordFilter:
             if fts is None:
                 where.append("preview LIKE ?")
                 params.append(f"%{text}%")
+            elif fully_indexed:
+                where.append(fts[0])
+                params += fts[1]
             else:
                 where.append(f"((id <= ? AND {fts[0]}) OR (id > ? AND preview LIKE ?))")
                 params += [fts_upto, *fts[1], fts_upto, f"%{text}%"]
@@ -106,7 +112,9 @@ class RecordsModel(QAbstractTableModel):
             return []
         f = self.filter if f is None else f
         upto = search.indexed_upto(self.store, did) if f.text.strip() else 0
-        where, params = f.sql(did, upto)
+        newest = self.store.one("SELECT MAX(id) AS m FROM records") if upto else None
+        complete = bool(newest) and upto >= int(newest["m"] or 0)  # type: ignore[index]
+        where, params = f.sql(did, upto, fully_indexed=complete)
         cur = self.store.conn.cursor()
         cur.row_factory = None  # plain tuples: half the cost of sqlite3.Row for 100k ids
         return [

@@ -14,7 +14,7 @@ import inspect
 import threading
 import traceback
 from collections.abc import Callable
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 import shiboken6
 from PySide6.QtCore import QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
@@ -22,6 +22,9 @@ from PySide6.QtWidgets import QProgressDialog, QWidget
 
 from studio.core.errors import Cancelled
 from studio.core.events import CancelToken
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 T = TypeVar("T")
 
@@ -268,7 +271,7 @@ def write_op(parent: QWidget | None, fn: Callable[..., T]) -> Op[T]:
     return Op(parent, fn, write=True)
 
 
-def call(studio: Any, path: str, **kwargs: Any) -> Any:
+def call(studio: Studio, path: str, **kwargs: Any) -> Any:
     """Run a declared operation (studio.commands) with keyword arguments, as the CLI does; a typed
     result comes back as its plain dict. Called from inside a background op."""
     from studio.commands import invoke

@@ -6,13 +6,16 @@ sample Datanet published, a tiny model trained, an attribution report)."""
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QEventLoop, QSize, QTimer
 from PySide6.QtGui import QImage
 from PySide6.QtWidgets import QApplication
 
 from studio.ui import theme
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 SIZE = QSize(1280, 800)
 
@@ -62,7 +65,7 @@ def _prepare(ui: Any, win: Any) -> None:
 
 
 def render_all(
-    studio: Any, out: Path, *, scales: tuple[int, ...] = (1, 2), prepare: Any = None
+    studio: Studio, out: Path, *, scales: tuple[int, ...] = (1, 2), prepare: Any = None
 ) -> int:
     from studio.ui.app import application, build
     from studio.ui.window import PAGES
@@ -96,6 +99,9 @@ def render_all(
                 written += 1
         win.retheme()
     print(f"wrote {written} screenshots to {out}")
+    from studio.ui.window import finish_warm_up
+
+    finish_warm_up()
     win.keep_jobs = True
     win.close()
     ui.conn.stop()

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import importlib
+import logging
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -50,6 +52,51 @@ PAGES = (
 )
 
 
+# What the other pages import, loaded by a background thread once the window has painted, so a
+# first visit only builds widgets (pyqtgraph and numpy alone are ~0.3 s of CPU). Imports only:
+# no widget is created off the GUI thread.
+WARM_UP = (
+    "studio.core.datanets",
+    "studio.ui.models",
+    "pyqtgraph",
+    "studio.ui.pages.plots",
+    "studio.ui.pages.datanets",
+    "studio.ui.pages.factory",
+    "studio.ui.pages.playground",
+    "studio.ui.pages.wallet",
+    "studio.ui.pages.rewards",
+    "studio.ui.pages.node",
+    "studio.ui.pages.settings",
+    "studio.ui.pages.qr",
+)
+log = logging.getLogger("studio.ui")
+
+
+def warm_up(names: tuple[str, ...] = WARM_UP) -> threading.Thread:
+    def run() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # noqa: BLE001 - the page's own import will show the real error
+                log.debug("warm-up import of %s failed", name, exc_info=True)
+
+    global _warming
+    t = threading.Thread(target=run, name="studio-warm-up", daemon=True)
+    t.start()
+    _warming = t
+    return t
+
+
+_warming: threading.Thread | None = None
+
+
+def finish_warm_up(timeout: float = 60.0) -> None:
+    """Wait for the warm-up imports before the interpreter exits: a daemon thread still
+    importing PySide6-based modules while Python finalizes crashes the process (SIGSEGV)."""
+    if _warming is not None:
+        _warming.join(timeout)
+
+
 class MainWindow(QMainWindow):
     def __init__(self, ui: UiContext) -> None:
         super().__init__()
@@ -95,6 +142,7 @@ class MainWindow(QMainWindow):
         # The first page loads its data once the window has painted: its background read (which
         # imports the Datanets code) would otherwise hold the GIL during the first paint.
         self._first_paint_done = False
+        self._after_paint: list[Any] = []
         self.show_page(str(ui.settings.value("window/page", "home")), refresh=False)
 
     # -- pages --------------------------------------------------------------------------------
@@ -118,6 +166,17 @@ class MainWindow(QMainWindow):
         if not self._first_paint_done:
             self._first_paint_done = True
             QTimer.singleShot(0, self._refresh_current)
+            QTimer.singleShot(0, warm_up)
+            for fn in self._after_paint:
+                QTimer.singleShot(0, fn)
+            self._after_paint.clear()
+
+    def after_first_paint(self, fn: Any) -> None:
+        """Run fn once the window has painted (at once if it already has)."""
+        if self._first_paint_done:
+            QTimer.singleShot(0, fn)
+        else:
+            self._after_paint.append(fn)
 
     def _refresh_current(self) -> None:
         shown = getattr(self.pages.get(self.current_page()), "on_shown", None)

@@ -67,6 +67,13 @@ class FirstRunWizard(QWizard):
         self.remember.setToolTip(
             "Only the password, never the key; only where a real keyring exists"
         )
+        from studio.ui.password import keyring_usable
+
+        usable, detail = keyring_usable()
+        if not usable:  # no daemon, or a plaintext backend: say so instead of failing later
+            self.remember.setEnabled(False)
+            self.remember.setText("Remember the password in the OS keyring (none usable here)")
+            self.remember.setToolTip(f"{detail}: the password will be asked each time")
         self.pw_problem = QLabel()
         for w in (
             self.create,
@@ -150,8 +157,12 @@ class FirstRunWizard(QWizard):
                 self.phrase = None
             else:
                 self.address, self.phrase = w.create(pw, mnemonic=True, label="studio")
-            if self.remember.isChecked():
-                w.remember_password(self.address, password=pw)
+            if self.remember.isChecked() and self.remember.isEnabled():
+                from studio.ui.password import unlock
+
+                note = unlock(w, self.address, pw, True)[1]
+                if note.startswith("Unlocked, but"):
+                    self.ui.status_note.emit(note)
         except Exception as e:  # noqa: BLE001 - shown next to the field
             self.pw_problem.setText(str(e))
             return False

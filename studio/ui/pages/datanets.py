@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import QItemSelectionModel, QSize, Qt, QTimer
 from PySide6.QtGui import QDragEnterEvent, QDropEvent
@@ -35,6 +35,9 @@ from studio.ui.models import FLAGS, RecordFilter, RecordsModel
 from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, muted
 from studio.ui.pages.datanet_dialogs import CreateDatanetDialog, publish_text
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def add_result_line(r: dict[str, Any]) -> str:
@@ -637,7 +640,7 @@ class Page(BasePage):
         self.ui.changed.emit("chain")
 
 
-def _with_result(studio: Any, path: str, **kw: Any) -> dict[str, Any]:
+def _with_result(studio: Studio, path: str, **kw: Any) -> dict[str, Any]:
     """An operation's result as a dict, also when it fails with one (verify's problem list)."""
     from studio.core.errors import StudioError
 

@@ -7,7 +7,7 @@ from __future__ import annotations
 import html
 import json
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -32,6 +32,9 @@ from studio.ui import theme
 from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, muted
 from studio.ui.pages.plots import LossPlot
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def estimate(
@@ -243,8 +246,10 @@ class Page(BasePage):
         self.base.clear()
         for m in models:
             if m.get("kind") == "base":
-                self.base.addItem(f"{m['id']} — {m['name']}", m["id"])
-                self.base.setItemData(self.base.count() - 1, m["dir"], Qt.ItemDataRole.UserRole + 1)
+                self.base.addItem(str(m["id"]), m["id"])
+                i = self.base.count() - 1
+                self.base.setItemData(i, m["dir"], Qt.ItemDataRole.UserRole + 1)
+                self.base.setItemData(i, str(m["name"]), Qt.ItemDataRole.ToolTipRole)
         tuned_bases = [m["base"] for m in models if m.get("kind") == "fine-tune"]
         if cur_base is None and tuned_bases:
             cur_base = tuned_bases[-1]  # the base the newest version was trained on
@@ -495,7 +500,7 @@ class Page(BasePage):
         self.ui.with_account(self, None, go)
 
 
-def _run_log(studio: Any, model_id: str, n: int = 200) -> list[str]:
+def _run_log(studio: Studio, model_id: str, n: int = 200) -> list[str]:
     """The messages of a run that is not followed live (finished, or before this window)."""
     row = studio.store.one("SELECT job_dir FROM models WHERE id = ?", (model_id,))
     path = Path(row["job_dir"]) / "events.jsonl" if row and row.get("job_dir") else None

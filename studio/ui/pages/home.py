@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import QGridLayout, QHBoxLayout, QLabel
 
@@ -11,8 +11,11 @@ from studio.ui.format import open_amount, short_hash
 from studio.ui.ops import op
 from studio.ui.pages import BasePage, Card, button
 
+if TYPE_CHECKING:
+    from studio.app import Studio
 
-def local_summary(studio: Any) -> dict[str, Any]:
+
+def local_summary(studio: Studio) -> dict[str, Any]:
     """Everything Home shows that needs no chain (fast, from the store)."""
     datanets = studio.datanets.list()
     models = [m for m in studio.models.list() if m.get("kind") == "fine-tune"]
@@ -21,7 +24,7 @@ def local_summary(studio: Any) -> dict[str, Any]:
     return {"datanets": datanets, "models": models, "accounts": accounts}
 
 
-def chain_summary(studio: Any) -> dict[str, Any]:
+def chain_summary(studio: Studio) -> dict[str, Any]:
     from studio.chain import staking
 
     me = studio.wallet.active_address()

@@ -5,7 +5,7 @@ top records with their text and Datanet, method and report hash; verify; pay and
 from __future__ import annotations
 
 import html
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtCore import Qt
 from PySide6.QtWidgets import (
@@ -24,6 +24,9 @@ from studio.ui.format import short_hash
 from studio.ui.ops import call, op, write_op
 from studio.ui.pages import BasePage, button, heading, muted
 from studio.ui.pages.plots import WeightBars
+
+if TYPE_CHECKING:
+    from studio.app import Studio
 
 
 def highlighted(text: str, rep: dict[str, Any], colours: dict[str, int]) -> str:
@@ -462,7 +465,7 @@ class Page(BasePage):
         self.ui.changed.emit("chain")
 
 
-def _check(studio: Any, path: str) -> dict[str, Any]:
+def _check(studio: Studio, path: str) -> dict[str, Any]:
     """The "attribution verify" operation's check, also when it is a mismatch (then it raises
     with the check as its result)."""
     from studio.core.errors import StudioError

@@ -4,7 +4,7 @@ to finalize once their challenge window has passed."""
 from __future__ import annotations
 
 import time
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from PySide6.QtWidgets import (
     QAbstractItemView,
@@ -23,8 +23,11 @@ from studio.ui.ops import op, write_op
 from studio.ui.pages import BasePage, Card, button, muted
 from studio.ui.validate import amount_problem
 
+if TYPE_CHECKING:
+    from studio.app import Studio
 
-def load(studio: Any) -> dict[str, Any]:
+
+def load(studio: Studio) -> dict[str, Any]:
     from studio.chain import staking
 
     me = studio.wallet.active_address()

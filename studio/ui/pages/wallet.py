@@ -32,7 +32,7 @@ from studio.ui.validate import address_problem, amount_problem
 
 class Page(BasePage):
     title = "Wallet"
-    subtitle = "Keystores are encrypted with scrypt and never leave this data home. Passwords are asked once per unlock."
+    subtitle = "Keystores are encrypted with scrypt and never leave this data home. Passwords are asked once per unlock, or kept in the OS keyring if you ask."
 
     def __init__(self, ui: Any) -> None:
         super().__init__(ui)
