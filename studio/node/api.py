@@ -300,7 +300,7 @@ def create_app(node: Node) -> FastAPI:
 
 def _full_response(job: Job, out: dict[str, Any], chat: bool) -> dict[str, Any]:
     finish = "length" if out["tokens"] >= job.max_tokens else "stop"
-    base = {
+    base: dict[str, Any] = {
         "id": ("chatcmpl-" if chat else "cmpl-") + job.report_id[4:],
         "object": "chat.completion" if chat else "text_completion",
         "created": int(time.time()),

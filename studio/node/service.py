@@ -174,7 +174,8 @@ class Node:
             limit_concurrency=self.config.max_concurrent * 4,
         )
         server = uvicorn.Server(cfg)
-        server.install_signal_handlers = lambda: None  # type: ignore[method-assign]
+        # Run off the main thread, uvicorn installs no signal handlers (Server.capture_signals):
+        # SIGINT/SIGTERM stay ours, for the graceful shutdown.
         self._server = server
         self._server_thread = threading.Thread(target=server.run, name="api", daemon=True)
         self._server_thread.start()

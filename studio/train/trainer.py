@@ -20,7 +20,7 @@ from typing import Any
 
 from studio.core import atomic
 from studio.core.errors import Cancelled, InvalidInput, TrainingError
-from studio.core.events import CancelToken, Event, EventBus
+from studio.core.events import CancelToken, Event, EventBus, EventKind, KindName
 from studio.train.config import TrainConfig
 from studio.train.data import examples_from_snapshot
 from studio.train.plan import Plan as Plan  # re-exported: callers import these from here
@@ -81,7 +81,7 @@ class TrainingRun:
     # -- events --
     def emit(
         self,
-        kind: str,
+        kind: EventKind | KindName,
         message: str = "",
         step: int | None = None,
         total: int | None = None,
