@@ -191,7 +191,7 @@ def test_symbolic_links_are_refused_unless_asked_for(cli: Any, studio: Any, tmp_
     shadow.symlink_to("/etc/shadow")
     assert cli("datanet", "create", "links")[0] == 0
     rc, out, err = cli("datanet", "add", "links", str(link), "--contributor", A1)
-    assert rc == 1 and f"symbolic link to {real}" in err and "--follow-symlinks" in err
+    assert rc == 1 and f"symbolic link to {real}" in err and "follow symbolic links" in err
     rc, out, err = cli("datanet", "add", "links", str(shadow), "--contributor", A1)
     assert rc == 1 and "symbolic link to /etc/shadow" in err
     rc, out, err = cli(

@@ -84,7 +84,7 @@ def load(attributor: Any, key: str) -> tuple[ExactJob, dict[str, Any]]:
     except FileNotFoundError as e:
         raise NotFound(
             f"No exact attribution job {key!r}.",
-            hint="Start it with studio attribute MODEL --method exact.",
+            hint="Start the exact attribution of this model first.",
         ) from e
     return ExactJob(key, folder, spec["model"], est), spec
 

@@ -142,7 +142,7 @@ def check_path(path: Path, *, follow_symlinks: bool = False) -> None:
         if not follow_symlinks:
             raise InvalidInput(
                 f"{shown}: is a symbolic link to {display_name(target)}; links are not followed.",
-                hint="Add the file it points to, or pass --follow-symlinks.",
+                hint="Add the file it points to, or choose to follow symbolic links for this add.",
             )
         try:
             st = os.stat(path)
@@ -192,7 +192,7 @@ def read_file(path: Path, cfg: IngestConfig, *, follow_symlinks: bool = False) -
     except OSError as e:
         raise InvalidInput(
             f"{display_name(str(path))}: cannot be opened ({e.strerror}).",
-            hint="Check the path (symbolic links need --follow-symlinks).",
+            hint="Check the path (symbolic links are followed only when you choose to follow them).",
         ) from e
     with os.fdopen(fd, "rb") as f:
         st = os.fstat(f.fileno())

