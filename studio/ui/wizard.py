@@ -31,6 +31,7 @@ class FirstRunWizard(QWizard):
         self.setOption(QWizard.WizardOption.NoBackButtonOnStartPage)
         self.address: str | None = None
         self.phrase: str | None = None
+        self._making: Any = None  # the background op making the account, while it runs
         self.addPage(self._wallet_page())
         self.addPage(self._phrase_page())
         self.addPage(self._network_page())
@@ -137,6 +138,12 @@ class FirstRunWizard(QWizard):
 
     # -- steps --------------------------------------------------------------------------------
     def _make_account(self) -> bool:
+        """The page's validatePage. Making a keystore (scrypt, about a second) and the keyring run
+        off the GUI thread: the first Next starts it and stays; the op's success moves on."""
+        if self.address is not None:
+            return True
+        if self._making is not None:
+            return False
         pw, pw2 = self.pw.text(), self.pw2.text()
         if len(pw) < 8:
             self.pw_problem.setText("The password needs at least 8 characters.")
@@ -144,35 +151,48 @@ class FirstRunWizard(QWizard):
         if pw != pw2:
             self.pw_problem.setText("The two passwords differ.")
             return False
+        text = self.secret.toPlainText().strip() if self.imp.isChecked() else None
+        if text == "":
+            self.pw_problem.setText("Paste the recovery phrase or private key.")
+            return False
+        remember = self.remember.isChecked() and self.remember.isEnabled()
         w = self.studio.wallet
-        try:
-            if self.imp.isChecked():
-                text = self.secret.toPlainText().strip()
-                if not text:
-                    self.pw_problem.setText("Paste the recovery phrase or private key.")
-                    return False
-                self.address = (
+
+        def make() -> tuple[str, str | None, str]:
+            if text is not None:
+                addr = (
                     w.import_mnemonic(text, pw) if " " in text else w.import_private_key(text, pw)
                 )
-                self.phrase = None
+                phrase = None
             else:
-                self.address, self.phrase = w.create(pw, mnemonic=True, label="studio")
-            if self.remember.isChecked() and self.remember.isEnabled():
+                addr, phrase = w.create(pw, mnemonic=True, label="studio")
+            note = ""
+            if remember:
                 from studio.ui.password import unlock
 
-                note = unlock(w, self.address, pw, True)[1]
-                if note.startswith("Unlocked, but"):
-                    self.ui.status_note.emit(note)
-        except Exception as e:  # noqa: BLE001 - shown next to the field
+                note = unlock(w, addr, pw, True)[1]
+            return addr, phrase, note
+
+        def made(res: tuple[str, str | None, str]) -> None:
+            self._making = None
+            self.address, self.phrase, note = res
+            if note.startswith("Unlocked, but"):
+                self.ui.status_note.emit(note)
+            self.pw.clear()
+            self.pw2.clear()
+            self.pw_problem.setText("")
+            self.phrase_box.setPlainText(
+                self.phrase or "(imported: you already hold the phrase or key)"
+            )
+            self.next()
+
+        def failed(e: BaseException) -> None:
+            self._making = None
             self.pw_problem.setText(str(e))
-            return False
-        self.pw.clear()
-        self.pw2.clear()
-        self.phrase_box.setPlainText(
-            self.phrase or "(imported: you already hold the phrase or key)"
-        )
-        del pw, pw2
-        return True
+
+        self.pw_problem.setText("Creating the account…")
+        self._making = write_op(self, make).success(made).failure(failed).run_in_background()
+        return False
 
     def _check_hardware(self) -> None:
         from studio.ui import hardware

@@ -40,8 +40,9 @@ def test_wizard_to_claim_through_the_window(qtbot: Any, studio: Any, monkeypatch
     wiz.next()
     assert wiz.currentId() == 0 and "differ" in wiz.pw_problem.text()
     wiz.pw2.setText(PASSWORD)
-    wiz.next()
-    assert wiz.currentId() == 1
+    wiz.next()  # the keystore is made off the GUI thread; the wizard moves on when it is
+    assert wiz.currentId() == 0 and "Creating" in wiz.pw_problem.text()
+    qtbot.waitUntil(lambda: wiz.currentId() == 1, timeout=60_000)
     phrase = wiz.phrase_box.toPlainText().split()
     assert len(phrase) == 12
     wiz.backed_up.setChecked(True)
