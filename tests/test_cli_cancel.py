@@ -30,10 +30,16 @@ def test_first_ctrl_c_cancels_publish_politely_the_second_interrupts() -> None:
 def test_other_operations_keep_ctrl_c_as_an_interrupt() -> None:
     load_all()
     kwargs: dict[str, Any] = {"name": "notes", "files": []}
-    with _cancel_on_interrupt(get("datanet add"), kwargs):  # cancellable, but no chain
-        assert "cancel" not in kwargs
-        with pytest.raises(KeyboardInterrupt):
-            signal.raise_signal(signal.SIGINT)
+    # Python's own handler, whatever an earlier in-process job command left installed.
+    before = signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        with _cancel_on_interrupt(get("datanet add"), kwargs):  # cancellable, but no chain
+            assert "cancel" not in kwargs
+            assert signal.getsignal(signal.SIGINT) is signal.default_int_handler
+            with pytest.raises(KeyboardInterrupt):
+                signal.raise_signal(signal.SIGINT)
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 def test_speed_up_cancel_is_an_option_not_the_cancel_token() -> None:
