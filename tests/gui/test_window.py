@@ -160,3 +160,19 @@ def test_studio_gui_command_paints_a_window_without_heavy_imports(tmp_path: Path
     )
     assert r.returncode == 0, r.stderr[-2000:]
     assert json.loads(mark.read_text())["heavy"] == []
+
+
+def test_compare_plot_is_built_when_its_tab_is_first_shown(qtbot: Any, window: Any) -> None:
+    _ui, win = window
+    win.show_page("factory")
+    page = win.pages["factory"]
+    assert page.compare_plot is None  # not on the page's first visit
+    page.tabs.setCurrentIndex(
+        [page.tabs.tabText(i) for i in range(page.tabs.count())].index("Compare")
+    )
+    assert page.compare_plot is not None
+    qtbot.waitUntil(page.compare_plot.isVisible)  # a layout shows a new child on the next loop
+    shown = page.compare_plot
+    page.tabs.setCurrentIndex(0)
+    page.tabs.setCurrentIndex(2)
+    assert page.compare_plot is shown  # built once

@@ -74,6 +74,7 @@ class Page(BasePage):
         self.tabs.addTab(self._run_tab(), "Run")
         self.tabs.addTab(self._card_tab(), "Model card")
         self.tabs.addTab(self._compare_tab(), "Compare")
+        self.tabs.currentChanged.connect(self._tab_shown)
         split.addWidget(self.tabs)
         split.setSizes([360, 760])
         split.setStretchFactor(1, 1)
@@ -204,12 +205,21 @@ class Page(BasePage):
         lay.addWidget(
             muted("Every finished version of this home: loss curves and evaluation side by side.")
         )
-        self.compare_plot = LossPlot()
-        lay.addWidget(self.compare_plot, 2)
+        # Its plot is built on the tab's first showing: a pyqtgraph plot costs ~20 ms to build and
+        # paint, and the page's first visit should stay under 100 ms.
+        self._compare_lay = lay
+        self.compare_plot: LossPlot | None = None
+        self._compare_curves: list[Any] = []
         self.compare = QTextBrowser()
         self.compare.setAccessibleName("Comparison")
         lay.addWidget(self.compare, 1)
         return w
+
+    def _tab_shown(self, index: int) -> None:
+        if self.tabs.tabText(index) == "Compare" and self.compare_plot is None:
+            self.compare_plot = LossPlot()
+            self._compare_lay.insertWidget(1, self.compare_plot, 2)
+            self.compare_plot.set_many(self._compare_curves)
 
     # -- data ---------------------------------------------------------------------------------
     def refresh(self) -> None:
@@ -417,7 +427,9 @@ class Page(BasePage):
                 f"<tr><td>{html.escape(m['id'])}</td><td align=right>{len(h['train'])}</td>"
                 f"<td align=right>{h['train'][0][1]:.3f}</td><td align=right>{h['train'][-1][1]:.3f}</td><td align=center>{ev}</td></tr>"
             )
-        self.compare_plot.set_many(curves)
+        self._compare_curves = curves
+        if self.compare_plot is not None:
+            self.compare_plot.set_many(curves)
         self.compare.setHtml("".join(rows) + "</table>" if curves else "No finished versions yet.")
 
     # -- actions ------------------------------------------------------------------------------
