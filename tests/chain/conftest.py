@@ -6,6 +6,7 @@ Helpers live in chain_kit.py (import them with `from chain_kit import ...`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 from chain_kit import TEST_PARAMS, Anvil, Suite, started_anvil, terms
@@ -57,3 +58,16 @@ def suite(anvil: Anvil) -> Suite:
     )
     anvil.send(staking.functions.setLedger(ledger.address))
     return Suite(anvil, datanets, models, staking, ledger, p)
+
+
+@pytest.fixture
+def sender(anvil: Anvil) -> Any:
+    """A fresh account holding 10 OPEN on the test anvil, unlocked with no timeout."""
+    from eth_account import Account
+    from runtime_kit import fund
+
+    from studio.chain.wallet import UnlockedAccount
+
+    acct = Account.create()
+    fund(anvil, acct.address, 10 * 10**18)
+    return UnlockedAccount(bytes(acct.key), timeout_s=None)

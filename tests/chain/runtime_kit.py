@@ -48,6 +48,10 @@ def fund(anvil: Any, address: str, wei: int) -> None:
     anvil.w3.eth.wait_for_transaction_receipt(h)
 
 
+class Crash(BaseException):
+    """Stands for the process dying (not an Exception: nothing may catch it)."""
+
+
 NOPE_ABI = [{"type": "error", "name": "Nope", "inputs": [{"name": "x", "type": "uint256"}]}]
 
 

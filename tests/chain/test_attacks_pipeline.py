@@ -14,23 +14,11 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from runtime_kit import PASSWORD, fast_scrypt, fund, studio_on  # noqa: F401
+from runtime_kit import PASSWORD, Crash, fast_scrypt, fund, studio_on  # noqa: F401
 
 from studio.chain.tx import TxPipeline
-from studio.chain.wallet import UnlockedAccount
 
 OPEN = 10**18
-
-
-class Crash(BaseException):
-    """Stands for the process dying (not an Exception: nothing may catch it)."""
-
-
-@pytest.fixture
-def sender(anvil) -> UnlockedAccount:
-    acct = Account.create()
-    fund(anvil, acct.address, 10 * OPEN)
-    return UnlockedAccount(bytes(acct.key), timeout_s=None)
 
 
 def test_rerun_of_a_killed_send_pays_once_without_a_key(

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 from eth_account import Account
-from runtime_kit import NOPE_ABI, fast_scrypt, fund, reverter_initcode, studio_on  # noqa: F401
+from runtime_kit import NOPE_ABI, Crash, fast_scrypt, fund, reverter_initcode, studio_on  # noqa: F401
 
 from studio.app import Studio
 from studio.chain.client import ChainClient
@@ -19,17 +19,6 @@ from studio.chain.wallet import UnlockedAccount
 from studio.core.errors import ChainError, InvalidInput
 
 OPEN = 10**18
-
-
-class Crash(BaseException):
-    """Stands for the process dying (not an Exception: nothing may catch it)."""
-
-
-@pytest.fixture
-def sender(anvil) -> UnlockedAccount:
-    acct = Account.create()
-    fund(anvil, acct.address, 10 * OPEN)
-    return UnlockedAccount(bytes(acct.key), timeout_s=None)
 
 
 def rows(studio: Studio) -> list[dict]:
