@@ -97,7 +97,8 @@ installer:
 installer-smoke:
 	installers/smoke.sh
 
-# What .ci/run runs after `make test`: the build and the smoke test.
+# What .ci/run runs beside `make test`: the build (archives packed fast: PACK=fast) and the smoke
+# test.
 installer-ci:
-	installers/linux/build.sh
+	PACK=fast installers/linux/build.sh
 	installers/smoke.sh
