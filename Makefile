@@ -88,7 +88,7 @@ screenshots: setup
 clean:
 	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache mutants
 
-# The Linux bundle (dist/studio, .tar.gz, .deb) from its own build venv (cached under
+# The Linux bundle (dist/studio, .tar.xz, .deb) from its own build venv (cached under
 # ~/.cache/openledger-studio, keyed by the hashed lock installers/requirements-build.txt); then the
 # frozen smoke test. README "Installers" says what is cached and why that is safe.
 installer:

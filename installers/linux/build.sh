@@ -17,7 +17,7 @@
 #   pyinstaller/       PyInstaller's own cache (PYINSTALLER_CONFIG_DIR), kept out of ~/.config: its
 #                      bincache holds processed (stripped/signed) binaries, each checked against
 #                      the digest of its source. On Linux it stays empty (PyInstaller strips
-#                      nothing; strip_large below does, every build).
+#                      nothing; strip_all below does, every build).
 # The PyInstaller work folder (build/pyinstaller) and dist/ are rebuilt from scratch every time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."

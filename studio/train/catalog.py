@@ -197,10 +197,11 @@ def load_config(folder: Path) -> Any:
         return AutoConfig.from_pretrained(folder)
     except ModuleNotFoundError as e:
         # The installers bundle only the causal-LM families (installers/studio.spec).
-        if getattr(sys, "frozen", False) and (e.name or "").startswith("transformers.models."):
+        missing = e.name or ""
+        if getattr(sys, "frozen", False) and missing.startswith("transformers.models."):
             raise InvalidInput(
                 f"{folder} holds a model architecture this installed studio does not include "
-                f"({e.name.rsplit('.', 1)[-1]}).",
+                f"({missing.rsplit('.', 1)[-1]}).",
                 hint="The installer bundles the common causal-LM families (Llama, Mistral, Qwen, "
                 "Gemma, Phi, GPT-2, ...); for other architectures run the studio from a source "
                 "checkout (`make setup`, see the README).",
