@@ -245,6 +245,23 @@ def test_signatures_equal_datasketch_update_batch() -> None:
     assert quality.empty_rows(sigs).tolist() == [False, True, False, False]
 
 
+def test_permutations_and_premix_are_datasketch_s() -> None:
+    """minhash draws datasketch's permutations and applies its premix itself (so that ingest
+    workers need not import datasketch and scipy): both must stay bit-for-bit datasketch's."""
+    from datasketch import MinHash
+    from datasketch.minhash import _fmix
+
+    from studio.core.quality import minhash
+
+    a, b = MinHash(num_perm=quality.NUM_PERM, seed=quality.SEED, scheme="affine32").permutations
+    mine_a, mine_b = minhash._permutations()
+    assert np.array_equal(a, mine_a) and np.array_equal(b, mine_b)
+    assert mine_a.dtype == mine_b.dtype == np.uint32
+    hv = np.random.default_rng(3).integers(0, 1 << 32, 10_000, dtype=np.uint64).astype(np.uint32)
+    hv[:3] = [0, 1, 0xFFFFFFFF]
+    assert np.array_equal(minhash._fmix32(hv.copy()), _fmix(hv, 32))
+
+
 def test_near_duplicates_are_found_and_distinct_texts_are_not() -> None:
     base = (
         "Varroa mites are counted by the sugar roll method: half a cup of bees, about three hundred, "
