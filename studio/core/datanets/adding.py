@@ -142,7 +142,11 @@ class AddingFiles(DuplicateChecks):
         except BaseException:
             self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
             plans.close()  # the pool stops; new_blobs then holds every blob it wrote
-            self._discard_unreferenced(new_blobs)
+            # ... and the markers name those a worker wrote but died before reporting
+            mine = self.blobs.pending_mine()
+            self._discard_unreferenced(sorted({*new_blobs, *mine}))
+            for d in mine:
+                self.blobs.discard_partial(d)  # (a worker killed mid-write)
             raise
         else:  # packs of files that were duplicates or refused after planning
             used = {d for r in results for d in r.pop("_packs", ())}
