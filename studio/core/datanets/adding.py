@@ -8,7 +8,7 @@ import gc
 import json
 import time
 from collections.abc import Callable
-from itertools import repeat
+from itertools import chain, repeat
 from pathlib import Path
 from typing import Any
 
@@ -83,7 +83,8 @@ class AddingFiles(DuplicateChecks):
                 )
                 added = [r for r in results if r.get("status") == "added"]
                 if added:
-                    ids = frozenset(i for r in added for i in r.pop("_ids"))  # (ints already)
+                    # (ranges of ints: chained in C, no Python step per record)
+                    ids = frozenset(chain.from_iterable(r.pop("_ids") for r in added))
                     self.events.changed(
                         Changes(datanets=frozenset([name]), records=ids), job="ingest"
                     )
