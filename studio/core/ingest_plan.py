@@ -15,6 +15,7 @@ import gc
 import hashlib
 import json
 import os
+import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -30,7 +31,6 @@ from studio.core.cancel import CancelToken, check
 from studio.core.config import IngestConfig
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import (
-    _CONTROL,
     _READERS,
     RawRecord,
     _bad_lines_error,
@@ -39,6 +39,7 @@ from studio.core.ingest import (
     _too_many_records,
     check_path,
     check_size,
+    decode_text,
     display_name,
     file_format,
     read_file,
@@ -107,28 +108,9 @@ def chunks(fmt: str, name: str, data: bytes, text_column: str | None) -> list[Ch
 
 def _decode(c: Chunk) -> str:
     """decode_text() for a chunk: positions in messages are the file's."""
-    if c.first:
-        head = c.data[:8192]
-        if b"\x00" in head or (
-            head and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
-        ):
-            raise InvalidInput(
-                f"{c.name}: looks like a binary file, not text.",
-                hint="Add text files only (txt md jsonl csv), or the original pdf/docx.",
-            )
-    try:
-        text = c.data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = c.line_base + c.data.count(b"\n", 0, e.start) + 1
-        raise InvalidInput(
-            f"{c.name}: invalid UTF-8 at byte {c.byte_base + e.start} (line {line}).",
-            hint="Re-save the file as UTF-8.",
-        ) from e
-    if c.first and text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
+    return decode_text(
+        c.name, c.data, byte_base=c.byte_base, line_base=c.line_base, first=c.first, whole=False
+    )
 
 
 def _rows(c: Chunk, cfg: IngestConfig) -> tuple[list[Any], list[tuple[int, str]]]:
@@ -451,6 +433,7 @@ def _pooled(
     written: list[str],
 ) -> Iterator[dict[str, Any] | StudioError]:
     from collections import deque
+    from concurrent.futures.process import BrokenProcessPool
 
     pool = _start_pool(n_workers)
     # per file, in order: the error that refused it, or its head, size and chunk futures
@@ -474,7 +457,10 @@ def _pooled(
             except StudioError as e:
                 ahead.append(e)
                 continue
-            futures = [pool.submit(_attempt, c, cfg, store) for c in parts]
+            try:
+                futures = [pool.submit(_attempt, c, cfg, store) for c in parts]
+            except BrokenProcessPool as e:  # a worker died planning an earlier file
+                raise _worker_died(head["name"], pool) from e
             ahead.append((head, head["size"], futures))
             in_flight[0] += head["size"]
 
@@ -490,7 +476,7 @@ def _pooled(
             planned = []
             for i in range(len(current)):  # in order, whatever happens
                 check(cancel)
-                planned.append(_noted(current[i].result(), written))
+                planned.append(_noted(_result(current[i], head["name"], pool), written))
                 current[i] = None  # (its plan is the caller's now)
             in_flight[0] -= size
             top_up()  # the workers go on while the caller writes this file
@@ -503,6 +489,35 @@ def _pooled(
         for f in rest:
             if f.done() and not f.cancelled() and f.exception() is None:
                 _noted(f.result(), written)
+
+
+def _result(future: Any, name: str, pool: Any) -> dict[str, Any] | StudioError:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()  # type: ignore[no-any-return]
+    except BrokenProcessPool as e:
+        raise _worker_died(name, pool) from e
+    except MemoryError as e:
+        raise _worker_died(name, pool, " (out of memory)") from e
+
+
+def _worker_died(name: str, pool: Any, how: str = "") -> StudioError:
+    """What to say when a pool worker is gone (the kernel's out-of-memory killer, a kill): the
+    caller's transaction rolls back and its pending packs are discarded, so re-running is safe."""
+    if not how:
+        codes = sorted({p.exitcode for p in getattr(pool, "_processes", {}).values()} - {None, 0})
+        if -signal.SIGKILL in codes:
+            how = " (killed: SIGKILL, most often the system running out of memory)"
+        elif codes:
+            how = f" (exit status {', '.join(map(str, codes))})"
+    return StudioError(
+        f"{name}: an ingest worker process stopped abruptly{how} while planning this file;"
+        " nothing was added.",
+        hint="Re-running the add is safe. If it happens again: fewer workers (ingest.workers = 1"
+        " in config.json plans in this process, one chunk at a time), smaller files (split"
+        " them), or more free memory (close other programs).",
+    )
 
 
 def _noted(r: dict[str, Any] | StudioError, written: list[str]) -> dict[str, Any] | StudioError:
