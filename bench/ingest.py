@@ -114,7 +114,7 @@ def baseline(files: list[Path]) -> tuple[float, float]:
 
 def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]:
     from studio.app import Studio
-    from studio.core import ingest_plan, quality
+    from studio.core import ingest_plan, ingest_pool, quality
     from studio.core.address import checksum_address
 
     quality.analyze(["warm up: load the word list"])
@@ -124,6 +124,7 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         s.config.ingest.workers = workers
         s.datanets.create("bench")
         before = dict(ingest_plan.WORKER_CPU_S)
+        stolen = ingest_pool.STOLEN[0]
         server_before = _fork_server_cpu()
         t, c = time.perf_counter(), _cpu()
         results = s.datanets.add_files("bench", files, contributor=CONTRIBUTOR)
@@ -144,6 +145,7 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         "cpu": cpu,
         "cpu_workers": cpu_workers,
         "records": sum(r["records"] for r in results),
+        "stolen": ingest_pool.STOLEN[0] - stolen,
         "flags": flags,
         "digest": hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest(),
     }
@@ -223,6 +225,7 @@ def main() -> None:
                 f"  {cpu:7.2f} ({r['cpu']:.2f} here + {r['cpu_workers']:.2f} pool)"
                 f"  {cpu / mb:8.4f}   {r['records']} records"
             )
+        print(f"chunks the writer planned itself: {par['stolen']}")
         print(f"ratio parallel/serial (wall):   {ser['elapsed'] / par['elapsed']:8.2f}x")
         print(f"ratio serial/baseline (wall):   {base / ser['elapsed']:8.3f}")
         print(f"ratio parallel/baseline (wall): {base / par['elapsed']:8.3f}")

@@ -7,7 +7,8 @@ at a blank line and JSONL at a line break about every CHUNK_BYTES, CSV, PDF and 
 chunk is parsed, split, scanned for secrets and PII, and MinHash-signed on its own, so the
 chunks of every file run in a process pool sized to the machine, and the serial path (small
 adds, one core) runs the very same chunks in this process: both give the same records, in the
-same order, with the same signatures. Memory per chunk is bounded, and so per file."""
+same order, with the same signatures. Memory per chunk is bounded, and so per file. The pool
+itself is core.ingest_pool."""
 
 from __future__ import annotations
 
@@ -15,7 +16,6 @@ import gc
 import hashlib
 import json
 import os
-import signal
 import sys
 import time
 from collections.abc import Iterator, Sequence
@@ -393,7 +393,9 @@ def plans_of(
     total = sum(item.size for item in files)
     n_workers = min(worker_count(cfg) if workers is None else workers, -(-total // CHUNK_BYTES))
     if n_workers > 1 and total >= POOL_MIN_BYTES and not getattr(sys, "frozen", False):
-        return _pooled(prepared, cfg, n_workers, cancel, store, out)
+        from studio.core import ingest_pool
+
+        return ingest_pool.pooled(prepared, cfg, n_workers, cancel, store, out)
     return _serial(prepared, cfg, cancel, store, out)
 
 
@@ -424,102 +426,6 @@ def _serial(
 WINDOW_BYTES = 64 << 20  # file bytes submitted to the pool and not yet handed to the writer
 
 
-def _pooled(
-    prepared: Sequence[Prepared],
-    cfg: IngestConfig,
-    n_workers: int,
-    cancel: CancelToken | None,
-    store: PackStore,
-    written: list[str],
-) -> Iterator[dict[str, Any] | StudioError]:
-    from collections import deque
-    from concurrent.futures.process import BrokenProcessPool
-
-    pool = _start_pool(n_workers)
-    # per file, in order: the error that refused it, or its head, size and chunk futures
-    ahead: deque[StudioError | tuple[dict[str, Any], int, list[Any]]] = deque()
-    todo = iter(prepared)
-    in_flight = [0]
-    current: list[Any] = []
-
-    def top_up() -> None:
-        """Read and submit files until the window is full (at least one file ahead)."""
-        while not ahead or in_flight[0] < WINDOW_BYTES:
-            item = next(todo, None)
-            if item is None:
-                return
-            if isinstance(item, StudioError):
-                ahead.append(item)
-                continue
-            check(cancel)
-            try:
-                head, parts = _read(item, cfg)
-            except StudioError as e:
-                ahead.append(e)
-                continue
-            try:
-                futures = [pool.submit(_attempt, c, cfg, store) for c in parts]
-            except BrokenProcessPool as e:  # a worker died planning an earlier file
-                raise _worker_died(head["name"], pool) from e
-            ahead.append((head, head["size"], futures))
-            in_flight[0] += head["size"]
-
-    try:
-        top_up()
-        while ahead:
-            entry = ahead.popleft()
-            if isinstance(entry, StudioError):
-                top_up()
-                yield entry
-                continue
-            head, size, current = entry
-            planned = []
-            for i in range(len(current)):  # in order, whatever happens
-                check(cancel)
-                planned.append(_noted(_result(current[i], head["name"], pool), written))
-                current[i] = None  # (its plan is the caller's now)
-            in_flight[0] -= size
-            top_up()  # the workers go on while the caller writes this file
-            yield _finish(head, planned, cfg)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
-        # the blobs of plans never handed out (they ran, or were running, when it stopped)
-        rest = [f for f in current if f is not None]
-        rest += [f for e in ahead if not isinstance(e, StudioError) for f in e[2]]
-        for f in rest:
-            if f.done() and not f.cancelled() and f.exception() is None:
-                _noted(f.result(), written)
-
-
-def _result(future: Any, name: str, pool: Any) -> dict[str, Any] | StudioError:
-    from concurrent.futures.process import BrokenProcessPool
-
-    try:
-        return future.result()  # type: ignore[no-any-return]
-    except BrokenProcessPool as e:
-        raise _worker_died(name, pool) from e
-    except MemoryError as e:
-        raise _worker_died(name, pool, " (out of memory)") from e
-
-
-def _worker_died(name: str, pool: Any, how: str = "") -> StudioError:
-    """What to say when a pool worker is gone (the kernel's out-of-memory killer, a kill): the
-    caller's transaction rolls back and its pending packs are discarded, so re-running is safe."""
-    if not how:
-        codes = sorted({p.exitcode for p in getattr(pool, "_processes", {}).values()} - {None, 0})
-        if -signal.SIGKILL in codes:
-            how = " (killed: SIGKILL, most often the system running out of memory)"
-        elif codes:
-            how = f" (exit status {', '.join(map(str, codes))})"
-    return StudioError(
-        f"{name}: an ingest worker process stopped abruptly{how} while planning this file;"
-        " nothing was added.",
-        hint="Re-running the add is safe. If it happens again: fewer workers (ingest.workers = 1"
-        " in config.json plans in this process, one chunk at a time), smaller files (split"
-        " them), or more free memory (close other programs).",
-    )
-
-
 def _noted(r: dict[str, Any] | StudioError, written: list[str]) -> dict[str, Any] | StudioError:
     if isinstance(r, dict):
         written += r.get("created", ())
@@ -547,20 +453,6 @@ def _attempt(c: Chunk, cfg: IngestConfig, store: PackStore = None) -> dict[str, 
         return plan_chunk(c, cfg, store)
     except StudioError as e:
         return e
-
-
-def _start_pool(n_workers: int) -> Any:
-    """Worker processes started fresh (forkserver where there is one, never a plain fork of a
-    process that may run GUI or server threads); the fork server imports and warms up the
-    planning code once (core.ingest_warm), so each worker starts ready."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["studio.core.ingest_warm"])
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
 
 
 _INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})
