@@ -131,6 +131,12 @@ def test_chunk_offsets_and_rows_match_the_whole_file(tmp_path: Path, monkeypatch
         off = json.loads(source)["offset"]
         assert decoded[off : off + len(t)] == t
     assert len(chunked["kinds"]) >= len(whole["kinds"]) > 10
+    # the LSH band keys the writer takes from the plan are its index's own
+    from studio.core import quality
+
+    index = quality.DuplicateIndex(cfg.near_duplicate_threshold)
+    assert chunked["banding"] == (index.b, index.r)
+    assert (chunked["bands"] == index.band_key_array(chunked["sigs"])).all()
     # the whole file's records, in order, whichever way it was cut
     assert "\n\n".join(texts) == "\n\n".join(ingest_plan.PlannedTexts(whole))
     bad = tmp_path / "bad.jsonl"

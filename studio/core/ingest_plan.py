@@ -169,7 +169,11 @@ def _plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
         kept = [i for i, w in enumerate(why) if not w]
         raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
         sigs, ratios = sigs[kept], ratios[kept]
-    return _compact(c.name, raw, texts, pii, sigs, ratios, refused)
+    out = _compact(c.name, raw, texts, pii, sigs, ratios, refused)
+    # the LSH band keys, which the writer's near-duplicate index would otherwise compute
+    index = quality.DuplicateIndex(cfg.near_duplicate_threshold)
+    out["bands"], out["banding"] = index.band_key_array(sigs), (index.b, index.r)
+    return out
 
 
 def _compact(
@@ -250,8 +254,9 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     for key in ("kinds", "sources", "previews", "hashes", "refused"):
         plan[key] = [x for p in parts for x in p[key]] if len(parts) > 1 else parts[0][key]
     plan["sigs"] = np.concatenate([p["sigs"] for p in parts]).reshape(-1, quality.NUM_PERM)
-    for key in ("ratios", "lengths", "sizes"):
+    for key in ("ratios", "lengths", "sizes", "bands"):
         plan[key] = np.concatenate([p[key] for p in parts])
+    plan["banding"] = parts[0]["banding"]
     # Each chunk's records live in that chunk's pack (written by the worker), at offsets from 0.
     counts = [len(p["kinds"]) for p in parts]
     plan["pack_bytes"] = [p["pack"] for p in parts]
