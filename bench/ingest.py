@@ -125,6 +125,7 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         s.datanets.create("bench")
         before = dict(ingest_plan.WORKER_CPU_S)
         stolen = ingest_pool.STOLEN[0]
+        planned_here = ingest_plan.PLANNING_CPU_S[1]
         server_before = _fork_server_cpu()
         t, c = time.perf_counter(), _cpu()
         results = s.datanets.add_files("bench", files, contributor=CONTRIBUTOR)
@@ -146,6 +147,7 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         "cpu_workers": cpu_workers,
         "records": sum(r["records"] for r in results),
         "stolen": ingest_pool.STOLEN[0] - stolen,
+        "planned_here": ingest_plan.PLANNING_CPU_S[1] - planned_here,
         "flags": flags,
         "digest": hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest(),
     }
@@ -225,7 +227,12 @@ def main() -> None:
                 f"  {cpu:7.2f} ({r['cpu']:.2f} here + {r['cpu_workers']:.2f} pool)"
                 f"  {cpu / mb:8.4f}   {r['records']} records"
             )
-        print(f"chunks the writer planned itself: {par['stolen']}")
+        for label, r in runs.items():
+            print(
+                f"{label}: this process planned {r['planned_here']:.2f} CPU s"
+                f" ({r['stolen']} chunks taken from the pool) and wrote"
+                f" {r['cpu'] - r['planned_here']:.2f} CPU s (SQLite writer, reading, merging)"
+            )
         print(f"ratio parallel/serial (wall):   {ser['elapsed'] / par['elapsed']:8.2f}x")
         print(f"ratio serial/baseline (wall):   {base / ser['elapsed']:8.3f}")
         print(f"ratio parallel/baseline (wall): {base / par['elapsed']:8.3f}")

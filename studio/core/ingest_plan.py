@@ -51,7 +51,7 @@ from studio.core.ingest import (
 # CPU seconds spent planning chunks in this process and its workers, summed over every call, and
 # each worker process's own CPU seconds (user + sys) when it last reported, by process id
 # (bench/ingest.py reads them: the workers are not children whose rusage we collect)
-PLANNING_CPU_S = [0.0]
+PLANNING_CPU_S = [0.0, 0.0]  # all chunks, and those planned in this process (not by workers)
 WORKER_CPU_S: dict[int, float] = {}
 CHUNK_BYTES = 1 << 20  # prose and JSONL are cut into chunks of about this size
 POOL_MIN_BYTES = 4 << 20  # smaller adds run in this process (starting workers costs more)
@@ -445,7 +445,9 @@ def _finish(
             return r
         PLANNING_CPU_S[0] += r["cpu_s"]
         pid, cpu = r["process"]
-        if pid != os.getpid():
+        if pid == os.getpid():
+            PLANNING_CPU_S[1] += r["cpu_s"]
+        else:
             WORKER_CPU_S[pid] = max(cpu, WORKER_CPU_S.get(pid, 0.0))
     try:
         return _merge(head, planned, cfg)  # type: ignore[arg-type]
