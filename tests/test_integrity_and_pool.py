@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from studio.core import ingest_plan
+from studio.core import ingest_plan, ingest_pool
 
 A1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 WORDS = (
@@ -131,6 +131,12 @@ def test_chunk_offsets_and_rows_match_the_whole_file(tmp_path: Path, monkeypatch
         off = json.loads(source)["offset"]
         assert decoded[off : off + len(t)] == t
     assert len(chunked["kinds"]) >= len(whole["kinds"]) > 10
+    # the LSH band keys the writer takes from the plan are its index's own
+    from studio.core import quality
+
+    index = quality.DuplicateIndex(cfg.near_duplicate_threshold)
+    assert chunked["banding"] == (index.b, index.r)
+    assert (chunked["bands"] == index.band_key_array(chunked["sigs"])).all()
     # the whole file's records, in order, whichever way it was cut
     assert "\n\n".join(texts) == "\n\n".join(ingest_plan.PlannedTexts(whole))
     bad = tmp_path / "bad.jsonl"
@@ -267,6 +273,7 @@ def test_a_worker_killed_mid_ingest_is_a_clear_error_and_leaves_nothing_behind(
         monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 8 * 1024)
         monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
         monkeypatch.setattr(ingest_plan, "_attempt", _plan_then_die)
+        monkeypatch.setattr(ingest_pool, "STEAL", False)  # every chunk to a worker
         with pytest.raises(StudioError) as e:
             s.datanets.add_files("pool", files[1:], contributor=A1)
         msg = str(e.value)
@@ -349,3 +356,46 @@ def test_a_large_add_rebuilds_the_record_indexes_in_its_transaction(
             assert "records_content" in str([tuple(r) for r in plan])
             pictures[label] = _snapshot_of(s, "bulk")
     assert pictures["kept"] == pictures["rebuilt"] and len(pictures["kept"]) > 50
+
+
+def test_the_writer_plans_chunks_itself_while_the_workers_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks no worker has taken yet are planned by the writer rather than waited for (here the
+    workers take a second to start): the plans are the serial path's all the same."""
+    import multiprocessing as mp
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from studio.core.config import IngestConfig
+
+    rng = random.Random(19)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text(_prose(rng, 80))
+        paths.append(p)
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 4 * 1024)
+    monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+
+    def slow_pool(n: int) -> Any:
+        ctx = mp.get_context("spawn")
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=time.sleep, initargs=(1.0,))
+
+    monkeypatch.setattr(ingest_pool, "_start_pool", slow_pool)
+    cfg = IngestConfig()
+    cfg.workers = 2
+    n_chunks = sum(
+        len(ingest_plan._read(c, cfg)[1]) for c in ingest_plan.prepare_files(paths, None, cfg)
+    )
+    before = ingest_pool.STOLEN[0]
+    pooled = ingest_plan.plan_files(paths, None, cfg)
+    stolen = ingest_pool.STOLEN[0] - before
+    # all but those already handed to the (sleeping) workers' queue: max_workers + 1
+    assert n_chunks - 3 <= stolen < n_chunks and n_chunks > 10
+    serial = [ingest_plan.plan_file(p, None, cfg) for p in paths]
+    for a, b in zip(pooled, serial, strict=True):
+        assert isinstance(a, dict)
+        assert a["hashes"] == b["hashes"] and a["sources"] == b["sources"]
+        assert a["pack"] == b["pack"] and a["packs"] == b["packs"]
+        assert (a["sigs"] == b["sigs"]).all() and (a["offsets"] == b["offsets"]).all()

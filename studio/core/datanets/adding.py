@@ -254,7 +254,9 @@ class AddingFiles(DuplicateChecks):
                 # each checked against those before it.
                 indexed = np.flatnonzero(~(empty | is_dup)).tolist()
                 near: dict[int, tuple[int, float]] = {}
-                ranked = index.check_and_add_many([ids[i] for i in indexed], sigs[indexed])
+                # (band keys from the planning, unless made for another threshold's bands)
+                keys = plan["bands"][indexed] if plan["banding"] == (index.b, index.r) else None
+                ranked = index.check_and_add_many([ids[i] for i in indexed], sigs[indexed], keys)
                 for rid, cands in sorted(ranked.items()):
                     found = self._confirm(
                         dn["id"], texts[rid - next_id], cands, batch_texts=(next_id, texts)
