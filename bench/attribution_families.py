@@ -394,6 +394,20 @@ def run_exact_avg(trainer: Trainer, seed: int, queries: list[A.Example], k: int)
     return {"scores": total / k, "latency": elapsed / len(queries), "build": 0.0}
 
 
+# The fast index's settings tried per family (--methods ours-grid): every point is scored on
+# every seed, and a point is chosen on held-out seeds only (bench/attribution_grid_pick.py).
+OURS_GRID = [
+    {"damping": d, "proj_dim": p, "lora_params": lp}
+    for lp in ("B", "AB")
+    for p in (128, 256)
+    for d in (0.01, 0.03, 0.1, 0.3, 1.0)
+]
+
+
+def grid_tag(point: dict[str, Any]) -> str:
+    return f"ours[d={point['damping']:g},p={point['proj_dim']},{point['lora_params']}]"
+
+
 CAL_GRID = [
     {"damping": d, "proj_dim": p} for p in (64, 128, 256) for d in (0.01, 0.03, 0.1, 0.3, 1.0)
 ]
@@ -555,10 +569,19 @@ def run_family_seed(
         f"retrains {t_retrain:.0f} s",
         flush=True,
     )
+    todo: list[tuple[str, Any]] = []
     for name in methods:
+        if name == "ours-grid":
+            todo += [
+                (grid_tag(pt), lambda pt=pt: A.run_ours(model, fx, queries, work / "grid", **pt))
+                for pt in OURS_GRID
+            ]
+        else:
+            todo.append((name, runners[name]))
+    for name, runner in todo:
         try:
             with PeakRSS() as mem:
-                r = runners[name]()
+                r = runner()
         except ModuleNotFoundError as e:
             res["methods"][name] = {
                 "missing": f"{e.name} is not installed (pip install --no-deps {e.name})"
@@ -592,7 +615,15 @@ def run_family_seed(
     return res
 
 
-METHODS = ["ours", "ours-cal", "exact", "exact-avg", "kronfluence-ekfac", "trak-dattri"]
+METHODS = [
+    "ours",
+    "ours-cal",
+    "ours-grid",
+    "exact",
+    "exact-avg",
+    "kronfluence-ekfac",
+    "trak-dattri",
+]
 
 
 def keys(drops: list[float]) -> list[str]:
@@ -667,7 +698,9 @@ def main(argv: list[str] | None = None) -> int:
         default=[0.01, 0.025, 0.05, 0.1],
         help="fractions dropped in the single-model setting (one LDS each)",
     )
-    ap.add_argument("--methods", nargs="+", default=METHODS, choices=METHODS)
+    ap.add_argument(
+        "--methods", nargs="+", default=[m for m in METHODS if m != "ours-grid"], choices=METHODS
+    )
     ap.add_argument("--opt", default="usual", choices=list(OPT_SETTINGS))
     ap.add_argument("--eps", type=float, default=None, help="override the setting's AdamW eps")
     ap.add_argument("--lr", type=float, default=None, help="override the setting's learning rate")
@@ -724,7 +757,12 @@ def main(argv: list[str] | None = None) -> int:
         f"{OPT_SETTINGS[args.opt] or '(eps 1e-8, no warm-up)'}; {args.subsets} subsets per "
         f"setting; {time.perf_counter() - t0:.0f} s in all"
     )
-    summary = summarize(out, args.families, args.methods, args.drops)
+    shown = [
+        t
+        for m in args.methods
+        for t in ([grid_tag(p) for p in OURS_GRID] if m == "ours-grid" else [m])
+    ]
+    summary = summarize(out, args.families, shown, args.drops)
     if args.json:
         Path(args.json).write_text(json.dumps({"runs": out, "summary": summary}, indent=2))
     return 0
