@@ -1,12 +1,14 @@
 """`make mutants`: generate the mutants, then run all of them, or a seeded uniform random sample
 of each group, with `mutmut run`:
 
-    .venv/bin/python scripts/mutants_run.py [--sample N --seed S] [--jobs J] [GLOB ...]
+    .venv/bin/python scripts/mutants_run.py [--sample N --seed S [--cut GROUP=K ...]] [--jobs J]
+        [GLOB ...]
 
 A group is one GLOB (e.g. 'studio.chain.tx*'); without GLOBs, one group per `only_mutate` area in
 pyproject.toml (all of core is one group). `--sample N` draws N mutants of each group (all of it
 when it has fewer) with random.Random(S) from the sorted names, so the same source and seed give
 the same sample on any machine; the names go to mutants/sample.txt and mutmut runs just those.
+`--cut GROUP=K` keeps a seeded uniform K of that group's N (a sub-sample is still uniform).
 scripts/mutants_report.py then gives each group's kill rate with a 95 % confidence interval.
 
 Run it from the project root with PYTHONPATH=./mutants (the Makefile recipe does)."""
@@ -57,8 +59,12 @@ def generate() -> list[str]:
     return sorted(names)
 
 
-def draw(names: list[str], groups: list[str], n: int, seed: int) -> dict[str, list[str]]:
-    """n names per group (a name goes to the first group it matches), sorted for the record."""
+def draw(
+    names: list[str], groups: list[str], n: int, seed: int, cut: dict[str, int] | None = None
+) -> dict[str, list[str]]:
+    """n names per group (a name goes to the first group it matches), sorted for the record.
+    `cut` {group: k}: of that group's n, a uniform k (a seeded shuffle of the n, its first k),
+    so a run that cannot finish the n on a loaded box still measures a uniform sample."""
     rng = random.Random(seed)
     picked: dict[str, list[str]] = {}
     taken: set[str] = set()
@@ -66,6 +72,10 @@ def draw(names: list[str], groups: list[str], n: int, seed: int) -> dict[str, li
         pool = [k for k in names if k not in taken and fnmatch.fnmatch(k, g)]
         chosen = sorted(rng.sample(pool, min(n, len(pool))))
         taken.update(chosen)
+        if cut and g in cut:
+            order = list(chosen)
+            random.Random(f"{seed}:{g}").shuffle(order)
+            chosen = sorted(order[: cut[g]])
         picked[g] = chosen
     return picked
 
@@ -76,6 +86,13 @@ def main(argv: list[str]) -> int:
     ap.add_argument("--sample", type=int, default=0, help="mutants per group (0: all)")
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--jobs", type=int, default=2, help="mutmut --max-children")
+    ap.add_argument(
+        "--cut",
+        nargs="*",
+        default=[],
+        metavar="GROUP=K",
+        help="keep a uniform K of a group's sample",
+    )
     ap.add_argument("--dry-run", action="store_true", help="write the sample, run nothing")
     a = ap.parse_args(argv)
     mutmut = str(Path(sys.executable).with_name("mutmut"))
@@ -86,7 +103,8 @@ def main(argv: list[str]) -> int:
         os.execv(mutmut, cmd + a.globs)
     groups = a.globs or default_groups()
     names = generate()
-    picked = draw(names, groups, a.sample, a.seed)
+    cut = {g: int(k) for g, _, k in (c.rpartition("=") for c in a.cut)}
+    picked = draw(names, groups, a.sample, a.seed, cut)
     lines = [f"# seed {a.seed}, {a.sample} per group"]
     for g, chosen in picked.items():
         total = sum(fnmatch.fnmatch(k, g) for k in names)

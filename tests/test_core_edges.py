@@ -387,3 +387,12 @@ def test_the_ingest_pool_never_forks_a_threaded_process() -> None:
         assert pool._mp_context.get_start_method() == want  # GUI/server threads: no plain fork
     finally:
         pool.shutdown()
+
+
+def test_paragraph_offsets_point_past_the_leading_whitespace() -> None:
+    from studio.core.ingest import _paragraphs
+
+    text = "a\n\n b\n\n\tc d \n\n# h"
+    got = _paragraphs(text, markdown=True)
+    assert got == [(0, "a", False), (4, "b", False), (8, "c d", False), (14, "# h", True)]
+    assert all(text[off : off + len(p)] == p for off, p, _ in got)  # a record's source offset
