@@ -368,17 +368,28 @@ def test_reported_losses_are_the_models_own(tmp_path):
     assert steps[0].data["loss"] == pytest.approx(want_step1, rel=1e-5)
     assert metrics["loss_history"] == [round(e.data["loss"], 6) for e in steps]
     assert metrics["perplexity_before"] == pytest.approx(math.exp(want_eval))
+    assert [(e.step, e.total) for e in steps] == [(1, 2), (2, 2)]
+    # The replay record exact attribution re-runs the training from: the LoRA settings used.
+    replay = json.loads((tmp_path / "out" / "replay" / "replay.json").read_text())
+    cfg = run.cfg
+    assert replay["lora"] == {
+        "r": cfg.rank,
+        "alpha": cfg.alpha,
+        "dropout": 0.0,
+        "targets": run.targets,
+    }
 
 
 def test_a_diverged_loss_does_not_overflow_the_perplexity(tmp_path, monkeypatch):
     from studio.train.trainer import TrainingRun
 
     monkeypatch.setattr(TrainingRun, "evaluate", lambda self, rows=None: 1000.0)
-    run, seen = _run_alone(tmp_path, max_steps=1)
+    run, seen = _run_alone(tmp_path, max_steps=3, checkpoint_every=2)
     metrics = run.run()  # exp(1000) would raise OverflowError
     evals = [e for e in seen if e.kind == "train.eval"]
     assert [e.data["when"] for e in evals] == ["before", "after"]
-    assert {e.total for e in evals} == {1} and {e.data["perplexity"] for e in evals} == {
-        math.exp(50)
-    }
+    assert {e.total for e in evals} == {3}
+    assert {e.data["perplexity"] for e in evals} == {math.exp(50)}
     assert metrics["perplexity_before"] == metrics["perplexity_after"] == math.exp(50)
+    # The job folder did not exist: the run made it (replay start), then the step-2 checkpoint.
+    assert [p.name for p in (tmp_path / "job" / "checkpoints").iterdir()] == ["step-0000002"]
