@@ -96,7 +96,7 @@ screenshots: setup
 clean:
 	rm -rf $(VENV) node_modules demo-home .screenshots-home .pytest_cache .mypy_cache .ruff_cache mutants
 
-# The Linux bundle (dist/studio, .tar.gz, .deb) from its own build venv (cached under
+# The Linux bundle (dist/studio, .tar.xz, .deb) from its own build venv (cached under
 # ~/.cache/openledger-studio, keyed by the hashed lock installers/requirements-build.txt); then the
 # frozen smoke test. README "Installers" says what is cached and why that is safe.
 installer:
@@ -105,7 +105,8 @@ installer:
 installer-smoke:
 	installers/smoke.sh
 
-# What .ci/run runs after `make test`: the build and the smoke test.
+# What .ci/run runs beside `make test`: the build (archives packed fast: PACK=fast) and the smoke
+# test.
 installer-ci:
-	installers/linux/build.sh
+	PACK=fast installers/linux/build.sh
 	installers/smoke.sh

@@ -379,7 +379,7 @@ def test_child_env_adds_extras_and_drops_a_frozen_bundles_library_path(
 def test_the_ingest_pool_never_forks_a_threaded_process() -> None:
     import multiprocessing as mp
 
-    from studio.core.ingest_plan import _start_pool
+    from studio.core.ingest_pool import _start_pool
 
     pool = _start_pool(1)  # no worker starts before the first task
     try:

@@ -245,6 +245,44 @@ def test_signatures_equal_datasketch_update_batch() -> None:
     assert quality.empty_rows(sigs).tolist() == [False, True, False, False]
 
 
+def test_permutations_and_premix_are_datasketch_s() -> None:
+    """minhash draws datasketch's permutations and applies its premix itself (so that ingest
+    workers need not import datasketch and scipy): both must stay bit-for-bit datasketch's."""
+    from datasketch import MinHash
+    from datasketch.minhash import _fmix
+
+    from studio.core.quality import minhash
+
+    a, b = MinHash(num_perm=quality.NUM_PERM, seed=quality.SEED, scheme="affine32").permutations
+    mine_a, mine_b = minhash._permutations()
+    assert np.array_equal(a, mine_a) and np.array_equal(b, mine_b)
+    assert mine_a.dtype == mine_b.dtype == np.uint32
+    hv = np.random.default_rng(3).integers(0, 1 << 32, 10_000, dtype=np.uint64).astype(np.uint32)
+    hv[:3] = [0, 1, 0xFFFFFFFF]
+    assert np.array_equal(minhash._fmix32(hv.copy()), _fmix(hv, 32))
+
+
+def test_lsh_params_are_datasketch_s() -> None:
+    """lsh_params replaces datasketch's _optimal_param (scipy) with exact quadrature: the same
+    (bands, rows) at every threshold, and nothing of scipy imported for it."""
+    import subprocess
+    import sys
+
+    from datasketch.lsh import _optimal_param
+
+    from studio.core.quality.dedupe import lsh_params
+
+    for i in range(5, 100):
+        t = round(i / 100, 2)
+        assert lsh_params(t) == tuple(_optimal_param(t, quality.NUM_PERM, 0.5, 0.5)), t
+    code = (
+        "import sys; from studio.core import quality; quality.lsh_params(0.55);"
+        " quality.analyze(['a few words here']); print('scipy' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "False"
+
+
 def test_near_duplicates_are_found_and_distinct_texts_are_not() -> None:
     base = (
         "Varroa mites are counted by the sugar roll method: half a cup of bees, about three hundred, "

@@ -4,13 +4,15 @@ and the process-pool ingest, which must store exactly what the serial path store
 from __future__ import annotations
 
 import json
+import os
 import random
+import signal
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-from studio.core import ingest_plan
+from studio.core import ingest_plan, ingest_pool
 
 A1 = "0x70997970C51812dc3A010C7d01b50e0d17dc79C8"
 WORDS = (
@@ -129,6 +131,12 @@ def test_chunk_offsets_and_rows_match_the_whole_file(tmp_path: Path, monkeypatch
         off = json.loads(source)["offset"]
         assert decoded[off : off + len(t)] == t
     assert len(chunked["kinds"]) >= len(whole["kinds"]) > 10
+    # the LSH band keys the writer takes from the plan are its index's own
+    from studio.core import quality
+
+    index = quality.DuplicateIndex(cfg.near_duplicate_threshold)
+    assert chunked["banding"] == (index.b, index.r)
+    assert (chunked["bands"] == index.band_key_array(chunked["sigs"])).all()
     # the whole file's records, in order, whichever way it was cut
     assert "\n\n".join(texts) == "\n\n".join(ingest_plan.PlannedTexts(whole))
     bad = tmp_path / "bad.jsonl"
@@ -228,3 +236,166 @@ def test_packs_planned_for_a_file_that_is_not_added_are_taken_back(
     (refused,) = dn.add_files("packs", [g], contributor=A1, all_or_nothing=False)
     assert refused["status"] == "error" and "more than 3 records" in refused["error"]
     assert folder_picture(studio.paths.blobs) == before
+
+
+_real_attempt = ingest_plan._attempt
+
+
+def _plan_then_die(c: Any, cfg: Any, store: Any = None) -> Any:
+    """Stands in for ingest_plan._attempt in the pool's workers (they import this module to
+    unpickle it): the chunk is planned and its pack written, then the worker is SIGKILLed, as
+    the kernel's out-of-memory killer would do, before it can report that pack."""
+    out = ingest_plan._attempt(c, cfg, store)  # (the worker's own module: not monkeypatched)
+    if c.name == "b.txt" and c.byte_base > 0:
+        os.kill(os.getpid(), signal.SIGKILL)
+    return out
+
+
+def test_a_worker_killed_mid_ingest_is_a_clear_error_and_leaves_nothing_behind(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cancelkit import folder_picture, store_picture
+
+    from studio.app import Studio
+    from studio.core.errors import StudioError
+
+    rng = random.Random(13)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (data / name).write_text(_prose(rng, 120))
+    files = sorted(data.iterdir())
+    with Studio(tmp_path / "home") as s:
+        s.config.ingest.workers = 2
+        s.datanets.create("pool")
+        s.datanets.add_files("pool", files[:1], contributor=A1)  # something committed before
+        before = store_picture(s.paths.db), folder_picture(s.paths.blobs)
+        monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 8 * 1024)
+        monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+        monkeypatch.setattr(ingest_plan, "_attempt", _plan_then_die)
+        monkeypatch.setattr(ingest_pool, "STEAL", False)  # every chunk to a worker
+        with pytest.raises(StudioError) as e:
+            s.datanets.add_files("pool", files[1:], contributor=A1)
+        msg = str(e.value)
+        assert type(e.value).__module__ == "studio.core.errors"  # not BrokenProcessPool
+        assert msg.startswith("b.txt: an ingest worker process stopped abruptly (killed: SIGKILL")
+        assert "nothing was added" in msg and "ingest.workers = 1" in msg
+        # packs reported and unreported (the killed worker's), markers and temp files: all gone
+        assert (store_picture(s.paths.db), folder_picture(s.paths.blobs)) == before
+        monkeypatch.setattr(ingest_plan, "_attempt", _real_attempt)
+        added = s.datanets.add_files("pool", files[1:], contributor=A1)  # re-running is safe
+        assert [r["status"] for r in added] == ["added", "added"]
+        assert s.datanets.verify("pool")["ok"]
+
+
+def _indexes(db: Path) -> list[tuple[str, str]]:
+    import sqlite3
+
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(
+            "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
+            " ORDER BY name"
+        ).fetchall()
+    finally:
+        con.close()
+
+
+def test_a_large_add_rebuilds_the_record_indexes_in_its_transaction(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A large add drops the record table's indexes and builds them again before COMMIT: the
+    same indexes after, the same rows as an add that keeps them, and a cancel at any of its
+    checks (before or after the rebuild) leaves the indexes, rows and blobs as they were."""
+    from cancelkit import cancel_everywhere, folder_picture, store_picture
+
+    from studio.app import Studio
+    from studio.core.datanets import adding
+
+    rng = random.Random(17)
+    data = tmp_path / "data"
+    data.mkdir()
+    for name in ("a.txt", "b.txt", "c.txt"):
+        (data / name).write_text(_prose(rng, 150))
+    files = sorted(data.iterdir())
+    rebuilt: list[int] = []
+    real_rebuild = adding.BulkIndexes.rebuild
+
+    def counting_rebuild(self: Any) -> None:
+        rebuilt.append(len(self.dropped))
+        real_rebuild(self)
+
+    monkeypatch.setattr(adding.BulkIndexes, "rebuild", counting_rebuild)
+    pictures = {}
+    for label, min_rows in (("kept", 10**9), ("rebuilt", 10)):
+        monkeypatch.setattr(adding.BulkIndexes, "MIN_ROWS", min_rows)
+        with Studio(tmp_path / label) as s:
+            s.datanets.create("bulk")
+            s.datanets.add_files("bulk", files[:1], contributor=A1)  # a few rows already there
+            before = _indexes(s.paths.db)
+            assert len(before) >= 4  # m001's and m007's
+            rebuilt.clear()
+            cancel_everywhere(
+                lambda tok, s=s: s.datanets.add_files(
+                    "bulk", files[1:], contributor=A1, cancel=tok
+                ),
+                lambda s=s: (
+                    store_picture(s.paths.db),
+                    folder_picture(s.paths.blobs),
+                    _indexes(s.paths.db),
+                ),
+            )
+            assert _indexes(s.paths.db) == before
+            # each add that got that far dropped all of them (or none, when not worth it)
+            assert rebuilt and set(rebuilt) == ({len(before)} if label == "rebuilt" else {0})
+            con = s.store.conn
+            assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+            plan = con.execute(
+                "EXPLAIN QUERY PLAN SELECT id FROM records WHERE datanet_id = 1 AND content_sha256 = 'x'"
+            ).fetchall()
+            assert "records_content" in str([tuple(r) for r in plan])
+            pictures[label] = _snapshot_of(s, "bulk")
+    assert pictures["kept"] == pictures["rebuilt"] and len(pictures["kept"]) > 50
+
+
+def test_the_writer_plans_chunks_itself_while_the_workers_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Chunks no worker has taken yet are planned by the writer rather than waited for (here the
+    workers take a second to start): the plans are the serial path's all the same."""
+    import multiprocessing as mp
+    import time
+    from concurrent.futures import ProcessPoolExecutor
+
+    from studio.core.config import IngestConfig
+
+    rng = random.Random(19)
+    paths = []
+    for i in range(3):
+        p = tmp_path / f"f{i}.txt"
+        p.write_text(_prose(rng, 80))
+        paths.append(p)
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 4 * 1024)
+    monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+
+    def slow_pool(n: int) -> Any:
+        ctx = mp.get_context("spawn")
+        return ProcessPoolExecutor(n, mp_context=ctx, initializer=time.sleep, initargs=(1.0,))
+
+    monkeypatch.setattr(ingest_pool, "_start_pool", slow_pool)
+    cfg = IngestConfig()
+    cfg.workers = 2
+    n_chunks = sum(
+        len(ingest_plan._read(c, cfg)[1]) for c in ingest_plan.prepare_files(paths, None, cfg)
+    )
+    before = ingest_pool.STOLEN[0]
+    pooled = ingest_plan.plan_files(paths, None, cfg)
+    stolen = ingest_pool.STOLEN[0] - before
+    # all but those already handed to the (sleeping) workers' queue: max_workers + 1
+    assert n_chunks - 3 <= stolen < n_chunks and n_chunks > 10
+    serial = [ingest_plan.plan_file(p, None, cfg) for p in paths]
+    for a, b in zip(pooled, serial, strict=True):
+        assert isinstance(a, dict)
+        assert a["hashes"] == b["hashes"] and a["sources"] == b["sources"]
+        assert a["pack"] == b["pack"] and a["packs"] == b["packs"]
+        assert (a["sigs"] == b["sigs"]).all() and (a["offsets"] == b["offsets"]).all()

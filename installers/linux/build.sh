@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Linux bundle: dist/studio/ (PyInstaller one-folder), then a .tar.gz (or .tar.xz) and a .deb in dist/.
+# Linux bundle: dist/studio/ (PyInstaller one-folder), then a .tar.xz and a .deb in dist/
+# (PACK=fast: a .tar.zst and a zstd .deb, for CI).
 #   installers/linux/build.sh
-# Needs: python3 (3.11+), node_modules (npm ci), dpkg-deb, zstd; desktop-file-validate is optional.
+# Needs: python3 (3.11+), node_modules (npm ci), dpkg-deb, xz, zstd, binutils (strip, readelf);
+# desktop-file-validate is optional.
 #
 # What is cached between runs on one machine (STUDIO_BUILD_CACHE, default
 # ~/.cache/openledger-studio), and why that is safe:
@@ -15,7 +17,7 @@
 #   pyinstaller/       PyInstaller's own cache (PYINSTALLER_CONFIG_DIR), kept out of ~/.config: its
 #                      bincache holds processed (stripped/signed) binaries, each checked against
 #                      the digest of its source. On Linux it stays empty (PyInstaller strips
-#                      nothing; strip_large below does, every build).
+#                      nothing; strip_all below does, every build).
 # The PyInstaller work folder (build/pyinstaller) and dist/ are rebuilt from scratch every time.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -31,15 +33,49 @@ export SOURCE_DATE_EPOCH=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/n
 export PYTHONHASHSEED=0
 t0=$(date +%s)
 
-# Symbol tables of the largest libraries (libtorch_cpu alone carries ~90 MB). Only these: strip on
-# the auditwheel-patched libraries (numpy.libs, scipy.libs) leaves them unloadable.
-strip_large() {
-  local i=dist/studio/_internal f
-  for f in "$i"/torch/lib/libtorch_cpu.so "$i"/torch/lib/libtorch_python.so \
-    "$i"/pyarrow/libarrow.so.* "$i"/pyarrow/libarrow_compute.so.* "$i"/pyarrow/libparquet.so.* \
-    "$i"/pyarrow/libarrow_substrait.so.* "$i"/node_modules/@foundry-rs/*/bin/anvil; do
-    if [ -f "$f" ]; then strip --strip-unneeded "$f"; fi
+# Symbol tables (libtorch_cpu alone carries ~90 MB, libpython 17, pydivsufsort 10): strip every
+# shared library and program that still has one, then load each stripped library in the frozen
+# bundle and put back the original of any that no longer loads. strip on a patchelf-edited
+# (auditwheel-repaired) library, as in numpy.libs/scipy.libs, can leave it unloadable ("ELF load
+# command address/offset not page-aligned"); the check finds those instead of a list guessing them.
+strip_all() {
+  local i=dist/studio/_internal keep=build/strip-orig f
+  rm -rf "$keep" && mkdir -p "$keep"
+  : > build/stripped.txt
+  while IFS= read -r -d '' f; do
+    readelf -S "$f" 2>/dev/null | grep -q '\.symtab' || continue
+    mkdir -p "$keep/$(dirname "$f")" && cp -p "$f" "$keep/$f"
+    if strip --strip-unneeded "$f" 2>/dev/null; then echo "$f" >> build/stripped.txt; fi
+  done < <(find "$i" -type f \( -name '*.so' -o -name '*.so.*' -o -path '*/bin/anvil' \) -size +64k -print0)
+  # Load each stripped library in the frozen bundle (dlopen itself: the frozen ctypes rewords its
+  # errors). A broken one fails with an ELF error naming it, and so does everything linked to it:
+  # put back the originals of the files named, then check again until all load.
+  local round broken
+  for round in 1 2 3; do
+    broken=$(dist/studio/studio -c '
+import _ctypes, os, re
+for line in open("build/stripped.txt"):
+    path = line.strip()
+    if path.endswith("/anvil"):  # a program: the smoke test runs it
+        continue
+    try:
+        _ctypes.dlopen(os.path.abspath(path), os.RTLD_LAZY | os.RTLD_LOCAL)
+    except OSError as e:
+        m = re.match(r"(\S+?): ELF ", str(e))
+        if m:
+            print(os.path.basename(m.group(1)))
+' | sort -u) || { echo "strip check failed to run" >&2; exit 1; }
+    [ -z "$broken" ] && break
+    [ "$round" = 3 ] && { echo "strip: still unloadable: $broken" >&2; exit 1; }
+    for f in $broken; do
+      grep "/$f\$" build/stripped.txt | while IFS= read -r g; do
+        cp -p "$keep/$g" "$g" && echo "  strip: kept the original of $g (stripped, it did not load)"
+        sed -i "\|^$g\$|d" build/stripped.txt
+      done
+    done
   done
+  echo "strip: $(wc -l < build/stripped.txt) files stripped"
+  rm -rf "$keep"
 }
 
 if [ ! -f "$VENV/.complete" ]; then
@@ -47,7 +83,11 @@ if [ ! -f "$VENV/.complete" ]; then
   rm -rf "$VENV"
   mkdir -p "$CACHE"
   python3 -m venv "$VENV"
-  "$PY" -m pip install -q --require-hashes --no-deps -r "$LOCK"
+  # Bytecode is compiled after the install on every core (pip compiles file by file, on one:
+  # half of the install's CPU time); compile errors are ignored, as pip ignores them.
+  "$PY" -m pip install -q --no-compile --require-hashes --no-deps -r "$LOCK"
+  "$PY" -m compileall -q -j0 "$("$PY" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])')" \
+    > /dev/null || true
   touch "$VENV/.complete"
 else
   echo "build venv: cached $VENV"
@@ -69,17 +109,18 @@ if [ "${1:-}" != --package-only ]; then  # --package-only: re-pack an existing d
     --distpath dist --workpath build/pyinstaller installers/studio.spec
   # One executable for both entry points on Linux (studio.spec): the GUI is the name it starts by.
   ln -sfn studio dist/studio/studio-gui
-  strip_large
+  strip_all
 fi
 t2=$(date +%s)
 echo "pyinstaller: $((t2 - t1))s"
 
-# The tarball: sorted, fixed owner and mtime. gzip by default (what has been measured: 464 MB);
-# TAR_COMPRESS=xz for a smaller one that takes several times longer to pack on 2 cores.
-case ${TAR_COMPRESS:-gzip} in
-  xz) EXT=tar.xz; COMPRESS=(xz -T0 -6) ;;
-  gzip) EXT=tar.gz; COMPRESS=(gzip -n -6) ;;
-  *) echo "TAR_COMPRESS must be xz or gzip" >&2; exit 1 ;;
+# Compression. PACK=release (default): a .tar.xz and an xz .deb (Debian's default), the smallest
+# of the standard formats (xz -9, multi-threaded). PACK=fast (CI): a .tar.zst and a zstd .deb at
+# level 1, packed in seconds: CI checks that they install and run, not how small they are.
+case ${PACK:-release} in
+  release) EXT=tar.xz; COMPRESS=(xz -T0 -9); DEB_Z=(-Zxz -z9) ;;
+  fast) EXT=tar.zst; COMPRESS=(zstd -q -T0 -1); DEB_Z=(-Zzstd -z1) ;;
+  *) echo "PACK must be release or fast" >&2; exit 1 ;;
 esac
 rm -f dist/openledger-studio-*-linux-*.tar.*
 TARBALL=dist/openledger-studio-$VERSION-linux-$ARCH.$EXT
@@ -92,7 +133,8 @@ PKG=build/deb/openledger-studio
 rm -rf "$PKG"
 mkdir -p "$PKG/DEBIAN" "$PKG/opt" "$PKG/usr/bin" "$PKG/usr/share/applications" \
   "$PKG/usr/share/icons/hicolor/scalable/apps"
-cp -a dist/studio "$PKG/opt/openledger-studio"
+# Hard links: no second copy of the bundle on disk (nothing below writes to the files).
+cp -al "$PWD/dist/studio" "$PKG/opt/openledger-studio"
 ln -s /opt/openledger-studio/studio "$PKG/usr/bin/studio"
 ln -s /opt/openledger-studio/studio-gui "$PKG/usr/bin/studio-gui"
 cp installers/linux/openledger-studio.desktop "$PKG/usr/share/applications/"
@@ -106,12 +148,14 @@ fi
 find "$PKG" -exec touch -h -d "@$SOURCE_DATE_EPOCH" {} +
 rm -f dist/openledger-studio_*.deb
 DEB=dist/openledger-studio_${VERSION}_$ARCH.deb
-# zstd inside the .deb (dpkg >= 1.21.18; Debian 12, Ubuntu 21.10): quick to pack and unpack;
-# DEB_COMPRESS=xz for older dpkg.
-dpkg-deb --root-owner-group "-Z${DEB_COMPRESS:-zstd}" --build "$PKG" "$DEB" >/dev/null
+# dpkg-deb's xz is multi-threaded; zstd members need dpkg >= 1.21.18 (Debian 12, Ubuntu 21.10).
+dpkg-deb --root-owner-group "${DEB_Z[@]}" --build "$PKG" "$DEB" >/dev/null
 rm -rf "$PKG"
 t4=$(date +%s)
 
 "$PY" installers/size_report.py dist/studio "$TARBALL" "$DEB" | tee dist/size-report.txt
 echo "times: venv+stage $((t1 - t0))s, pyinstaller $((t2 - t1))s," \
   "tarball $((t3 - t2))s, deb $((t4 - t3))s, total $((t4 - t0))s"
+# CPU seconds (user, system) of this script's children: comparable across loads, unlike the above.
+echo "cpu seconds (user system: this shell, then its children):"
+times

@@ -35,6 +35,7 @@ from studio.core.errors import AttributionError
 # 2: rows may hold lora_B only (config lora_params); modules rows carry use_a.
 FORMAT = "openledger.gradient-index/2"
 FACTORS = ("a_in", "a_out", "b_in", "b_out")
+DENSE_BYTES = 256 * 2**20  # indexes up to this size (as float64) are scored from memory
 
 ProgressFn = Callable[[int, int, str], None]
 
@@ -153,8 +154,19 @@ class GradientIndex:
                 query_grad, self.curvature, self.module_shapes, self.blocks, 0.5
             )
             z = self.sketch.apply(w)
-            return G.scores_against(self.grads, self.scales, [(0, k)], z)
-        return G.scores_against(self.grads, self.scales, self.blocks, self.precondition(query_grad))
+            return G.scores_against(self.rows, self.scales, [(0, k)], z)
+        return G.scores_against(self.rows, self.scales, self.blocks, self.precondition(query_grad))
+
+    @property
+    def rows(self) -> np.ndarray:
+        """The stored rows for scoring: for an index up to DENSE_BYTES as float64, converted
+        once and kept (the conversion was most of a query's matrix-product time, redone every
+        query); a bigger one stays memory-mapped fp16 and is converted chunk by chunk. The
+        values, and so the scores, are the same either way."""
+        if "_rows" not in self.__dict__:
+            small = self.grads.size * 8 <= DENSE_BYTES
+            self.__dict__["_rows"] = np.asarray(self.grads, np.float64) if small else self.grads
+        return self.__dict__["_rows"]  # type: ignore[no-any-return]
 
     @property
     def sketch(self) -> Any:

@@ -72,14 +72,12 @@ def score_query(
 
     model, tok = att.load(info.id)
     out_ids = [t for t, y in zip(ids, labels, strict=True) if y != G.IGNORE]
-    gi = att._gradient_index(info) if method in ("gradient", "hybrid") else None
+    gi, mods = att.gradient_parts(info) if method in ("gradient", "hybrid") else (None, [])
     rows: list[dict[str, Any]] = []
     grad_scores = span_scores = None
     params: dict[str, Any] = {}
     if gi is not None:
         cfg = gi.config
-        mods = G.find_lora_modules(model, cfg)
-        gi.check_modules(mods)
         qg = G.batch_gradients(model, mods, [(ids, labels)], _pad_id(tok))[0]
         grad_scores = gi.scores(qg)
         rows = gi.records

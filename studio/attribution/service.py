@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from studio.attribution.gradients import GradientConfig
+from studio.attribution.query_cache import QueryCache, card_key, files_key
 from studio.attribution.scoring import HYBRID_RULE as HYBRID_RULE
 from studio.attribution.scoring import Scored, _first, _pad_id, build_report, score_query
 from studio.attribution.span import SpanIndex
@@ -73,7 +74,7 @@ class Attributor:
         self.datanets = datanets
         self.events = events
         self.paths = paths
-        self._loaded: dict[str, tuple[Any, Any]] = {}
+        self._cache = QueryCache()  # per model: loaded model, index + LoRA modules, span index
 
     # -- the model and its training data -----------------------------------------------------
 
@@ -93,7 +94,9 @@ class Attributor:
         )
 
     def load(self, model_id: str) -> tuple[Any, Any]:
-        if model_id not in self._loaded:
+        """The model and tokenizer, loaded once and reused until the adapter's files change."""
+
+        def make() -> tuple[Any, Any]:
             import torch
 
             from studio.train.trainer import quiet_transformers
@@ -102,8 +105,28 @@ class Attributor:
             model, tok = self.models.load(model_id)
             model.eval()
             torch.manual_seed(0)
-            self._loaded[model_id] = (model, tok)
-        return self._loaded[model_id]
+            return model, tok
+
+        adapter = getattr(self.models.get(model_id), "adapter_dir", None)
+        key = files_key(Path(adapter) if adapter else None)
+        return self._cache.get("model", model_id, key, make)  # type: ignore[no-any-return]
+
+    def gradient_parts(self, info: ModelInfo) -> tuple[Any, list[Any]]:
+        """The opened, identity-checked gradient index and the model's LoRA modules (with their
+        projections), reused across queries while the adapter, the index and the card are
+        unchanged (see query_cache.py)."""
+        from studio.attribution import gradients as G
+
+        model, _ = self.load(info.id)
+
+        def make() -> tuple[Any, list[Any]]:
+            gi = self._gradient_index(info)
+            mods = G.find_lora_modules(model, gi.config)
+            gi.check_modules(mods)
+            return gi, mods
+
+        key = (id(model), files_key(info.adapter_dir, self.gradient_dir(info)), card_key(info.card))
+        return self._cache.get("gradient", info.id, key, make)  # type: ignore[no-any-return]
 
     def _train_settings(self, info: ModelInfo) -> dict[str, Any]:
         tc = _first(info.card, "training_config", "training", default={}) or {}
@@ -287,14 +310,21 @@ class Attributor:
     def _span_index(self, info: ModelInfo, tok: Any) -> SpanIndex:
         path = self.span_dir(info)
         if (path / "meta.json").exists():
-            si = SpanIndex.open(path)
-            want = [{k: s[k] for k in ("datanet", "version", "root")} for s in self.snapshots(info)]
-            if si.meta["identity"].get("snapshots") != want:
-                raise AttributionError(
-                    "The span index was built for other snapshots than this model's.",
-                    hint=f"Rebuild it: studio attribution index {info.id}.",
-                )
-            return si
+
+            def make() -> SpanIndex:
+                si = SpanIndex.open(path)
+                want = [
+                    {k: s[k] for k in ("datanet", "version", "root")} for s in self.snapshots(info)
+                ]
+                if si.meta["identity"].get("snapshots") != want:
+                    raise AttributionError(
+                        "The span index was built for other snapshots than this model's.",
+                        hint=f"Rebuild it: studio attribution index {info.id}.",
+                    )
+                return si
+
+            key = (files_key(path), card_key(info.card))
+            return self._cache.get("span", info.id, key, make)  # type: ignore[no-any-return]
         # The span index is cheap (no gradients): build it on first use.
         return self._build_span(info, tok, self._examples(info, tok))
 

@@ -94,6 +94,7 @@ _SETTINGS = (
     "checkpoint_every",
     "eval_every",
     "weight_decay",
+    "adam_eps",
 )
 
 
@@ -129,6 +130,9 @@ def model_train(
         float | None, arg("fraction of steps warming up (default 0.05)")
     ] = None,
     weight_decay: float | None = None,
+    adam_eps: Annotated[
+        float | None, arg("AdamW epsilon (default 1e-8)", flags="--adam-eps")
+    ] = None,
     epochs: Annotated[float | None, arg("passes over the data (default 1)")] = None,
     max_steps: Annotated[int | None, arg("optimizer steps (overrides --epochs)")] = None,
     batch_size: Annotated[int | None, arg("rows per micro-batch (default 4)")] = None,

@@ -62,6 +62,18 @@ class BlobStore:
         for marker in self._pending.glob(f"{os.getpid()}.*"):
             marker.unlink(missing_ok=True)
 
+    def pending_mine(self) -> list[str]:
+        """The digests of every blob marked pending for this process: also those a worker wrote
+        for it and died before reporting (the caller discards the ones no row uses)."""
+        return sorted(m.name.partition(".")[2] for m in self._pending.glob(f"{os.getpid()}.*"))
+
+    def discard_partial(self, digest: str) -> None:
+        """Remove what a writer killed mid-write of this blob left: its temporary file (see
+        atomic.write_bytes). Only for a pending blob whose writer is known to be gone."""
+        dest = self.path_for(digest)
+        for tmp in dest.parent.glob(f".{dest.name}.*.tmp"):
+            tmp.unlink(missing_ok=True)
+
     def has_abandoned(self) -> bool:
         try:
             return any(True for _ in os.scandir(self._pending))
@@ -79,6 +91,7 @@ class BlobStore:
                 continue  # still writing
             if not in_use(digest):
                 self.discard(digest)
+                self.discard_partial(digest)
                 removed.append(digest)
             marker.unlink(missing_ok=True)
         return removed

@@ -209,29 +209,41 @@ def read_file(path: Path, cfg: IngestConfig, *, follow_symlinks: bool = False) -
 _CONTROL = bytes(i for i in range(32) if i not in (9, 10, 12, 13))
 
 
-def decode_text(name: str, data: bytes) -> str:
-    """Strict UTF-8 with a clear message; refuses files that look binary."""
-    head = data[:8192]
-    if b"\x00" in head or (
-        head and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
-    ):
-        raise InvalidInput(
-            f"{name}: looks like a binary file, not text.",
-            hint="Add text files only (txt md jsonl csv), or the original pdf/docx.",
-        )
+def decode_text(
+    name: str,
+    data: bytes,
+    *,
+    byte_base: int = 0,
+    line_base: int = 0,
+    first: bool = True,
+    whole: bool = True,
+) -> str:
+    """Strict UTF-8 with a clear message; refuses files that look binary. For a chunk of a file
+    (core.ingest_plan): byte_base and line_base are the bytes and lines of the file before it, so
+    a message points into the file; only the first chunk is checked for a binary start and has
+    its BOM dropped; and a blank chunk is no error (whole=False: the caller checks the file)."""
+    if first:
+        head = data[:8192]
+        if b"\x00" in head or (
+            head and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
+        ):
+            raise InvalidInput(
+                f"{name}: looks like a binary file, not text.",
+                hint="Add text files only (txt md jsonl csv), or the original pdf/docx.",
+            )
     try:
         text = data.decode("utf-8")
     except UnicodeDecodeError as e:
-        line = data.count(b"\n", 0, e.start) + 1
+        line = line_base + data.count(b"\n", 0, e.start) + 1
         raise InvalidInput(
-            f"{name}: invalid UTF-8 at byte {e.start} (line {line}).",
+            f"{name}: invalid UTF-8 at byte {byte_base + e.start} (line {line}).",
             hint="Re-save the file as UTF-8.",
         ) from e
-    if text.startswith("\ufeff"):
+    if first and text.startswith("\ufeff"):
         text = text[1:]
     if "\r" in text:
         text = text.replace("\r\n", "\n").replace("\r", "\n")
-    if not text or text.isspace():  # (text.strip() would copy the whole file)
+    if whole and (not text or text.isspace()):  # (text.strip() would copy the whole file)
         raise InvalidInput(f"{name}: the file has no text.", hint="Add a file with content.")
     return text
 

@@ -7,7 +7,8 @@ at a blank line and JSONL at a line break about every CHUNK_BYTES, CSV, PDF and 
 chunk is parsed, split, scanned for secrets and PII, and MinHash-signed on its own, so the
 chunks of every file run in a process pool sized to the machine, and the serial path (small
 adds, one core) runs the very same chunks in this process: both give the same records, in the
-same order, with the same signatures. Memory per chunk is bounded, and so per file."""
+same order, with the same signatures. Memory per chunk is bounded, and so per file. The pool
+itself is core.ingest_pool."""
 
 from __future__ import annotations
 
@@ -30,7 +31,6 @@ from studio.core.cancel import CancelToken, check
 from studio.core.config import IngestConfig
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import (
-    _CONTROL,
     _READERS,
     RawRecord,
     _bad_lines_error,
@@ -39,6 +39,7 @@ from studio.core.ingest import (
     _too_many_records,
     check_path,
     check_size,
+    decode_text,
     display_name,
     file_format,
     read_file,
@@ -50,7 +51,7 @@ from studio.core.ingest import (
 # CPU seconds spent planning chunks in this process and its workers, summed over every call, and
 # each worker process's own CPU seconds (user + sys) when it last reported, by process id
 # (bench/ingest.py reads them: the workers are not children whose rusage we collect)
-PLANNING_CPU_S = [0.0]
+PLANNING_CPU_S = [0.0, 0.0]  # all chunks, and those planned in this process (not by workers)
 WORKER_CPU_S: dict[int, float] = {}
 CHUNK_BYTES = 1 << 20  # prose and JSONL are cut into chunks of about this size
 POOL_MIN_BYTES = 4 << 20  # smaller adds run in this process (starting workers costs more)
@@ -107,28 +108,9 @@ def chunks(fmt: str, name: str, data: bytes, text_column: str | None) -> list[Ch
 
 def _decode(c: Chunk) -> str:
     """decode_text() for a chunk: positions in messages are the file's."""
-    if c.first:
-        head = c.data[:8192]
-        if b"\x00" in head or (
-            head and len(head) - len(head.translate(None, _CONTROL)) > len(head) // 10
-        ):
-            raise InvalidInput(
-                f"{c.name}: looks like a binary file, not text.",
-                hint="Add text files only (txt md jsonl csv), or the original pdf/docx.",
-            )
-    try:
-        text = c.data.decode("utf-8")
-    except UnicodeDecodeError as e:
-        line = c.line_base + c.data.count(b"\n", 0, e.start) + 1
-        raise InvalidInput(
-            f"{c.name}: invalid UTF-8 at byte {c.byte_base + e.start} (line {line}).",
-            hint="Re-save the file as UTF-8.",
-        ) from e
-    if c.first and text.startswith("\ufeff"):
-        text = text[1:]
-    if "\r" in text:
-        text = text.replace("\r\n", "\n").replace("\r", "\n")
-    return text
+    return decode_text(
+        c.name, c.data, byte_base=c.byte_base, line_base=c.line_base, first=c.first, whole=False
+    )
 
 
 def _rows(c: Chunk, cfg: IngestConfig) -> tuple[list[Any], list[tuple[int, str]]]:
@@ -187,7 +169,11 @@ def _plan_chunk(c: Chunk, cfg: IngestConfig) -> dict[str, Any]:
         kept = [i for i, w in enumerate(why) if not w]
         raw, texts, pii = [raw[i] for i in kept], [texts[i] for i in kept], [pii[i] for i in kept]
         sigs, ratios = sigs[kept], ratios[kept]
-    return _compact(c.name, raw, texts, pii, sigs, ratios, refused)
+    out = _compact(c.name, raw, texts, pii, sigs, ratios, refused)
+    # the LSH band keys, which the writer's near-duplicate index would otherwise compute
+    index = quality.DuplicateIndex(cfg.near_duplicate_threshold)
+    out["bands"], out["banding"] = index.band_key_array(sigs), (index.b, index.r)
+    return out
 
 
 def _compact(
@@ -268,8 +254,9 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     for key in ("kinds", "sources", "previews", "hashes", "refused"):
         plan[key] = [x for p in parts for x in p[key]] if len(parts) > 1 else parts[0][key]
     plan["sigs"] = np.concatenate([p["sigs"] for p in parts]).reshape(-1, quality.NUM_PERM)
-    for key in ("ratios", "lengths", "sizes"):
+    for key in ("ratios", "lengths", "sizes", "bands"):
         plan[key] = np.concatenate([p[key] for p in parts])
+    plan["banding"] = parts[0]["banding"]
     # Each chunk's records live in that chunk's pack (written by the worker), at offsets from 0.
     counts = [len(p["kinds"]) for p in parts]
     plan["pack_bytes"] = [p["pack"] for p in parts]
@@ -411,7 +398,9 @@ def plans_of(
     total = sum(item.size for item in files)
     n_workers = min(worker_count(cfg) if workers is None else workers, -(-total // CHUNK_BYTES))
     if n_workers > 1 and total >= POOL_MIN_BYTES and not getattr(sys, "frozen", False):
-        return _pooled(prepared, cfg, n_workers, cancel, store, out)
+        from studio.core import ingest_pool
+
+        return ingest_pool.pooled(prepared, cfg, n_workers, cancel, store, out)
     return _serial(prepared, cfg, cancel, store, out)
 
 
@@ -442,69 +431,6 @@ def _serial(
 WINDOW_BYTES = 64 << 20  # file bytes submitted to the pool and not yet handed to the writer
 
 
-def _pooled(
-    prepared: Sequence[Prepared],
-    cfg: IngestConfig,
-    n_workers: int,
-    cancel: CancelToken | None,
-    store: PackStore,
-    written: list[str],
-) -> Iterator[dict[str, Any] | StudioError]:
-    from collections import deque
-
-    pool = _start_pool(n_workers)
-    # per file, in order: the error that refused it, or its head, size and chunk futures
-    ahead: deque[StudioError | tuple[dict[str, Any], int, list[Any]]] = deque()
-    todo = iter(prepared)
-    in_flight = [0]
-    current: list[Any] = []
-
-    def top_up() -> None:
-        """Read and submit files until the window is full (at least one file ahead)."""
-        while not ahead or in_flight[0] < WINDOW_BYTES:
-            item = next(todo, None)
-            if item is None:
-                return
-            if isinstance(item, StudioError):
-                ahead.append(item)
-                continue
-            check(cancel)
-            try:
-                head, parts = _read(item, cfg)
-            except StudioError as e:
-                ahead.append(e)
-                continue
-            futures = [pool.submit(_attempt, c, cfg, store) for c in parts]
-            ahead.append((head, head["size"], futures))
-            in_flight[0] += head["size"]
-
-    try:
-        top_up()
-        while ahead:
-            entry = ahead.popleft()
-            if isinstance(entry, StudioError):
-                top_up()
-                yield entry
-                continue
-            head, size, current = entry
-            planned = []
-            for i in range(len(current)):  # in order, whatever happens
-                check(cancel)
-                planned.append(_noted(current[i].result(), written))
-                current[i] = None  # (its plan is the caller's now)
-            in_flight[0] -= size
-            top_up()  # the workers go on while the caller writes this file
-            yield _finish(head, planned, cfg)
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
-        # the blobs of plans never handed out (they ran, or were running, when it stopped)
-        rest = [f for f in current if f is not None]
-        rest += [f for e in ahead if not isinstance(e, StudioError) for f in e[2]]
-        for f in rest:
-            if f.done() and not f.cancelled() and f.exception() is None:
-                _noted(f.result(), written)
-
-
 def _noted(r: dict[str, Any] | StudioError, written: list[str]) -> dict[str, Any] | StudioError:
     if isinstance(r, dict):
         written += r.get("created", ())
@@ -519,7 +445,9 @@ def _finish(
             return r
         PLANNING_CPU_S[0] += r["cpu_s"]
         pid, cpu = r["process"]
-        if pid != os.getpid():
+        if pid == os.getpid():
+            PLANNING_CPU_S[1] += r["cpu_s"]
+        else:
             WORKER_CPU_S[pid] = max(cpu, WORKER_CPU_S.get(pid, 0.0))
     try:
         return _merge(head, planned, cfg)  # type: ignore[arg-type]
@@ -532,20 +460,6 @@ def _attempt(c: Chunk, cfg: IngestConfig, store: PackStore = None) -> dict[str, 
         return plan_chunk(c, cfg, store)
     except StudioError as e:
         return e
-
-
-def _start_pool(n_workers: int) -> Any:
-    """Worker processes started fresh (forkserver where there is one, never a plain fork of a
-    process that may run GUI or server threads); the fork server imports and warms up the
-    planning code once (core.ingest_warm), so each worker starts ready."""
-    import multiprocessing as mp
-    from concurrent.futures import ProcessPoolExecutor
-
-    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
-    ctx = mp.get_context(method)
-    if method == "forkserver":
-        ctx.set_forkserver_preload(["studio.core.ingest_warm"])
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
 
 
 _INT_KEYS = frozenset({"row", "offset", "paragraph", "page"})

@@ -10,6 +10,7 @@ import importlib.util
 import json
 import os
 import re
+import sys
 from collections.abc import Callable
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -194,6 +195,18 @@ def load_config(folder: Path) -> Any:
         )
     try:
         return AutoConfig.from_pretrained(folder)
+    except ModuleNotFoundError as e:
+        # The installers bundle only the causal-LM families (installers/studio.spec).
+        missing = e.name or ""
+        if getattr(sys, "frozen", False) and missing.startswith("transformers.models."):
+            raise InvalidInput(
+                f"{folder} holds a model architecture this installed studio does not include "
+                f"({missing.rsplit('.', 1)[-1]}).",
+                hint="The installer bundles the common causal-LM families (Llama, Mistral, Qwen, "
+                "Gemma, Phi, GPT-2, ...); for other architectures run the studio from a source "
+                "checkout (`make setup`, see the README).",
+            ) from e
+        raise InvalidInput(f"{folder}/config.json cannot be read as a model config: {e}.") from e
     except Exception as e:  # noqa: BLE001
         raise InvalidInput(f"{folder}/config.json cannot be read as a model config: {e}.") from e
 

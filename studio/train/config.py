@@ -55,6 +55,7 @@ class TrainConfig:
     schedule: str = "cosine"
     warmup_ratio: float = 0.05
     weight_decay: float = 0.0
+    adam_eps: float = 1e-8  # AdamW's epsilon (torch's default)
     max_grad_norm: float = 1.0
     epochs: float = 1.0
     max_steps: int | None = None  # overrides epochs when set
@@ -87,6 +88,8 @@ class TrainConfig:
         d = self.to_dict()
         for k in ("device", "checkpoint_every", "eval_every"):
             d.pop(k)
+        if d["adam_eps"] == 1e-8:  # the value before it was a setting: those hashes stay valid
+            d.pop("adam_eps")
         return d
 
     def validate(self) -> None:
@@ -103,6 +106,10 @@ class TrainConfig:
             bad(f"Learning rate must be positive, got {self.learning_rate}.")
         if self.schedule not in SCHEDULES:
             bad(f"Unknown schedule {self.schedule!r}.", f"Use one of: {', '.join(SCHEDULES)}.")
+        if not 0 < self.adam_eps < 1:
+            bad(
+                f"AdamW epsilon must be in (0, 1), got {self.adam_eps}.", "The usual value is 1e-8."
+            )
         if not 0 <= self.warmup_ratio < 1:
             bad(f"Warm-up ratio must be in [0, 1), got {self.warmup_ratio}.")
         if self.max_steps is not None and self.max_steps <= 0:

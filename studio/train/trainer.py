@@ -204,7 +204,7 @@ class TrainingRun:
         self._save_replay_start()
         self.trainable = sum(p.numel() for p in self.params)
         self.optimizer = torch.optim.AdamW(
-            self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay
+            self.params, lr=cfg.learning_rate, weight_decay=cfg.weight_decay, eps=cfg.adam_eps
         )
         warmup = int(round(cfg.warmup_ratio * self.plan.total_steps))
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(

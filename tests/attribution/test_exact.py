@@ -12,7 +12,13 @@ from attr_fixtures import make_records
 
 
 def _train(
-    root: Path, base: Path, *, dropout: float, steps: int = 5, packing: bool = False
+    root: Path,
+    base: Path,
+    *,
+    dropout: float,
+    steps: int = 5,
+    packing: bool = False,
+    **extra: Any,
 ) -> Path:
     from studio.train.config import TrainConfig
     from studio.train.trainer import TrainingRun
@@ -32,6 +38,7 @@ def _train(
         warmup_ratio=0.2,
         device="cpu",
         packing=packing,
+        **extra,
     )
     out = root / "out"
     TrainingRun(
@@ -67,6 +74,31 @@ def test_replay_record_written_and_card_flag(trained: dict[str, Any]) -> None:
     assert rec.exact and rec.total_steps == 5
     assert len(rec.records) == 12 and all(len(s) == 2 for s in rec.steps)
     assert summary(trained["plain"] / "replay")["exact"] is True
+
+
+def test_adam_eps_is_trained_with_and_replayed(trained: dict[str, Any], tmp_path: Path) -> None:
+    from studio.attribution import exact as X
+    from studio.train.replay_record import ReplayRecord
+
+    out = _train(tmp_path, trained["base"], dropout=0.0, steps=3, adam_eps=1e-3)
+    rec = ReplayRecord.load(out / "replay")
+    assert rec.optimizer["eps"] == 1e-3
+    final, _ = X.train(X.load_replay(rec, trained["base"]))
+    rep = X.load_replay(rec, trained["base"])
+    for got, want in zip(final, _adapter_params(rep, out), strict=True):
+        np.testing.assert_allclose(
+            got.double().numpy(), want.double().numpy(), rtol=1e-4, atol=2e-6
+        )
+
+
+def test_adam_eps_setting_validated_and_old_hashes_kept() -> None:
+    from studio.core.errors import InvalidInput
+    from studio.train.config import TrainConfig
+
+    assert "adam_eps" not in TrainConfig().hashed_part()  # hashes from before the setting
+    assert TrainConfig(adam_eps=1e-3).hashed_part()["adam_eps"] == 1e-3
+    with pytest.raises(InvalidInput, match="epsilon"):
+        TrainConfig(adam_eps=0.0).validate()
 
 
 def test_replay_follows_the_trainer(trained: dict[str, Any]) -> None:

@@ -180,3 +180,19 @@ def test_freeze_support_in_entry_points() -> None:
         [sys.executable, "-m", "studio", "--version"], capture_output=True, text=True, timeout=120
     )
     assert out.returncode == 0 and out.stdout.strip()
+
+
+def test_frozen_model_of_a_family_not_bundled_says_so(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The installers keep only the causal-LM families of transformers (studio.spec): a folder of
+    another architecture gets a StudioError naming it, not a bare ModuleNotFoundError."""
+    from studio.core.errors import InvalidInput
+    from studio.train import catalog
+
+    (tmp_path / "config.json").write_text('{"model_type": "bert"}')
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    monkeypatch.setitem(sys.modules, "transformers.models.bert", None)  # as if not bundled
+    with pytest.raises(InvalidInput, match=r"does not include \(bert\)") as err:
+        catalog.load_config(tmp_path)
+    assert "source checkout" in (err.value.hint or "")

@@ -13,11 +13,23 @@ from studio.core.quality.minhash import _K1, NUM_PERM
 
 @lru_cache(maxsize=8)
 def lsh_params(threshold: float) -> tuple[int, int]:
-    """(bands, rows) minimising false positives + negatives at this threshold (datasketch's choice)."""
-    from datasketch.lsh import _optimal_param
-
-    b, r = _optimal_param(threshold, NUM_PERM, 0.5, 0.5)
-    return int(b), int(r)
+    """(bands, rows) minimising false positives + negatives at this threshold: datasketch's
+    choice (lsh._optimal_param, weights 0.5 and 0.5; a test compares the two), computed here
+    because datasketch integrates with scipy, which costs ~1 s to import on every add. The
+    integrands are polynomials of degree <= NUM_PERM, so Gauss-Legendre quadrature with 40
+    nodes integrates them exactly (to rounding), as scipy's quad does."""
+    x, w = np.polynomial.legendre.leggauss(40)
+    lo = (x + 1) * (threshold / 2)  # the nodes mapped onto [0, threshold] ...
+    hi = threshold + (x + 1) * ((1 - threshold) / 2)  # ... and onto [threshold, 1]
+    best, opt = float("inf"), (0, 0)
+    for b in range(1, NUM_PERM + 1):
+        for r in range(1, NUM_PERM // b + 1):
+            fp = float(np.dot(w, 1 - (1 - lo**r) ** b)) * (threshold / 2)
+            fn = float(np.dot(w, (1 - hi**r) ** b)) * ((1 - threshold) / 2)
+            error = fp * 0.5 + fn * 0.5
+            if error < best:
+                best, opt = error, (b, r)
+    return opt
 
 
 class DuplicateIndex:

@@ -38,16 +38,27 @@ _PHRASE_BATCH = 4096
 
 @lru_cache(maxsize=1)
 def _permutations() -> tuple[np.ndarray, np.ndarray]:
-    from datasketch import MinHash
+    """datasketch's affine32 permutations for (NUM_PERM, SEED), drawn here the way its
+    MinHash._init_permutations draws them (a test compares the two): importing datasketch pulls
+    in scipy (~1 s), which every ingest worker's fork server would otherwise pay first."""
+    gen = np.random.RandomState(SEED)
+    a = gen.randint(0, 1 << 31, NUM_PERM, dtype=np.uint32) * np.uint32(2) + np.uint32(1)
+    b = gen.randint(0, 1 << 32, NUM_PERM, dtype=np.uint32)
+    return a, b
 
-    a, b = MinHash(num_perm=NUM_PERM, seed=SEED, scheme=SCHEME).permutations
-    return a.astype(np.uint32), b.astype(np.uint32)
+
+_FMIX = (np.uint32(16), np.uint32(0x85EBCA6B), np.uint32(13), np.uint32(0xC2B2AE35))
 
 
 def _fmix32(hv: np.ndarray) -> np.ndarray:
-    from datasketch.minhash import _fmix
-
-    return _fmix(hv, 32)
+    """The MurmurHash3 32-bit finalizer datasketch applies before its affine32 permutations."""
+    s1, m1, s2, m2 = _FMIX
+    hv = hv ^ (hv >> s1)
+    hv *= m1
+    hv ^= hv >> s2
+    hv *= m2
+    hv ^= hv >> s1
+    return hv
 
 
 # Per-byte class counts packed in one uint64 (21 bits each: letters, digits, spaces), so one

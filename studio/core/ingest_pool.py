@@ -1,0 +1,158 @@
+"""The process pool of an ingest (core.ingest_plan): each file's chunks planned by workers
+started from a warmed-up fork server, handed to the one writer in file order, at most about
+ingest_plan.WINDOW_BYTES of files ahead of it. While the writer would wait, it plans a chunk no
+worker has started yet itself. A worker that dies is a StudioError that says what to do."""
+
+from __future__ import annotations
+
+import signal
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from studio.core import ingest_plan as ip
+from studio.core.cancel import CancelToken, check
+from studio.core.config import IngestConfig
+from studio.core.errors import StudioError
+from studio.core.ingest_plan import PackStore, Prepared
+
+
+def pooled(
+    prepared: Sequence[Prepared],
+    cfg: IngestConfig,
+    n_workers: int,
+    cancel: CancelToken | None,
+    store: PackStore,
+    written: list[str],
+) -> Iterator[dict[str, Any] | StudioError]:
+    from collections import deque
+    from concurrent.futures.process import BrokenProcessPool
+
+    pool = _start_pool(n_workers)
+    # per file, in order: the error that refused it, or its head, size, chunk futures and chunks
+    ahead: deque[StudioError | tuple[dict[str, Any], int, list[Any], list[Any]]] = deque()
+    todo = iter(prepared)
+    in_flight = [0]
+    current: list[Any] = []
+    current_parts: list[Any] = []
+
+    def steal() -> bool:
+        """Plan here, rather than wait idle, one chunk no worker has started: the last one
+        submitted (the workers take them in order). This process plans while the workers start
+        up, and whenever it has written all it has."""
+        if not STEAL:
+            return False
+        for entry in reversed(ahead):
+            if not isinstance(entry, StudioError) and _steal_one(entry[2], entry[3], cfg, store):
+                return True
+        return _steal_one(current, current_parts, cfg, store)
+
+    def top_up() -> None:
+        """Read and submit files until the window is full (at least one file ahead)."""
+        while not ahead or in_flight[0] < ip.WINDOW_BYTES:
+            item = next(todo, None)
+            if item is None:
+                return
+            if isinstance(item, StudioError):
+                ahead.append(item)
+                continue
+            check(cancel)
+            try:
+                head, parts = ip._read(item, cfg)
+            except StudioError as e:
+                ahead.append(e)
+                continue
+            try:
+                futures = [pool.submit(ip._attempt, c, cfg, store) for c in parts]
+            except BrokenProcessPool as e:  # a worker died planning an earlier file
+                raise _worker_died(head["name"], pool) from e
+            ahead.append((head, head["size"], futures, parts))
+            in_flight[0] += head["size"]
+
+    try:
+        top_up()
+        while ahead:
+            entry = ahead.popleft()
+            if isinstance(entry, StudioError):
+                top_up()
+                yield entry
+                continue
+            head, size, current, current_parts = entry
+            planned = []
+            for i in range(len(current)):  # in order, whatever happens
+                check(cancel)
+                while not current[i].done() and steal():
+                    check(cancel)
+                planned.append(ip._noted(_result(current[i], head["name"], pool), written))
+                current[i] = current_parts[i] = None  # (its plan is the caller's now)
+            in_flight[0] -= size
+            top_up()  # the workers go on while the caller writes this file
+            yield ip._finish(head, planned, cfg)
+    finally:
+        pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
+        # the blobs of plans never handed out (they ran, or were running, when it stopped)
+        rest = [f for f in current if f is not None]
+        rest += [f for e in ahead if not isinstance(e, StudioError) for f in e[2]]
+        for f in rest:
+            if f.done() and not f.cancelled() and f.exception() is None:
+                ip._noted(f.result(), written)
+
+
+STEAL = True  # (tests turn it off to leave every chunk to the workers)
+STOLEN = [0]  # chunks the writer planned itself while it would have waited (bench/ingest.py)
+
+
+def _steal_one(futures: list[Any], parts: list[Any], cfg: IngestConfig, store: PackStore) -> bool:
+    from concurrent.futures import Future
+
+    for j in range(len(futures) - 1, -1, -1):
+        f = futures[j]
+        if f is not None and f.cancel():  # (only one no worker has taken yet)
+            done: Future[Any] = Future()
+            done.set_result(ip._attempt(parts[j], cfg, store))
+            futures[j] = done
+            STOLEN[0] += 1
+            return True
+    return False
+
+
+def _result(future: Any, name: str, pool: Any) -> dict[str, Any] | StudioError:
+    from concurrent.futures.process import BrokenProcessPool
+
+    try:
+        return future.result()  # type: ignore[no-any-return]
+    except BrokenProcessPool as e:
+        raise _worker_died(name, pool) from e
+    except MemoryError as e:
+        raise _worker_died(name, pool, " (out of memory)") from e
+
+
+def _worker_died(name: str, pool: Any, how: str = "") -> StudioError:
+    """What to say when a pool worker is gone (the kernel's out-of-memory killer, a kill): the
+    caller's transaction rolls back and its pending packs are discarded, so re-running is safe."""
+    if not how:
+        codes = sorted({p.exitcode for p in getattr(pool, "_processes", {}).values()} - {None, 0})
+        if -signal.SIGKILL in codes:
+            how = " (killed: SIGKILL, most often the system running out of memory)"
+        elif codes:
+            how = f" (exit status {', '.join(map(str, codes))})"
+    return StudioError(
+        f"{name}: an ingest worker process stopped abruptly{how} while planning this file;"
+        " nothing was added.",
+        hint="Re-running the add is safe. If it happens again: fewer workers (ingest.workers = 1"
+        " in config.json plans in this process, one chunk at a time), smaller files (split"
+        " them), or more free memory (close other programs).",
+    )
+
+
+def _start_pool(n_workers: int) -> Any:
+    """Worker processes started fresh (forkserver where there is one, never a plain fork of a
+    process that may run GUI or server threads); the fork server imports and warms up the
+    planning code once (core.ingest_warm), so each worker starts ready."""
+    import multiprocessing as mp
+    from concurrent.futures import ProcessPoolExecutor
+
+    method = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+    ctx = mp.get_context(method)
+    if method == "forkserver":
+        ctx.set_forkserver_preload(["studio.core.ingest_warm"])
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
