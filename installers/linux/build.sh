@@ -43,7 +43,8 @@ strip_all() {
   rm -rf "$keep" && mkdir -p "$keep"
   : > build/stripped.txt
   while IFS= read -r -d '' f; do
-    readelf -S "$f" 2>/dev/null | grep -q '\.symtab' || continue
+    # grep reads all (no -q): an early exit would SIGPIPE readelf and, with pipefail, skip the file.
+    readelf -S "$f" 2>/dev/null | grep '\.symtab' > /dev/null || continue
     mkdir -p "$keep/$(dirname "$f")" && cp -p "$f" "$keep/$f"
     if strip --strip-unneeded "$f" 2>/dev/null; then echo "$f" >> build/stripped.txt; fi
   done < <(find "$i" -type f \( -name '*.so' -o -name '*.so.*' -o -path '*/bin/anvil' \) -size +64k -print0)
