@@ -60,18 +60,26 @@ gui: setup
 
 # Mutation testing (not in CI: hours for everything on 2 cores). Config: [tool.mutmut] in
 # pyproject.toml. A subset: make mutants MUTANTS='studio.core.atomic.* studio.core.blobs.*'.
+# A seeded uniform sample of each group (a MUTANTS glob, or each mutated area): MUTANTS_SAMPLE=60
+# MUTANTS_SEED=1 (scripts/mutants_run.py; the report gives each group's rate with a 95 % CI);
+# MUTANTS_CUT='studio.train.trainer*=25' keeps a seeded uniform 25 of that group's sample.
 # Kill rate per module and every survivor with its diff: bench/out/mutants.txt (the explained
-# survivors of the last full look: docs/mutants.md). mutmut copies the code into ./mutants and
+# survivors of the last look: docs/mutants.md). mutmut copies the code into ./mutants and
 # runs the tests there; PYTHONPATH points the tests' own subprocesses (CLI, jobs) at that copy,
 # so they run the mutant too. Background priority: it takes the machine for a long time.
 MUTANTS ?=
 MUTANTS_JOBS ?= 2
+MUTANTS_SAMPLE ?= 0
+MUTANTS_SEED ?= 1
+MUTANTS_CUT ?=
 mutants: setup
+	$(VENV)/bin/mutmut --version >/dev/null 2>&1 || $(PY) -m pip install -q -c constraints.txt -e '.[mutants]'
 	rm -rf mutants && mkdir mutants
 	ln -s ../node_modules mutants/node_modules  # anvil, for the chain tests
 	ln -s ../resources mutants/resources
 	env PYTHONPATH=$(CURDIR)/mutants QT_QPA_PLATFORM=offscreen OMP_NUM_THREADS=1 HF_HUB_OFFLINE=1 \
-	  nice -n 15 $(VENV)/bin/mutmut run --max-children $(MUTANTS_JOBS) $(MUTANTS) || true
+	  nice -n 15 $(PY) scripts/mutants_run.py --jobs $(MUTANTS_JOBS) --sample $(MUTANTS_SAMPLE) \
+	  --seed $(MUTANTS_SEED) $(MUTANTS) $(if $(MUTANTS_CUT),--cut $(MUTANTS_CUT)) || true
 	env -u PYTHONPATH $(PY) scripts/mutants_report.py $(MUTANTS)
 
 # Real data first (the demo on the tiny model: devnet, published sample Datanet, a trained model,

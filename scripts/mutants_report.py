@@ -4,19 +4,23 @@ to bench/out/mutants.txt. `make mutants` runs both; run it alone to re-read the 
     .venv/bin/python scripts/mutants_report.py [GLOB ...]   # e.g. 'studio.core.atomic.*'
 
 Reads mutmut's own result files in this process (one `mutmut show` subprocess per survivor
-took minutes on a loaded machine). Mutants never run ("not checked") are left out of the rates."""
+took minutes on a loaded machine). Mutants never run ("not checked") are left out of the rates.
+After a sampled run (scripts/mutants_run.py --sample, which writes mutants/sample.txt) each group
+also gets its sampled kill rate with a 95 % Wilson interval."""
 
 from __future__ import annotations
 
 import collections
 import fnmatch
 import io
+import math
 import re
 import sys
 import tokenize
 from pathlib import Path
 
 OUT = Path("bench/out/mutants.txt")
+SAMPLE = Path("mutants/sample.txt")
 CAUGHT = {"killed", "timeout", "caught by type check", "segfault"}
 NOT_RUN = {"not checked", "skipped", "check was interrupted by user"}
 
@@ -65,6 +69,52 @@ def results() -> list[tuple[str, str, Path]]:
     return rows
 
 
+def wilson(k: int, n: int, z: float = 1.96) -> tuple[float, float]:
+    """95 % interval of a kill rate k/n (Wilson: stays inside 0..1 and is sound at k = n, where
+    the normal approximation gives a zero-width interval). Sampling without replacement from a
+    finite module makes the true interval slightly narrower, so this errs wide."""
+    if n == 0:
+        return 0.0, 1.0
+    p = k / n
+    mid = (p + z * z / (2 * n)) / (1 + z * z / n)
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / (1 + z * z / n)
+    return max(0.0, mid - half), min(1.0, mid + half)
+
+
+def sample_groups() -> list[tuple[str, int, int]]:
+    """(glob, sampled, generated) of the last sampled run, [] after a full one."""
+    if not SAMPLE.exists():
+        return []
+    out = []
+    for line in SAMPLE.read_text().splitlines():
+        if line.startswith("# group "):
+            g, n, total = line.removeprefix("# group ").rsplit(" ", 2)
+            out.append((g, int(n), int(total)))
+    return out
+
+
+def group_table(rows: list[tuple[str, str, Path]], groups: list[tuple[str, int, int]]) -> list[str]:
+    lines = [
+        f"{'group (sampled)':<28} {'generated':>9} {'sampled':>7} {'killed':>6} {'timeout':>7}"
+        f" {'survived':>8} {'no tests':>8}  {'kill rate':>9}  95 % CI"
+    ]
+    for g, n, total in groups:
+        st = collections.Counter(
+            s for k, s, _ in rows if fnmatch.fnmatch(k, g) and s not in NOT_RUN
+        )
+        tested = sum(st.values())
+        caught = sum(v for s, v in st.items() if s in CAUGHT)
+        lo, hi = wilson(caught, tested)
+        rate = f"{caught / tested:>9.1%}" if tested else f"{'-':>9}"
+        lines.append(
+            f"{g:<28} {total:>9} {tested:>7} {st['killed'] + st['caught by type check']:>6}"
+            f" {st['timeout'] + st['segfault']:>7} {st['survived'] + st['suspicious']:>8}"
+            f" {st['no tests']:>8}  {rate}  {lo:.1%}-{hi:.1%}"
+            + ("" if tested == n else f"  ({n - tested} of the sample not run)")
+        )
+    return lines
+
+
 def table(rows: list[tuple[str, str, Path]]) -> list[str]:
     by_module: dict[str, collections.Counter[str]] = collections.defaultdict(collections.Counter)
     for key, status, _ in rows:
@@ -97,6 +147,9 @@ def main(argv: list[str]) -> int:
         print("no mutmut results: run `mutmut run` first", file=sys.stderr)
         return 1
     head = table(rows)
+    groups = sample_groups()
+    if groups:
+        head += ["", *group_table(rows, groups)]
     survivors = [r for r in rows if r[1] not in CAUGHT | NOT_RUN]
     body: list[str] = []
     kinds: collections.Counter[str] = collections.Counter()

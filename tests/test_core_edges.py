@@ -322,3 +322,77 @@ def test_record_proof_against_the_snapshot_root(studio: Any, tmp_path: Path) -> 
         assert merkle.verify_proof(
             merkle.from_hex(p.leaf), [merkle.from_hex(x) for x in p.proof], merkle.from_hex(root)
         )
+
+
+# -- found by the sampled look (docs/mutants.md, seed 1) ------------------------------------------
+
+
+def test_changes_count_only_transaction_events_as_transactions() -> None:
+    from studio.core.changes import track_changes
+    from studio.core.events import EventBus, EventKind
+
+    bus = EventBus()
+    with track_changes(bus, "t") as t:
+        # a progress line that happens to carry a hash is not a transaction of this call
+        bus.emit(Event(EventKind.PROGRESS, data={"hash": "0x" + "aa" * 32}))
+        bus.emit(Event(EventKind.TX_SENT, data={"hash": "0x" + "bb" * 32}))
+        bus.emit(Event(EventKind.TX_MINED, data={}))  # no hash: nothing to name
+    assert t.changes.transactions == frozenset({"0x" + "bb" * 32})
+
+
+def test_display_name_escapes_each_plane_by_its_width() -> None:
+    from studio.core.ingest import display_name
+
+    # \x for one byte, \u for the BMP, \U beyond it
+    assert display_name("a\x07b") == "a\\x07b"
+    assert display_name("a\u200bb\ufffe") == "a\\u200bb\\ufffe"
+    assert display_name("a\U000e0001b") == "a\\U000e0001b"
+
+
+def test_letter_ratio_outside_ascii_is_a_share_of_the_non_space_characters() -> None:
+    from studio.core.quality.scoring import letter_ratio
+
+    assert letter_ratio("héllo 12") == pytest.approx(5 / 7)  # 5 letters of 7 non-space
+    assert letter_ratio("hello 12") == pytest.approx(5 / 7)  # the ASCII fast path agrees
+    assert letter_ratio(" \u00a0 ") == 0.0
+
+
+def test_child_env_adds_extras_and_drops_a_frozen_bundles_library_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import sys
+
+    from studio.core.jobs import child_env
+
+    monkeypatch.setenv("LD_LIBRARY_PATH", "/bundle/_internal")
+    monkeypatch.delenv("LD_LIBRARY_PATH_ORIG", raising=False)
+    monkeypatch.setenv("STUDIO_PASSWORD", "hunter2")
+    env = child_env({"STUDIO_EXTRA": "1"})
+    assert env["STUDIO_EXTRA"] == "1" and env["LD_LIBRARY_PATH"] == "/bundle/_internal"
+    assert "STUDIO_PASSWORD" not in env
+    monkeypatch.setattr(sys, "frozen", True, raising=False)
+    assert "LD_LIBRARY_PATH" not in child_env()  # the bundle's own libraries break /bin/sh
+    monkeypatch.setenv("LD_LIBRARY_PATH_ORIG", "/usr/local/lib")
+    assert child_env()["LD_LIBRARY_PATH"] == "/usr/local/lib"
+
+
+def test_the_ingest_pool_never_forks_a_threaded_process() -> None:
+    import multiprocessing as mp
+
+    from studio.core.ingest_pool import _start_pool
+
+    pool = _start_pool(1)  # no worker starts before the first task
+    try:
+        want = "forkserver" if "forkserver" in mp.get_all_start_methods() else "spawn"
+        assert pool._mp_context.get_start_method() == want  # GUI/server threads: no plain fork
+    finally:
+        pool.shutdown()
+
+
+def test_paragraph_offsets_point_past_the_leading_whitespace() -> None:
+    from studio.core.ingest import _paragraphs
+
+    text = "a\n\n b\n\n\tc d \n\n# h"
+    got = _paragraphs(text, markdown=True)
+    assert got == [(0, "a", False), (4, "b", False), (8, "c d", False), (14, "# h", True)]
+    assert all(text[off : off + len(p)] == p for off, p, _ in got)  # a record's source offset

@@ -66,6 +66,11 @@ class Connection(Protocol):
     def check_chain_id(self) -> int: ...
 
 
+# What a node says to a transaction it already has: geth "already known", anvil "transaction
+# already imported". Such a send went through; abandoning its row would let a re-run pay twice.
+ALREADY_HAS_IT = ("already known", "already imported")
+
+
 def intent_key(sender: str, to: str | None, value: int, data: str = "0x") -> str:
     """The default idempotency key of a payment: who pays whom how much with what data. Sent
     with `key_window_s=INTENT_WINDOW_S`, asking for the same payment again within that window (a
@@ -363,7 +368,7 @@ class TxPipeline(ChainChecks):
             ) from e
         except Web3RPCError as e:
             msg = str(getattr(e, "message", e))
-            if "already known" in msg.lower():
+            if any(m in msg.lower() for m in ALREADY_HAS_IT):  # a retried send the node took
                 pass
             else:
                 self._set(row["id"], status="abandoned", error=msg[:500])

@@ -52,11 +52,13 @@ PAGES = (
 )
 
 
-# What the other pages import, loaded by a background thread once the window has painted, so a
-# first visit only builds widgets (pyqtgraph and numpy alone are ~0.3 s of CPU). Imports only:
-# no widget is created off the GUI thread.
-WARM_UP = (
-    "studio.core.datanets",
+# What the other pages import, loaded once the window has painted so that a first visit only
+# builds widgets (pyqtgraph and numpy alone are ~0.3 s of CPU). Modules that never load Qt go to a
+# background thread; the Qt-based ones are imported on the GUI thread, one per idle tick, after it:
+# PySide6 creates its Python types lazily, which is not thread-safe (a page module imported off the
+# GUI thread while the GUI thread built widgets crashed the process with SIGSEGV).
+WARM_UP_PLAIN = ("studio.core.datanets", "numpy", "segno")
+WARM_UP_QT = (
     "studio.ui.models",
     "pyqtgraph",
     "studio.ui.pages.plots",
@@ -72,18 +74,35 @@ WARM_UP = (
 log = logging.getLogger("studio.ui")
 
 
-def warm_up(names: tuple[str, ...] = WARM_UP) -> threading.Thread:
+def _import_quietly(name: str) -> None:
+    try:
+        importlib.import_module(name)
+    except Exception:  # noqa: BLE001 - the page's own import will show the real error
+        log.debug("warm-up import of %s failed", name, exc_info=True)
+
+
+def warm_up(
+    plain: tuple[str, ...] = WARM_UP_PLAIN, qt: tuple[str, ...] = WARM_UP_QT
+) -> threading.Thread:
+    """Start the warm-up: `plain` on a thread at once, then `qt` on the GUI thread."""
+
     def run() -> None:
-        for name in names:
-            try:
-                importlib.import_module(name)
-            except Exception:  # noqa: BLE001 - the page's own import will show the real error
-                log.debug("warm-up import of %s failed", name, exc_info=True)
+        for name in plain:
+            _import_quietly(name)
 
     global _warming
     t = threading.Thread(target=run, name="studio-warm-up", daemon=True)
     t.start()
     _warming = t
+
+    def next_qt(names: tuple[str, ...]) -> None:
+        if t.is_alive():  # its modules first, or the GUI thread would wait on their import lock
+            QTimer.singleShot(20, lambda: next_qt(names))
+        elif names:
+            _import_quietly(names[0])
+            QTimer.singleShot(0, lambda: next_qt(names[1:]))
+
+    QTimer.singleShot(0, lambda: next_qt(qt))
     return t
 
 
@@ -91,8 +110,8 @@ _warming: threading.Thread | None = None
 
 
 def finish_warm_up(timeout: float = 60.0) -> None:
-    """Wait for the warm-up imports before the interpreter exits: a daemon thread still
-    importing PySide6-based modules while Python finalizes crashes the process (SIGSEGV)."""
+    """Wait for the warm-up thread before the interpreter exits: a daemon thread still importing
+    while Python finalizes can crash the process (SIGSEGV)."""
     if _warming is not None:
         _warming.join(timeout)
 

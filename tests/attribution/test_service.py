@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import shutil
+from types import SimpleNamespace
 
 import pytest
 from attr_fixtures import CANARY, CONTRIBUTORS, OWNER
@@ -276,3 +277,52 @@ def test_exact_fisher_block_curvature_option(att_studio) -> None:
     rep = att_studio.attribution.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=1)
     assert rep["method"]["params"]["gradient"]["curvature"] == "fisher"
     assert rep["top_records"][0]["record_id"] == 1
+
+
+def test_an_index_for_other_layers_is_refused_with_a_rebuild_hint(att_studio) -> None:
+    import numpy as np
+
+    from studio.attribution.index import GradientIndex
+
+    seen = []
+    att_studio.events.subscribe(lambda ev: seen.append(ev))
+    _index(att_studio)
+    # Progress after every batch of 4 and every chunk of 5, in records, over the 18 records.
+    steps = [(e.step, e.total, e.message) for e in seen if e.kind == "progress"][1:]
+    assert [s for s, _, _ in steps] == [4, 5, 5, 9, 10, 10, 14, 15, 15, 18, 18]
+    assert {(t, m) for _, t, m in steps} == {(18, "records")}
+    a = att_studio.attribution
+    gi = GradientIndex.open(a.gradient_dir(a.model_info("tiny-ft")))
+    # The stored layout the module docstring promises (what a reader of the files relies on).
+    assert np.load(gi.path / "scales.npy").dtype == np.float32 and gi.grads.dtype == np.float16
+    mods = [SimpleNamespace(name=row[0], dim=row[1]) for row in gi.meta["modules"]]
+    gi.check_modules(mods)  # the layers it was built for
+    with pytest.raises(AttributionError, match="other LoRA layers") as e:
+        gi.check_modules(mods[:-1])
+    assert e.value.hint == "Rebuild it: studio attribution index MODEL."
+    # The refusal names both sides of every snapshot that differs, in the user's words.
+    have = gi.meta["identity"]
+    two = [
+        dict(have["snapshots"][0], root="0x" + "cd" * 32),
+        dict(datanet="b", version=2, root="0x" + "ef" * 32),
+    ]
+    with pytest.raises(AttributionError) as e:
+        gi.check_identity({**have, "snapshots": two})
+    assert e.value.message == (
+        "The gradient index was built for another snapshots [notes@1 0xababababab…] (model "
+        "trained on [notes@1 0xcdcdcdcdcd…, b@2 0xefefefefef…]), so it cannot be used."
+    )
+    assert e.value.hint == "Rebuild it for this model: studio attribution index MODEL."
+
+
+def test_nothing_to_index_is_refused_before_any_folder_exists(tmp_path) -> None:
+    from studio.attribution.index import build_gradient_index
+
+    ident = {"config": CFG.to_dict()}
+    with pytest.raises(AttributionError) as e:
+        build_gradient_index(tmp_path / "gradient", None, [], ident, pad_id=0)
+    assert (e.value.message, e.value.hint) == (
+        "No training records to index.",
+        "Check the model's Datanet snapshots.",
+    )
+    assert list(tmp_path.iterdir()) == []

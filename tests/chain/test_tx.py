@@ -386,3 +386,188 @@ def test_cli_send_speed_up_history(
     assert json.loads(out)["balance_wei"] == str(OPEN)
     rc, out, err = cli("wallet", "speed-up", "0x" + "ab" * 32, "--password-file", str(pw))
     assert rc == 1 and "not in this studio's journal" in err
+
+
+# -- found by the sampled mutation look (docs/mutants.md) -----------------------------------------
+
+
+def test_intent_key_is_stable_and_ignores_only_spelling() -> None:
+    from studio.chain.tx import intent_key
+
+    a, b = (
+        "0x70997970C51812dc3A010C7d01b50e0d17dc79C8",
+        "0x3C44CdDdB6a900fa2b585dd299e03d12FA4293BC",
+    )
+    key = intent_key(a.lower(), b, 5, "0xABcd")
+    # journaled keys outlive an upgrade: the same payment must hash to the same key forever
+    assert (
+        key
+        == "intent:" + __import__("hashlib").sha256(f"{a}|{b}|5|0xabcd".encode()).hexdigest()[:32]
+    )
+    assert intent_key(a, b, 5, "0xabcd") == key  # address and data spelling do not matter
+    assert len({key, intent_key(a, b, 6, "0xabcd"), intent_key(a, None, 5, "0xabcd")}) == 3
+
+
+def test_a_reused_result_is_the_mined_one_and_a_key_names_one_transfer(
+    anvil, studio, sender
+) -> None:
+    client = studio_on(anvil, studio)
+    to = Account.create().address
+    res = client.tx.send(sender, to=to, value=7, purpose="pay", key="once")
+    again = client.tx.send(sender, to=to, value=7, purpose="pay", key="once")
+    assert again.reused and (again.status, again.block, again.gas_used, again.nonce) == (
+        1,
+        res.block,
+        21000,
+        res.nonce,
+    )
+    client.tx.check_key_free("once", sender=sender.address, to=to, value=7)  # the same transfer
+    client.tx.check_key_free("unused", sender=sender.address, to=to, value=8)
+    with pytest.raises(InvalidInput, match="already used for another transaction") as e:
+        client.tx.check_key_free("once", sender=sender.address, to=to, value=8)
+    assert e.value.hint == "Use a new key for a new transfer."
+
+
+def test_speed_up_with_cancel_sends_nothing_to_the_payee(anvil, studio, sender) -> None:
+    client = studio_on(anvil, studio)
+    to = Account.create().address
+    anvil.rpc("evm_setAutomine", False)
+    try:
+        with pytest.raises(ChainError, match="not mined"):
+            client.tx.send(sender, to=to, value=OPEN, purpose="pay", timeout=0.2)
+        (stuck,) = rows(studio)
+        with pytest.raises(ChainError, match="not mined"):
+            client.tx.speed_up(stuck["tx_hash"], account=sender, cancel=True, timeout=0.2)
+        anvil.rpc("evm_mine")
+    finally:
+        anvil.rpc("evm_setAutomine", True)
+    old, new = rows(studio)
+    assert (new["to_address"], int(new["value"]), new["purpose"]) == (
+        sender.address,
+        0,
+        "cancel: pay",
+    )
+    assert client.tx.wait(old["tx_hash"], timeout=5).hash == new["tx_hash"]
+    assert client.balance(to) == 0
+
+
+def test_settle_sends_again_a_transaction_the_node_dropped(anvil, studio, sender) -> None:
+    client = studio_on(anvil, studio)
+    to = Account.create().address
+    anvil.rpc("evm_setAutomine", False)
+    try:
+        with pytest.raises(ChainError, match="not mined"):
+            client.tx.send(sender, to=to, value=3, purpose="pay", timeout=0.2)
+        (row,) = rows(studio)
+        client.tx.settle(sender.address)  # in the node's pool: nothing to do
+        assert rows(studio)[0]["status"] == "sent"
+        anvil.rpc("anvil_dropTransaction", row["tx_hash"])  # e.g. a node restarted meanwhile
+        report = client.tx.settle(sender.address)
+        assert [(r["hash"], r["action"]) for r in report] == [(row["tx_hash"], "rebroadcast")]
+        anvil.rpc("evm_mine")
+    finally:
+        anvil.rpc("evm_setAutomine", True)
+    assert client.tx.wait(row["tx_hash"], timeout=5).ok and client.balance(to) == 3
+
+
+@pytest.mark.parametrize("network", ["openledger", "openledger-testnet"])
+def test_on_a_public_network_a_key_reuses_a_receipt_only_three_blocks_deep(
+    anvil, studio, sender, network: str
+) -> None:
+    from studio.chain.networks import Network
+
+    public = ChainClient(
+        Network(network, anvil.chain_id, anvil.url),
+        paths=studio.paths,
+        store=studio.store,
+        events=studio.events,
+    )
+    to = Account.create().address
+    res = public.tx.send(sender, to=to, value=1, purpose="pay", key="deep")
+    for _depth in (1, 2):  # a reorg could still drop it: do not report it as paid yet
+        with pytest.raises(ChainError, match="not yet 3 blocks deep"):
+            public.tx.send(sender, to=to, value=1, purpose="pay", key="deep", timeout=0)
+        anvil.rpc("evm_mine")
+    again = public.tx.send(sender, to=to, value=1, purpose="pay", key="deep", timeout=0)
+    assert again.reused and again.hash == res.hash and public.balance(to) == 1
+    # Another chain behind a public network's URL: a wrong URL, never a reset to forget.
+    studio.store.execute("UPDATE chain_identity SET genesis_hash = '0xdead'")
+    fresh = ChainClient(
+        Network(network, anvil.chain_id, anvil.url),
+        paths=studio.paths,
+        store=studio.store,
+        events=studio.events,
+    )
+    with pytest.raises(ChainError, match="another genesis") as ei:
+        fresh.tx.send(sender, to=to, value=1, purpose="pay")
+    assert ei.value.hint == "Check the RPC URL (STUDIO_RPC_URL / rpc_urls in config.json)."
+
+
+def test_a_revert_without_data_is_recorded_in_the_nodes_words(anvil, studio, sender) -> None:
+    client = studio_on(anvil, studio)
+    runtime = "60006000fd"  # revert(0, 0): no reason, no custom error
+    dep = client.tx.deploy(sender, [], "0x600580600b6000396000f3" + runtime, purpose="deploy")
+    with pytest.raises(TxReverted) as ei:
+        client.tx.send(sender, to=dep.contract_address, purpose="poke", gas=60_000)
+    row = rows(studio)[-1]
+    assert row["status"] == "failed" and row["error"] == "execution reverted", row["error"]
+    assert str(ei.value).endswith(" reverted: execution reverted."), str(ei.value)
+
+
+def test_a_refused_broadcast_is_abandoned_with_the_nodes_reason(
+    anvil, studio, sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = studio_on(anvil, studio)
+    monkeypatch.setattr(TxPipeline, "_fees", lambda self: (1, 1))  # below the base fee
+    with pytest.raises(ChainError) as ei:
+        client.tx.send(sender, to=Account.create().address, value=1, purpose="pay")
+    (row,) = rows(studio)
+    assert row["status"] == "abandoned" and "base fee" in row["error"], row["error"]
+    assert str(ei.value).startswith("pay: refused by the chain: ") and row["error"] in str(ei.value)
+
+
+def test_a_broadcast_the_node_already_has_counts_as_sent(
+    anvil, studio, sender, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    client = studio_on(anvil, studio)
+
+    def retried(self: TxPipeline, raw: str) -> None:  # the RPC timed out after the node took it
+        self.w3.eth.send_raw_transaction(raw)
+        self.w3.eth.send_raw_transaction(raw)  # the retry: "already known"
+
+    monkeypatch.setattr(TxPipeline, "_broadcast", retried)
+    mined = []
+    monkeypatch.setattr(ChainClient, "after_transaction", lambda self: mined.append(1))
+    to = Account.create().address
+    anvil.rpc("evm_setAutomine", False)
+    try:
+        with pytest.raises(ChainError, match="not mined") as ei:
+            client.tx.send(sender, to=to, value=2, purpose="pay", timeout=0.2)
+        (row,) = rows(studio)
+        assert row["status"] == "sent" and mined == []
+        assert ei.value.hint == (
+            "Run the command again to keep waiting, or speed it up with a higher fee "
+            f"(`studio wallet speed-up {row['tx_hash']}`)."
+        )
+        anvil.rpc("evm_mine")
+    finally:
+        anvil.rpc("evm_setAutomine", True)
+    assert client.tx.wait(row["tx_hash"], timeout=5).ok and client.balance(to) == 2
+    assert mined == [1]  # the embedded devnet would write its state now
+
+
+def test_gas_limit_is_capped_at_the_blocks_and_a_purpose_is_required(anvil, studio, sender) -> None:
+    client = studio_on(anvil, studio)
+    to = Account.create().address
+    with pytest.raises(InvalidInput) as ei:
+        client.tx.send(sender, to=to, value=1, purpose="")
+    assert ei.value.message == "Every transaction needs a purpose (it is shown in the journal)."
+    # A block just over a transfer: the margin on the estimate must not ask for more than fits.
+    usual = int(anvil.w3.eth.get_block("latest")["gasLimit"])
+    anvil.rpc("evm_setBlockGasLimit", hex(22_000))
+    anvil.rpc("evm_mine")
+    try:
+        res = client.tx.send(sender, to=to, value=1, purpose="pay")
+    finally:
+        anvil.rpc("evm_setBlockGasLimit", hex(usual))
+    assert res.ok and int(rows(studio)[0]["gas_limit"]) == 22_000

@@ -176,3 +176,41 @@ def test_compare_plot_is_built_when_its_tab_is_first_shown(qtbot: Any, window: A
     page.tabs.setCurrentIndex(0)
     page.tabs.setCurrentIndex(2)
     assert page.compare_plot is shown  # built once
+
+
+def test_warm_up_imports_qt_modules_only_on_the_gui_thread(qtbot: Any, monkeypatch: Any) -> None:
+    """PySide6 builds its types lazily and not thread-safely: a Qt-based module imported by the
+    warm-up thread while the GUI thread built widgets crashed the process (SIGSEGV)."""
+    import threading
+
+    from studio.ui import window
+
+    seen: dict[str, bool] = {}
+    real = window._import_quietly
+
+    def record(name: str) -> None:
+        seen[name] = threading.current_thread() is threading.main_thread()
+        real(name)
+
+    monkeypatch.setattr(window, "_import_quietly", record)
+    window.warm_up()
+    qtbot.waitUntil(lambda: set(window.WARM_UP_QT) <= set(seen), timeout=60_000)
+    window.finish_warm_up()
+    assert all(seen[n] for n in window.WARM_UP_QT)
+    assert not any(seen[n] for n in window.WARM_UP_PLAIN)
+
+
+def test_warm_up_thread_modules_never_load_qt() -> None:
+    import subprocess
+    import sys
+
+    from studio.ui.window import WARM_UP_PLAIN
+
+    code = (
+        "import importlib, sys\n"
+        f"for n in {WARM_UP_PLAIN!r}: importlib.import_module(n)\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] in ('PySide6', 'pyqtgraph')))"
+    )
+    r = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert r.returncode == 0, r.stderr[-2000:]
+    assert r.stdout.strip() == "[]"

@@ -5,6 +5,7 @@ from __future__ import annotations
 import errno
 import hashlib
 import json
+import math
 from pathlib import Path
 
 import pytest
@@ -319,3 +320,76 @@ def test_device_choice_with_and_without_a_gpu(monkeypatch):
         got = choose_device("auto")
         assert (got.device, got.dtype) == ("cuda", dtype) and "Fake H100" in got.reason
     assert choose_device("cpu").device == "cpu"  # an explicit CPU request wins over the GPU
+
+
+def _run_alone(tmp_path, **settings):
+    from studio.core.events import EventBus
+    from studio.train.tiny import build_tiny_model
+    from studio.train.trainer import TrainingRun
+
+    torch.set_num_threads(1)
+    bus, seen = EventBus(), []
+    bus.subscribe(seen.append)
+    base = tmp_path / "base"
+    run = TrainingRun(
+        TrainConfig(**{**FAST, "dropout": 0.0, **settings}),
+        base_dir=base if base.exists() else build_tiny_model(base),
+        job_dir=tmp_path / "job",
+        out_dir=tmp_path / "out",
+        records=make_records(),
+        events=bus,
+    )
+    return run, seen
+
+
+def test_reported_losses_are_the_models_own(tmp_path):
+    """The numbers on the loss curve, computed again from the model outside the trainer: eval
+    loss = summed token cross-entropy over the validation rows / their label tokens; a step's
+    loss = what its micro-batches give before that step's update; history = those, rounded."""
+    import torch.nn.functional as F
+
+    fresh, _ = _run_alone(tmp_path, max_steps=2)
+    fresh.prepare()
+    fresh.model.eval()
+    with torch.no_grad():
+        total = 0.0
+        for ids, labels, _pos in fresh.val_rows:
+            logits = fresh.model(input_ids=torch.tensor([ids])).logits[0]
+            total += float(F.cross_entropy(logits[:-1], torch.tensor(labels[1:]), reduction="sum"))
+        want_eval = total / sum(sum(1 for x in r[1][1:] if x != -100) for r in fresh.val_rows)
+        micro = [[fresh.train_rows[i] for i in idx] for idx in fresh.plan.micro_batches(0)]
+        n = sum(sum(1 for x in r[1][1:] if x != -100) for m in micro for r in m)
+        want_step1 = sum(float(fresh.forward(m, n).loss) for m in micro if m)
+
+    run, seen = _run_alone(tmp_path, max_steps=2)
+    metrics = run.run()
+    steps = [e for e in seen if e.kind == "train.step"]
+    assert metrics["eval_loss_before"] == pytest.approx(want_eval, rel=1e-5)
+    assert steps[0].data["loss"] == pytest.approx(want_step1, rel=1e-5)
+    assert metrics["loss_history"] == [round(e.data["loss"], 6) for e in steps]
+    assert metrics["perplexity_before"] == pytest.approx(math.exp(want_eval))
+    assert [(e.step, e.total) for e in steps] == [(1, 2), (2, 2)]
+    # The replay record exact attribution re-runs the training from: the LoRA settings used.
+    replay = json.loads((tmp_path / "out" / "replay" / "replay.json").read_text())
+    cfg = run.cfg
+    assert replay["lora"] == {
+        "r": cfg.rank,
+        "alpha": cfg.alpha,
+        "dropout": 0.0,
+        "targets": run.targets,
+    }
+
+
+def test_a_diverged_loss_does_not_overflow_the_perplexity(tmp_path, monkeypatch):
+    from studio.train.trainer import TrainingRun
+
+    monkeypatch.setattr(TrainingRun, "evaluate", lambda self, rows=None: 1000.0)
+    run, seen = _run_alone(tmp_path, max_steps=3, checkpoint_every=2)
+    metrics = run.run()  # exp(1000) would raise OverflowError
+    evals = [e for e in seen if e.kind == "train.eval"]
+    assert [e.data["when"] for e in evals] == ["before", "after"]
+    assert {e.total for e in evals} == {3}
+    assert {e.data["perplexity"] for e in evals} == {math.exp(50)}
+    assert metrics["perplexity_before"] == metrics["perplexity_after"] == math.exp(50)
+    # The job folder did not exist: the run made it (replay start), then the step-2 checkpoint.
+    assert [p.name for p in (tmp_path / "job" / "checkpoints").iterdir()] == ["step-0000002"]
