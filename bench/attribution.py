@@ -339,37 +339,31 @@ def run_kronfluence(
         overwrite_output_dir=True,
     )
     build = time.perf_counter() - t0
-    scores, lat = [], []
-    if batched:
-        # All queries in one call (per-query latency = total / queries: kronfluence's best case).
-        t0, c0 = time.perf_counter(), time.process_time()
+
+    def score(name: str, qs: list[Example]) -> Any:
         analyzer.compute_pairwise_scores(
-            scores_name="all",
+            scores_name=name,
             factors_name="ekfac",
-            query_dataset=_ListDataset(queries, width, fx.tok.pad_token_id),
+            query_dataset=_ListDataset(qs, width, fx.tok.pad_token_id),
             train_dataset=train_ds,
-            per_device_query_batch_size=len(queries),
+            per_device_query_batch_size=len(qs),
             per_device_train_batch_size=64,
             score_args=ScoreArguments(),
             overwrite_output_dir=True,
         )
-        s = analyzer.load_pairwise_scores("all")["all_modules"]
+        return analyzer.load_pairwise_scores(name)["all_modules"]
+
+    scores, lat = [], []
+    if batched:
+        # All queries in one call (per-query latency = total / queries: kronfluence's best case).
+        t0, c0 = time.perf_counter(), time.process_time()
+        s = score("all", queries)
         total, cpu = time.perf_counter() - t0, time.process_time() - c0
         # One query per call (what answering one question costs), on the first 3 queries.
         one = []
         for j, q in enumerate(queries[:3]):
             c0 = time.process_time()
-            analyzer.compute_pairwise_scores(
-                scores_name=f"one{j}",
-                factors_name="ekfac",
-                query_dataset=_ListDataset([q], width, fx.tok.pad_token_id),
-                train_dataset=train_ds,
-                per_device_query_batch_size=1,
-                per_device_train_batch_size=64,
-                score_args=ScoreArguments(),
-                overwrite_output_dir=True,
-            )
-            analyzer.load_pairwise_scores(f"one{j}")
+            score(f"one{j}", [q])
             one.append(time.process_time() - c0)
         return {
             "scores": s.double().numpy(),
@@ -380,17 +374,7 @@ def run_kronfluence(
         }
     for j, q in enumerate(queries):
         t0 = time.perf_counter()
-        analyzer.compute_pairwise_scores(
-            scores_name=f"q{j}",
-            factors_name="ekfac",
-            query_dataset=_ListDataset([q], width, fx.tok.pad_token_id),
-            train_dataset=train_ds,
-            per_device_query_batch_size=1,
-            per_device_train_batch_size=64,
-            score_args=ScoreArguments(),
-            overwrite_output_dir=True,
-        )
-        s = analyzer.load_pairwise_scores(f"q{j}")["all_modules"]
+        s = score(f"q{j}", [q])
         lat.append(time.perf_counter() - t0)
         scores.append(s[0].double().numpy())
     return {"scores": np.array(scores), "latency": float(np.median(lat)), "build": build}
