@@ -195,9 +195,9 @@ def load_config(folder: Path) -> Any:
         )
     try:
         return AutoConfig.from_pretrained(folder)
-    except ModuleNotFoundError as e:
+    except Exception as e:  # noqa: BLE001
         # The installers bundle only the causal-LM families (installers/studio.spec).
-        missing = e.name or ""
+        missing = (e.name or "") if isinstance(e, ModuleNotFoundError) else ""
         if getattr(sys, "frozen", False) and missing.startswith("transformers.models."):
             raise InvalidInput(
                 f"{folder} holds a model architecture this installed studio does not include "
@@ -206,8 +206,6 @@ def load_config(folder: Path) -> Any:
                 "Gemma, Phi, GPT-2, ...); for other architectures run the studio from a source "
                 "checkout (`make setup`, see the README).",
             ) from e
-        raise InvalidInput(f"{folder}/config.json cannot be read as a model config: {e}.") from e
-    except Exception as e:  # noqa: BLE001
         raise InvalidInput(f"{folder}/config.json cannot be read as a model config: {e}.") from e
 
 
