@@ -1,0 +1,121 @@
+"""How linear is a bench run in its record weights? The check behind the exact method's
+single-model LDS (bench/attribution_families.py).
+
+For a family, seed and optimizer setting: train the run, take the exact metagradient of every
+query's loss (float64 replay), then move one record's weight from 1 to 1 - delta and retrain
+(float64, same seed and batches). A first-order prediction is -delta * d loss / d w. Printed per
+record and delta: the correlation over queries of the true change with the prediction, and the
+median ratio true / predicted (1: linear; near 0 or negative: the run reacts far less, or the
+other way, than its derivative says). At delta -> 0 both must tend to 1 (the metagradient is
+the derivative; tests/attribution/test_exact.py checks it against finite differences); how
+fast they leave 1 as delta grows is how far a removal (delta = 1) is from the derivative.
+
+Usage: .venv/bin/python bench/exact_linearity.py FAMILY SEED [--opt usual|smooth]
+       [--records 4] [--deltas 1e-4 1e-2 0.1 1] [--lr LR] [--epochs 2]
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+
+os.environ.setdefault("OMP_NUM_THREADS", "1")
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import numpy as np  # noqa: E402
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import attribution_families as F  # noqa: E402
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("family", choices=list(F.FAMILIES))
+    ap.add_argument("seed", type=int)
+    ap.add_argument("--opt", default="usual", choices=list(F.OPT_SETTINGS))
+    ap.add_argument("--lr", type=float, default=None, help="override the setting's learning rate")
+    ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--records", type=int, default=4, help="records perturbed (random, seed 0)")
+    ap.add_argument("--deltas", type=float, nargs="+", default=[1e-4, 1e-2, 0.1, 1.0])
+    args = ap.parse_args(argv)
+
+    import torch
+
+    fam = F.FAMILIES[args.family]
+    fam.epochs = args.epochs
+    for k, v in F.OPT_SETTINGS[args.opt].items():
+        setattr(fam, k, v)
+    if args.lr is not None:
+        fam.lr = args.lr
+    torch.set_num_threads(1)
+    tmp = Path(tempfile.mkdtemp(prefix="exact-lin-"))
+    try:
+        _run(args, fam, tmp)
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return 0
+
+
+def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
+    import torch
+
+    from studio.attribution import exact as X
+    from studio.train.tiny import build_tiny_model
+
+    seed = args.seed
+    fx = F.datanet_fixture(seed) if fam.name == "datanet" else F.synthetic_fixture(seed, fam)
+    base = build_tiny_model(
+        tmp / "base",
+        seed=seed,
+        hidden_size=fam.hidden,
+        layers=fam.layers,
+        intermediate_size=fam.inter,
+    )
+    # the evaluation queries of bench/attribution_families.py
+    every = len(fx.style_queries) // fx.contributors
+    queries = [q for i, q in enumerate(fx.style_queries) if i % every == 0] + fx.canary_queries
+    qs = [(q.input_ids, q.labels) for q in queries]
+    trainer = F.Trainer(base, fx, fam)
+    record, _, _ = trainer.fit(seed)
+    rep = trainer.replay(record, "float64")
+    grads, _ = X.metagradients(rep, qs, block=8, batched=True)
+    n = len(fx.train)
+
+    def losses(w: np.ndarray) -> np.ndarray:
+        final, _ = X.train(rep, w)
+        with torch.no_grad():
+            return np.array([float(X.query_loss(rep, final, q)) for q in qs])
+
+    base_l = losses(np.ones(n))
+    print(
+        f"{fam.name} seed {seed}, optimizer {args.opt} (lr {fam.lr:g}, eps {fam.eps:g}), "
+        f"{n} records, {len(qs)} queries, {record.total_steps} steps",
+        flush=True,
+    )
+    rows: dict[float, list[tuple[float, float]]] = {d: [] for d in args.deltas}
+    for i in np.random.default_rng(0).choice(n, args.records, replace=False):
+        for d in args.deltas:
+            w = np.ones(n)
+            w[i] = 1.0 - d
+            true = losses(w) - base_l
+            pred = -d * grads[:, i]
+            corr = float(np.corrcoef(true, pred)[0, 1])
+            ratio = float(np.median(true / pred))
+            rows[d].append((corr, ratio))
+            print(
+                f"  record {int(i):4d}  delta {d:<7g} corr(true, predicted) {corr:+.3f}  "
+                f"median true/predicted {ratio:+.3f}  mean |true| {np.abs(true).mean():.2e}",
+                flush=True,
+            )
+    for d, v in rows.items():
+        c, r = np.array(v).T
+        print(f"delta {d:<7g} mean corr {c.mean():+.3f}  mean ratio {r.mean():+.3f}")
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
