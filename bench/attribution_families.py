@@ -742,10 +742,12 @@ def main(argv: list[str] | None = None) -> int:
                     Path(args.json).write_text(json.dumps({"runs": out}, indent=2))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    # the values trained with (--eps/--lr/--warmup override the named setting's)
+    fam0 = FAMILIES[args.families[0]]
     print(
         f"\nmean ± std over seeds {' '.join(map(str, args.seeds))}; optimizer {args.opt} "
-        f"{OPT_SETTINGS[args.opt] or '(eps 1e-8, no warm-up)'}; {args.subsets} subsets per "
-        f"setting; {time.perf_counter() - t0:.0f} s in all"
+        f"(lr {fam0.lr:g}, eps {fam0.eps:g}, warm-up {fam0.warmup:g}); {args.subsets} subsets "
+        f"per setting; {time.perf_counter() - t0:.0f} s in all"
     )
     shown = [
         t
