@@ -139,6 +139,9 @@ def plan_chunk(c: Chunk, cfg: IngestConfig, store: PackStore = None) -> dict[str
         out = _plan_chunk(c, cfg)
         if "pack" in out:
             out["pack_id"], out["created"] = _store_pack(out["pack"], store)
+            if store is not None:  # the writer reads the few texts it needs from the blob:
+                out["pack"] = None  # not sending the pack back halves what a worker pickles
+                out["pack_at"] = str(_blob_path(store, out["pack_id"]))
         out["cpu_s"] = time.process_time() - started
         out["process"] = (os.getpid(), time.process_time())
         return out
@@ -210,6 +213,12 @@ def _compact(
     }
 
 
+def _blob_path(store: tuple[str, int], digest: str) -> Path:
+    from studio.core.blobs import BlobStore
+
+    return BlobStore(Path(store[0])).path_for(digest)
+
+
 def _store_pack(pack: bytes, store: PackStore) -> tuple[str, list[str]]:
     """The pack's digest, and [digest] when this call created the blob. Written with a marker
     naming the writer process: if it dies before COMMIT, the next open sweeps the blob; after a
@@ -229,6 +238,13 @@ class PlannedTexts(Sequence[str]):
     def __init__(self, plan: dict[str, Any]) -> None:
         self._packs, self._chunk = plan["pack_bytes"], plan["chunk_of"]
         self._kinds, self._offsets, self._sizes = plan["kinds"], plan["offsets"], plan["sizes"]
+        self._at = plan["pack_at"]
+
+    def _pack(self, chunk: int) -> bytes:
+        pack = self._packs[chunk]
+        if pack is None:  # (written to the blob store by the worker that planned it)
+            pack = self._packs[chunk] = Path(self._at[chunk]).read_bytes()
+        return pack  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         return len(self._kinds)
@@ -237,7 +253,7 @@ class PlannedTexts(Sequence[str]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         off = int(self._offsets[i])
-        data = self._packs[self._chunk[i]][off : off + int(self._sizes[i])]
+        data = self._pack(int(self._chunk[i]))[off : off + int(self._sizes[i])]
         kind = self._kinds[i]
         if kind == "text":
             return data.decode("utf-8")
@@ -260,6 +276,7 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     # Each chunk's records live in that chunk's pack (written by the worker), at offsets from 0.
     counts = [len(p["kinds"]) for p in parts]
     plan["pack_bytes"] = [p["pack"] for p in parts]
+    plan["pack_at"] = [p.get("pack_at") for p in parts]
     plan["chunk_of"] = np.repeat(np.arange(len(parts)), counts)
     plan["packs"] = [p["pack_id"] for p in parts for _ in range(len(p["kinds"]))]
     # the file's pack: its first chunk's (the others are referenced by their records)

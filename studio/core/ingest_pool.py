@@ -35,6 +35,12 @@ def pooled(
     current: list[Any] = []
     current_parts: list[Any] = []
 
+    up: list[bool] = []  # (non-empty once a worker has planned a chunk)
+
+    def workers_up(f: Any) -> None:
+        if not up and not f.cancelled():
+            up.append(True)
+
     def steal() -> bool:
         """Plan here, rather than wait idle, one chunk no worker has started: the last one
         submitted (the workers take them in order). This process plans while the workers start
@@ -63,6 +69,8 @@ def pooled(
                 continue
             try:
                 futures = [pool.submit(ip._attempt, c, cfg, store) for c in parts]
+                for f in futures:
+                    f.add_done_callback(workers_up)
             except BrokenProcessPool as e:  # a worker died planning an earlier file
                 raise _worker_died(head["name"], pool) from e
             ahead.append((head, head["size"], futures, parts))
@@ -80,7 +88,7 @@ def pooled(
             planned = []
             for i in range(len(current)):  # in order, whatever happens
                 check(cancel)
-                while not current[i].done() and steal():
+                while may_steal(current[i], bool(up)) and steal():
                     check(cancel)
                 planned.append(ip._noted(_result(current[i], head["name"], pool), written))
                 current[i] = current_parts[i] = None  # (its plan is the caller's now)
@@ -99,6 +107,14 @@ def pooled(
 
 STEAL = True  # (tests turn it off to leave every chunk to the workers)
 STOLEN = [0]  # chunks the writer planned itself while it would have waited (bench/ingest.py)
+
+
+def may_steal(waited_for: Any, workers_up: bool) -> bool:
+    """Whether the writer, waiting for a chunk's plan, should plan another chunk itself: only
+    while the workers start up or when they are behind (the chunk waited for is still queued).
+    Once it runs, waiting for it costs less than planning another: the writer is the pipeline's
+    slowest stage, and every chunk it plans delays the writes after it."""
+    return not waited_for.done() and (not waited_for.running() or not workers_up)
 
 
 def _steal_one(futures: list[Any], parts: list[Any], cfg: IngestConfig, store: PackStore) -> bool:
@@ -155,4 +171,20 @@ def _start_pool(n_workers: int) -> Any:
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["studio.core.ingest_warm"])
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_lower_priority)
+
+
+WORKER_NICE = 10
+
+
+def _lower_priority() -> None:
+    """Workers yield the CPU to this process, the one writer: it is the pipeline's critical path
+    (the workers are up to a window ahead of it), and on a machine with as many workers as cores
+    an equal share would leave it a fraction of a core."""
+    import os
+
+    if hasattr(os, "nice") and WORKER_NICE:
+        try:
+            os.nice(WORKER_NICE)
+        except OSError:
+            pass
