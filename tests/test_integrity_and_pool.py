@@ -415,14 +415,26 @@ def test_the_writer_steals_only_while_the_workers_start_or_fall_behind() -> None
     assert not ingest_pool.may_steal(done, workers_up=False)
 
 
-def test_pool_workers_yield_the_cpu_to_the_writer() -> None:
-    """The workers run at a lower priority than the writer, the pipeline's slowest stage."""
+def test_pool_workers_yield_the_cpu_to_the_writer_and_keep_their_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The workers run at a lower priority than the writer, the pipeline's slowest stage, and
+    set glibc malloc's thresholds once, when they start (where there is glibc)."""
+    import sys
+
     pool = ingest_pool._start_pool(1)
     try:
         assert pool.submit(os.nice, 0).result() == min(19, os.nice(0) + ingest_pool.WORKER_NICE)
+        if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION"):
+            assert pool.submit(ingest_pool._steady_malloc).result() is True
     finally:
         pool.shutdown()
     assert ingest_pool.WORKER_NICE > 0
+    calls: list[str] = []
+    monkeypatch.setattr(ingest_pool, "_lower_priority", lambda: calls.append("nice"))
+    monkeypatch.setattr(ingest_pool, "_steady_malloc", lambda: calls.append("malloc"))
+    ingest_pool._worker_setup()
+    assert calls == ["nice", "malloc"]
 
 
 def test_a_worker_sends_its_pack_by_the_blob_store_not_back(tmp_path: Path) -> None:

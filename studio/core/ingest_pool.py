@@ -171,10 +171,22 @@ def _start_pool(n_workers: int) -> Any:
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["studio.core.ingest_warm"])
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_lower_priority)
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_setup)
 
 
 WORKER_NICE = 10
+# glibc's malloc in a fresh process maps and unmaps every block over 128 KiB and trims the heap
+# as soon as 128 KiB are free; a chunk's plan allocates and frees such blocks by the hundred
+# (numpy arrays, the chunk's bytes), so each is page-faulted in again: planning in a worker cost
+# 12-18% more CPU than in the long-running writer, whose thresholds have risen. Fixed thresholds
+# (a worker's working set is a few chunks: bounded) remove the difference (bench/ingest.py).
+MALLOC_MMAP_THRESHOLD = 16 << 20
+MALLOC_TRIM_THRESHOLD = 64 << 20
+
+
+def _worker_setup() -> None:
+    _lower_priority()
+    _steady_malloc()
 
 
 def _lower_priority() -> None:
@@ -188,3 +200,21 @@ def _lower_priority() -> None:
             os.nice(WORKER_NICE)
         except OSError:
             pass
+
+
+def _steady_malloc() -> bool:
+    """Set glibc malloc's thresholds in this process; False where there is no glibc."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # (musl and others have no mallopt)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # (malloc.h)
+    ok = mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD) == 1
+    return mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD) == 1 and ok
