@@ -204,9 +204,10 @@ def test_the_pool_reads_files_as_it_goes(tmp_path: Path, monkeypatch: pytest.Mon
     prepared = ingest_plan.prepare_files(paths, None, cfg)
     assert reads == []  # the cheap checks read nothing
     plans = ingest_plan.plans_of(prepared, cfg)
-    first = next(plans)
-    assert first["name"] == "f0.txt" and 1 <= len(reads) <= 4  # not all six
-    rest = list(plans)
+    first_parts = next(plans)
+    assert first_parts.head["name"] == "f0.txt" and 1 <= len(reads) <= 4  # not all six
+    first = ingest_plan._finish(first_parts.head, list(first_parts), cfg)
+    rest = [ingest_plan._finish(fp.head, list(fp), cfg) for fp in plans]
     assert [p["name"] for p in rest] == [f"f{i}.txt" for i in range(1, 6)]
     serial = [ingest_plan.plan_file(p, None, cfg) for p in paths]
     for a, b in zip([first, *rest], serial, strict=True):

@@ -23,7 +23,7 @@ def pooled(
     cancel: CancelToken | None,
     store: PackStore,
     written: list[str],
-) -> Iterator[dict[str, Any] | StudioError]:
+) -> Iterator[ip.FileParts | StudioError]:
     from collections import deque
     from concurrent.futures.process import BrokenProcessPool
 
@@ -76,6 +76,28 @@ def pooled(
             ahead.append((head, head["size"], futures, parts))
             in_flight[0] += head["size"]
 
+    at = [0]  # the current file's next chunk
+
+    def next_done() -> bool:
+        return at[0] < len(current) and current[at[0]] is not None and current[at[0]].done()
+
+    def parts(
+        head: dict[str, Any], size: int, futures: list[Any], chunks: list[Any]
+    ) -> Iterator[dict[str, Any] | StudioError]:
+        """One file's chunk plans, in order, whatever happens (`futures` and `chunks` are the
+        lists steal() sees as current)."""
+        for i in range(len(futures)):
+            at[0] = i + 1
+            check(cancel)
+            while may_steal(futures[i], bool(up)) and steal():
+                check(cancel)
+            r = ip._noted(_result(futures[i], head["name"], pool), written)
+            futures[i] = chunks[i] = None  # (its plan is the caller's now)
+            if i == len(futures) - 1:  # the next files' chunks join the queue
+                in_flight[0] -= size
+                top_up()
+            yield ip._account(r)
+
     try:
         top_up()
         while ahead:
@@ -85,16 +107,12 @@ def pooled(
                 yield entry
                 continue
             head, size, current, current_parts = entry
-            planned = []
-            for i in range(len(current)):  # in order, whatever happens
-                check(cancel)
-                while may_steal(current[i], bool(up)) and steal():
-                    check(cancel)
-                planned.append(ip._noted(_result(current[i], head["name"], pool), written))
-                current[i] = current_parts[i] = None  # (its plan is the caller's now)
-            in_flight[0] -= size
-            top_up()  # the workers go on while the caller writes this file
-            yield ip._finish(head, planned, cfg)
+
+            fp = ip.FileParts(
+                head, len(current), parts(head, size, current, current_parts), next_done
+            )
+            yield fp
+            fp.drain()  # (what the caller did not take: its packs are noted all the same)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
         # the blobs of plans never handed out (they ran, or were running, when it stopped)
