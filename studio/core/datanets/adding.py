@@ -235,6 +235,9 @@ class AddingFiles(DuplicateChecks):
                         when_planned()
                     plan = ingest_plan.combine(head, group)  # type: ignore[arg-type]
                     self._write_part(dn, plan, who, written, cancel, progress, bulk)
+                    if len(seen) < file.count:  # (its end is reported below)
+                        done = plan["byte_base"] + plan["bytes"]
+                        progress("ingest", done, head["size"], head["name"])
             failed = ingest_plan.file_error(head, seen, cfg)
             if failed is not None:
                 conn.execute("ROLLBACK TO add_file")
@@ -415,8 +418,9 @@ class AddingFiles(DuplicateChecks):
             check(cancel)
             chunk = rows[lo : lo + _PROGRESS_EVERY]
             self.store.conn.executemany(_INSERT_RECORD, chunk)
-            done = lo + len(chunk)
-            progress("ingest", start + span * done // total, plan["size"], plan["name"])
+            if len(chunk) == _PROGRESS_EVERY:  # (the file's end is reported by _ingest)
+                done = lo + len(chunk)
+                progress("ingest", start + span * done // total, plan["size"], plan["name"])
         written.next_id = next_id + total
         written.records += total
         self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
