@@ -1,6 +1,7 @@
 """The process pool of an ingest (core.ingest_plan): each file's chunks planned by workers
-started from a warmed-up fork server, handed to the one writer in file order, at most about
-ingest_plan.WINDOW_BYTES of files ahead of it. While the writer would wait, it plans a chunk no
+started from a warmed-up fork server (at a lower priority than the writer), handed to the one
+writer in file and chunk order as each is done, at most about ingest_plan.WINDOW_BYTES of files
+ahead of it. While the workers start, or when they fall behind, the writer plans a chunk no
 worker has started yet itself. A worker that dies is a StudioError that says what to do."""
 
 from __future__ import annotations
