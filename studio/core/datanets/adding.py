@@ -113,11 +113,11 @@ class AddingFiles(DuplicateChecks):
         held: builtins.list[tuple[Any, ...]] = []
         live = [not all_or_nothing]
 
-        def progress(*event: Any) -> None:
+        def progress(*event: Any, **data: Any) -> None:
             if live[0]:
-                self.events.progress(*event)
+                self.events.progress(*event, **data)
             else:
-                held.append(event)
+                held.append((event, data))
 
         # A bigger page cache for the bulk insert (SQLite's default is 2 MB): the two record
         # indexes take random inserts, and a page evicted mid-transaction is written twice.
@@ -131,8 +131,8 @@ class AddingFiles(DuplicateChecks):
                 def go_live() -> None:
                     if not live[0]:
                         live[0] = True  # every file is planned and readable: report as we go
-                        for event in held:
-                            self.events.progress(*event)
+                        for event, data in held:
+                            self.events.progress(*event, **data)
 
                 for i, (p, plan) in enumerate(zip(paths, plans, strict=True)):
                     if not isinstance(plan, StudioError):
@@ -237,7 +237,7 @@ class AddingFiles(DuplicateChecks):
                     self._write_part(dn, plan, who, written, cancel, progress, bulk)
                     if len(seen) < file.count:  # (its end is reported below)
                         done = plan["byte_base"] + plan["bytes"]
-                        progress("ingest", done, head["size"], head["name"])
+                        progress("ingest", done, head["size"], head["name"], unit="bytes")
             failed = ingest_plan.file_error(head, seen, cfg)
             if failed is not None:
                 conn.execute("ROLLBACK TO add_file")
@@ -254,7 +254,7 @@ class AddingFiles(DuplicateChecks):
             raise
         finally:
             conn.execute("RELEASE add_file")
-        progress("ingest", head["size"], head["size"], head["name"])
+        progress("ingest", head["size"], head["size"], head["name"], unit="bytes")
         first = written.first_id
         return {
             **base,
@@ -420,7 +420,9 @@ class AddingFiles(DuplicateChecks):
             self.store.conn.executemany(_INSERT_RECORD, chunk)
             if len(chunk) == _PROGRESS_EVERY:  # (the file's end is reported by _ingest)
                 done = lo + len(chunk)
-                progress("ingest", start + span * done // total, plan["size"], plan["name"])
+                progress(
+                    "ingest", start + span * done // total, plan["size"], plan["name"], unit="bytes"
+                )
         written.next_id = next_id + total
         written.records += total
         self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
