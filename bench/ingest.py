@@ -6,7 +6,11 @@ stored the same records with the same scores. Prints wall-clock and user + sys C
 process, the workers and their fork server) per MB, and the load (`uptime`) before and after,
 since timings on a shared machine depend on it. Run:
 
-    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--mb 100] [--workers N] [--keep DIR]
+    OMP_NUM_THREADS=1 .venv/bin/python bench/ingest.py [--mb 100] [--file-mb 12] [--workers N]
+        [--keep DIR]
+
+(--mb 48 --file-mb 48: one large file, which the writer stores chunk by chunk while the pool
+still plans it)
 """
 
 from __future__ import annotations
@@ -65,11 +69,11 @@ def paragraph(rng: random.Random, sentences: list[str]) -> str:
     return p
 
 
-def generate(folder: Path, total_mb: float, seed: int = 7) -> list[Path]:
+def generate(folder: Path, total_mb: float, seed: int = 7, file_mb: float = 12.0) -> list[Path]:
     rng = random.Random(seed)
     sentences = make_sentences(rng, 40000)
     target = int(total_mb * 1_000_000)
-    per_file = 12_000_000
+    per_file = int(file_mb * 1_000_000)
     files: list[Path] = []
     written = 0
     i = 0
@@ -180,6 +184,9 @@ def main() -> None:
     ap.add_argument("--mb", type=float, default=100.0)
     ap.add_argument("--workers", type=int, default=0, help="pool size (default: one per core)")
     ap.add_argument("--keep", help="generate into this folder and keep it")
+    ap.add_argument(
+        "--file-mb", type=float, default=12.0, help="size of each generated file (default 12)"
+    )
     args = ap.parse_args()
     load_before = _uptime()
     tmp = Path(args.keep) if args.keep else Path(tempfile.mkdtemp(prefix="studio-bench-"))
@@ -191,7 +198,7 @@ def main() -> None:
             files = sorted(data.iterdir())
         else:
             data.mkdir(parents=True, exist_ok=True)
-            files = generate(data, args.mb)
+            files = generate(data, args.mb, file_mb=args.file_mb)
         mb = sum(f.stat().st_size for f in files) / 1e6
         print(
             f"data: {len(files)} files, {mb:.1f} MB (generated in {time.perf_counter() - t:.1f} s)"

@@ -139,6 +139,22 @@ def test_same_file_twice_says_so(cli: Any, net: str, studio_home: Path, tmp_path
     assert state(studio_home) == before
 
 
+def test_add_progress_is_in_megabytes_of_the_file(cli: Any, net: str, tmp_path: Path) -> None:
+    """Records are counted only once a file is written (chunk by chunk), so an add reports how
+    much of each file is in, in MB."""
+    f = tmp_path / "log.jsonl"
+    f.write_text(
+        "".join(
+            json.dumps({"text": f"Entry {i}: the tide turned at the landing."}) + "\n"
+            for i in range(3000)
+        )
+    )
+    rc, out, err = cli("datanet", "add", net, str(f), "--contributor", A1)
+    size_mb = f.stat().st_size / 1e6
+    assert rc == 0, err
+    assert f"[ingest] {size_mb:.1f}/{size_mb:.1f} MB log.jsonl" in err, err
+
+
 def test_full_cli_flow_with_json(cli: Any, net: str, tmp_path: Path) -> None:
     pdf = _bad(
         tmp_path,

@@ -303,3 +303,36 @@ def test_near_duplicates_are_found_and_distinct_texts_are_not() -> None:
     assert quality.jaccard(base, near) >= 0.85
     assert index.candidates(sigs[2], keys[2]) == []
     assert quality.jaccard(base, other) < 0.3
+
+
+def test_near_duplicate_candidates_do_not_depend_on_how_records_are_batched() -> None:
+    """An add writes a file in runs of chunks whose sizes depend on timing: every split of the
+    same records into check_and_add_many calls must find the same candidates, also for a record
+    with more than CAP earlier copies (there the index's and the batch's were once merged)."""
+    import numpy as np
+
+    from studio.core import quality
+
+    rng = np.random.default_rng(3)
+    sigs = rng.integers(0, 2**32, size=(3000, quality.NUM_PERM), dtype=np.uint32)
+    sigs[1000:1080] = sigs[10]  # many copies of one signature, more than CAP
+    for _ in range(60):  # near copies, scattered
+        a, b = sorted(rng.integers(0, 3000, 2).tolist())
+        if a != b:
+            sigs[b] = sigs[a]
+            sigs[b, :6] = rng.integers(0, 2**32, 6)
+
+    def found(batch: int) -> tuple[dict[int, object], list[object]]:
+        index = quality.DuplicateIndex(0.85)
+        out: dict[int, object] = {}
+        for lo in range(0, len(sigs), batch):
+            ids = list(range(lo + 1, min(lo + batch, len(sigs)) + 1))
+            out.update(index.check_and_add_many(ids, sigs[lo : lo + batch]))
+        keys = index.band_keys(sigs[::97])
+        later = [index.candidates(sigs[i * 97], keys[i], i * 97 + 1) for i in range(len(keys))]
+        return out, later
+
+    whole = found(len(sigs))
+    assert len(whole[0]) > 100 and whole[0][1005][0] == (11, 1.0)
+    for batch in (1, 7, 64, 500, 1024):
+        assert found(batch) == whole, batch

@@ -204,9 +204,10 @@ def test_the_pool_reads_files_as_it_goes(tmp_path: Path, monkeypatch: pytest.Mon
     prepared = ingest_plan.prepare_files(paths, None, cfg)
     assert reads == []  # the cheap checks read nothing
     plans = ingest_plan.plans_of(prepared, cfg)
-    first = next(plans)
-    assert first["name"] == "f0.txt" and 1 <= len(reads) <= 4  # not all six
-    rest = list(plans)
+    first_parts = next(plans)
+    assert first_parts.head["name"] == "f0.txt" and 1 <= len(reads) <= 4  # not all six
+    first = ingest_plan._finish(first_parts.head, list(first_parts), cfg)
+    rest = [ingest_plan._finish(fp.head, list(fp), cfg) for fp in plans]
     assert [p["name"] for p in rest] == [f"f{i}.txt" for i in range(1, 6)]
     serial = [ingest_plan.plan_file(p, None, cfg) for p in paths]
     for a, b in zip([first, *rest], serial, strict=True):
@@ -304,8 +305,8 @@ def _indexes(db: Path) -> list[tuple[str, str]]:
 def test_a_large_add_rebuilds_the_record_indexes_in_its_transaction(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """A large add drops the record table's indexes and builds them again before COMMIT: the
-    same indexes after, the same rows as an add that keeps them, and a cancel at any of its
+    """A large add drops the record table's randomly fed index (content hashes) and builds it
+    again before COMMIT, keeping the others: the same indexes after, the same rows as an add that keeps them, and a cancel at any of its
     checks (before or after the rebuild) leaves the indexes, rows and blobs as they were."""
     from cancelkit import cancel_everywhere, folder_picture, store_picture
 
@@ -346,8 +347,8 @@ def test_a_large_add_rebuilds_the_record_indexes_in_its_transaction(
                 ),
             )
             assert _indexes(s.paths.db) == before
-            # each add that got that far dropped all of them (or none, when not worth it)
-            assert rebuilt and set(rebuilt) == ({len(before)} if label == "rebuilt" else {0})
+            # each add that got that far dropped that one (or none, when not worth it)
+            assert rebuilt and set(rebuilt) == ({1} if label == "rebuilt" else {0})
             con = s.store.conn
             assert con.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
             plan = con.execute(
@@ -399,3 +400,193 @@ def test_the_writer_plans_chunks_itself_while_the_workers_start(
         assert a["hashes"] == b["hashes"] and a["sources"] == b["sources"]
         assert a["pack"] == b["pack"] and a["packs"] == b["packs"]
         assert (a["sigs"] == b["sigs"]).all() and (a["offsets"] == b["offsets"]).all()
+
+
+def test_the_writer_steals_only_while_the_workers_start_or_fall_behind() -> None:
+    from concurrent.futures import Future
+
+    queued: Future[Any] = Future()
+    running: Future[Any] = Future()
+    assert running.set_running_or_notify_cancel()
+    done: Future[Any] = Future()
+    done.set_result({})
+    assert ingest_pool.may_steal(queued, workers_up=True)  # the workers are behind
+    assert ingest_pool.may_steal(running, workers_up=False)  # they are still starting
+    assert not ingest_pool.may_steal(running, workers_up=True)  # it comes soon: wait for it
+    assert not ingest_pool.may_steal(done, workers_up=False)
+
+
+def test_pool_workers_yield_the_cpu_to_the_writer_and_keep_their_heap(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The workers run at a lower priority than the writer, the pipeline's slowest stage, and
+    set glibc malloc's thresholds once, when they start (where there is glibc)."""
+    import sys
+
+    pool = ingest_pool._start_pool(1)
+    try:
+        assert pool.submit(os.nice, 0).result() == min(19, os.nice(0) + ingest_pool.WORKER_NICE)
+        if sys.platform.startswith("linux") and os.confstr("CS_GNU_LIBC_VERSION"):
+            assert pool.submit(ingest_pool._steady_malloc).result() is True
+    finally:
+        pool.shutdown()
+    assert ingest_pool.WORKER_NICE > 0
+    calls: list[str] = []
+    monkeypatch.setattr(ingest_pool, "_lower_priority", lambda: calls.append("nice"))
+    monkeypatch.setattr(ingest_pool, "_steady_malloc", lambda: calls.append("malloc"))
+    ingest_pool._worker_setup()
+    assert calls == ["nice", "malloc"]
+
+
+def test_a_worker_sends_its_pack_by_the_blob_store_not_back(tmp_path: Path) -> None:
+    """A planned chunk comes back without its pack (written to the blob store by the worker);
+    the writer decodes the few texts it needs from that blob."""
+    import hashlib
+
+    from studio.core.config import IngestConfig
+
+    cfg = IngestConfig()
+    text = _prose(random.Random(3), 30)
+    (chunk,) = ingest_plan.chunks("txt", "a.txt", text.encode(), None)
+    out = ingest_plan.plan_chunk(chunk, cfg, (str(tmp_path / "blobs"), os.getpid()))
+    assert out["pack"] is None
+    pack = Path(out["pack_at"]).read_bytes()
+    assert hashlib.sha256(pack).hexdigest() == out["pack_id"] and out["created"] == [out["pack_id"]]
+    head = {"name": "a.txt", "format": "txt"}
+    plan = ingest_plan._merge(head, [out], cfg)
+    texts = ingest_plan.PlannedTexts(plan)
+    assert len(texts) > 1 and "".join(texts).replace("\n", "") in text.replace("\n", "")
+    assert [hashlib.sha256(t.encode()).hexdigest() for t in texts] == plan["hashes"]
+    in_memory = ingest_plan._merge(head, [ingest_plan.plan_chunk(chunk, cfg, None)], cfg)
+    assert list(ingest_plan.PlannedTexts(in_memory)) == list(texts)
+
+
+def _chunked_files(tmp_path: Path) -> list[Path]:
+    """Files of several chunks each (with CHUNK_BYTES = 16 KiB), with exact duplicates across
+    chunks and files, near duplicates, PII and a refused secret."""
+    rng = random.Random(23)
+    data = tmp_path / "data"
+    data.mkdir()
+    base = _prose(rng, 300)
+    paras = base.split("\n\n")
+    (data / "a.txt").write_text(base + "\n\n" + "\n\n".join(paras[:40]) + "\n")
+    near = [p.replace(" ", "  ", 1) for p in paras[150:170]]  # (the same shingles)
+    rows = [json.dumps({"text": p}) for p in paras[100:260] + paras[100:140] + near]
+    rows.insert(90, json.dumps({"prompt": "key?", "response": "0x" + "ab12" * 16}))
+    rows.insert(20, json.dumps({"text": "Call +44 20 7946 0958 after the tide."}))
+    (data / "b.jsonl").write_text("\n".join(rows) + "\n")
+    return sorted(data.iterdir())
+
+
+def test_a_file_written_chunk_by_chunk_stores_what_one_write_stores(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The writer takes a file's chunks one run at a time (FileParts.groups): one chunk per run
+    or the whole file in one gives the same records, duplicates and scores."""
+    from studio.app import Studio
+
+    files = _chunked_files(tmp_path)
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 16 * 1024)
+    runs: dict[bool, list[int]] = {}
+    seen = {}
+    real_groups = ingest_plan.FileParts.groups
+    for one_at_a_time in (False, True):
+        sizes: list[int] = []
+
+        def groups(self: Any, one: bool = one_at_a_time, sizes: list[int] = sizes) -> Any:
+            if one:
+                self._ready = lambda: False
+            for g in real_groups(self):
+                sizes.append(len(g))
+                yield g
+
+        monkeypatch.setattr(ingest_plan.FileParts, "groups", groups)
+        with Studio(tmp_path / f"home{one_at_a_time}") as s:
+            s.config.ingest.workers = 1
+            s.datanets.create("runs")
+            res = s.datanets.add_files("runs", files, contributor=A1)
+            seen[one_at_a_time] = (_snapshot_of(s, "runs"), [r["flags"] for r in res])
+            assert s.datanets.verify("runs")["ok"]
+        runs[one_at_a_time] = sizes
+    assert runs[False] == [1, 1] or all(n > 1 for n in runs[False])  # whole files
+    assert set(runs[True]) == {1} and len(runs[True]) > 6
+    assert seen[False] == seen[True]
+    flags = seen[True][1]
+    assert flags[1]["exact_duplicate"] >= 40 and flags[1]["near_duplicate"] >= 15
+    assert flags[1]["pii"] >= 1
+
+
+def test_a_file_refused_at_its_last_chunk_is_taken_back_whole(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A malformed line in the last chunk of a file whose first chunks are written already: the
+    file is refused whole and the next file gets what it would have got without it."""
+    from studio.app import Studio
+
+    good = _chunked_files(tmp_path)
+    rng = random.Random(29)
+    rows = [json.dumps({"text": p}) for p in _prose(rng, 200).split("\n\n")]
+    bad = tmp_path / "data" / "a2-late-error.jsonl"
+    bad.write_text("\n".join(rows) + "\n{not json\n")
+    monkeypatch.setattr(ingest_plan, "CHUNK_BYTES", 16 * 1024)
+    monkeypatch.setattr(ingest_plan, "POOL_MIN_BYTES", 0)
+    assert len(ingest_plan.chunks("jsonl", bad.name, bad.read_bytes(), None)) > 2
+    written: list[str] = []
+    from studio.core.datanets import adding
+
+    real = adding.AddingFiles._write_part
+
+    def noting(self: Any, dn: Any, plan: dict[str, Any], *a: Any) -> None:
+        written.append(plan["name"])
+        real(self, dn, plan, *a)
+
+    monkeypatch.setattr(adding.AddingFiles, "_write_part", noting)
+    real_groups = ingest_plan.FileParts.groups
+
+    def one_at_a_time(self: Any) -> Any:
+        self._ready = lambda: False  # the bad file's first chunks are written before its last
+        return real_groups(self)
+
+    monkeypatch.setattr(ingest_plan.FileParts, "groups", one_at_a_time)
+    seen = {}
+    for label, files, workers in (
+        ("without", good, 1),
+        ("serial", [good[0], bad, good[1]], 1),
+        ("pool", [good[0], bad, good[1]], 2),
+    ):
+        with Studio(tmp_path / label) as s:
+            s.config.ingest.workers = workers
+            s.datanets.create("late")
+            written.clear()
+            res = s.datanets.add_files("late", files, contributor=A1, all_or_nothing=False)
+            if label != "without":
+                assert [r["status"] for r in res] == ["added", "error", "added"]
+                assert (
+                    "malformed JSON lines" in res[1]["error"]
+                    and ": 201 (not valid" in res[1]["error"]
+                )
+                assert bad.name in written  # its first chunks were written, then taken back
+            files_rows = s.store.conn.execute("SELECT name, records FROM datanet_files").fetchall()
+            seen[label] = (_snapshot_of(s, "late"), [tuple(r) for r in files_rows])
+            assert s.store.conn.execute("PRAGMA integrity_check").fetchone()[0] == "ok"
+    assert seen["serial"] == seen["without"] == seen["pool"]
+
+
+def test_the_duplicate_state_tops_up_by_record_id(studio: Any, tmp_path: Path) -> None:
+    """The query that brings the duplicate state up to date runs for every chunk written: it must
+    read a range of record ids, not every record of the Datanet (by an index, then sorted)."""
+    f = tmp_path / "log.txt"
+    f.write_text(_prose(random.Random(2), 20))
+    studio.datanets.create("top")
+    studio.datanets.add_files("top", [f], contributor=A1)
+    dn_id = studio.store.one("SELECT id FROM datanets WHERE name = 'top'")["id"]
+    studio.datanets._dedupe_cache.clear()
+    sql: list[str] = []
+    studio.store.conn.set_trace_callback(sql.append)
+    try:
+        studio.datanets._dedupe_state(dn_id)
+    finally:
+        studio.store.conn.set_trace_callback(None)
+    (query,) = [q for q in sql if "FROM records" in q]
+    plan = " ".join(str(tuple(r)) for r in studio.store.conn.execute("EXPLAIN QUERY PLAN " + query))
+    assert "INTEGER PRIMARY KEY" in plan and "TEMP B-TREE" not in plan, plan

@@ -127,3 +127,21 @@ def test_migrations_are_numbered_once() -> None:
 def test_studio_facade_store(studio: Any) -> None:
     assert studio.store.version == Store.latest_version()
     assert studio.datanets.list() == []
+
+
+def test_a_new_database_has_large_pages_and_an_old_one_keeps_its_own(tmp_path: Path) -> None:
+    from studio.core import store as store_mod
+
+    s = Store(tmp_path / "new.sqlite")
+    assert s.one("PRAGMA page_size")["page_size"] == store_mod.PAGE_SIZE == 16384
+    s.close()
+    old = tmp_path / "old.sqlite"
+    con = sqlite3.connect(old)
+    con.execute("PRAGMA page_size=4096")
+    con.execute("CREATE TABLE t(x)")  # (the page size is fixed by the first table)
+    con.commit()
+    con.close()
+    s = Store(old)
+    assert s.one("PRAGMA page_size")["page_size"] == 4096
+    assert s.one("PRAGMA journal_mode")["journal_mode"] == "wal" and s.version >= 1
+    s.close()

@@ -346,6 +346,8 @@ class Context:
                 return
             self._last_progress[ev.job] = now
             frac = f"{ev.step}/{ev.total}" if ev.total else f"{ev.step}"
+            if ev.data.get("unit") == "bytes" and ev.total:  # (an ingest: MB of the file)
+                frac = f"{(ev.step or 0) / 1e6:.1f}/{ev.total / 1e6:.1f} MB"
             print(f"  [{ev.job}] {frac} {ev.message}".rstrip(), file=self.err, flush=True)
         elif ev.kind in ("log", "warning"):
             print(f"  {ev.message}", file=self.err, flush=True)

@@ -18,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from itertools import repeat
 from pathlib import Path
@@ -139,6 +139,10 @@ def plan_chunk(c: Chunk, cfg: IngestConfig, store: PackStore = None) -> dict[str
         out = _plan_chunk(c, cfg)
         if "pack" in out:
             out["pack_id"], out["created"] = _store_pack(out["pack"], store)
+            if store is not None:  # the writer reads the few texts it needs from the blob:
+                out["pack"] = None  # not sending the pack back halves what a worker pickles
+                out["pack_at"] = str(_blob_path(store, out["pack_id"]))
+        out["byte_base"], out["bytes"] = c.byte_base, len(c.data)
         out["cpu_s"] = time.process_time() - started
         out["process"] = (os.getpid(), time.process_time())
         return out
@@ -210,6 +214,12 @@ def _compact(
     }
 
 
+def _blob_path(store: tuple[str, int], digest: str) -> Path:
+    from studio.core.blobs import BlobStore
+
+    return BlobStore(Path(store[0])).path_for(digest)
+
+
 def _store_pack(pack: bytes, store: PackStore) -> tuple[str, list[str]]:
     """The pack's digest, and [digest] when this call created the blob. Written with a marker
     naming the writer process: if it dies before COMMIT, the next open sweeps the blob; after a
@@ -229,6 +239,13 @@ class PlannedTexts(Sequence[str]):
     def __init__(self, plan: dict[str, Any]) -> None:
         self._packs, self._chunk = plan["pack_bytes"], plan["chunk_of"]
         self._kinds, self._offsets, self._sizes = plan["kinds"], plan["offsets"], plan["sizes"]
+        self._at = plan["pack_at"]
+
+    def _pack(self, chunk: int) -> bytes:
+        pack = self._packs[chunk]
+        if pack is None:  # (written to the blob store by the worker that planned it)
+            pack = self._packs[chunk] = Path(self._at[chunk]).read_bytes()
+        return pack  # type: ignore[no-any-return]
 
     def __len__(self) -> int:
         return len(self._kinds)
@@ -237,7 +254,7 @@ class PlannedTexts(Sequence[str]):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         off = int(self._offsets[i])
-        data = self._packs[self._chunk[i]][off : off + int(self._sizes[i])]
+        data = self._pack(int(self._chunk[i]))[off : off + int(self._sizes[i])]
         kind = self._kinds[i]
         if kind == "text":
             return data.decode("utf-8")
@@ -246,10 +263,38 @@ class PlannedTexts(Sequence[str]):
 
 def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig) -> dict[str, Any]:
     """One file's plan from its chunks' plans (in order)."""
+    failed = file_error(head, parts, cfg)
+    if failed is not None:
+        raise failed
+    return combine(head, parts)
+
+
+def file_error(
+    head: dict[str, Any], parts: Sequence[dict[str, Any] | StudioError], cfg: IngestConfig
+) -> StudioError | None:
+    """Why a file whose chunks were planned as `parts` is refused, or None: the first chunk that
+    failed, else its malformed lines, else too many records, else none at all."""
+    planned: list[dict[str, Any]] = []
+    for p in parts:
+        if isinstance(p, StudioError):
+            return p
+        planned.append(p)
     name = head["name"]
-    bad = [b for p in parts for b in p.get("bad", ())]
+    bad = [b for p in planned for b in p.get("bad", ())]
     if bad:
-        raise _bad_lines_error(name, bad)
+        return _bad_lines_error(name, bad)
+    n = sum(len(p["kinds"]) + len(p["refused"]) for p in planned if "bad" not in p)
+    if n > cfg.max_records_per_file:
+        return _too_many_records(name, cfg)
+    if not n:
+        if head["format"] == "jsonl":
+            return InvalidInput(f"{name}: no records found.", hint="Add one JSON object per line.")
+        return InvalidInput(f"{name}: the file has no text.", hint="Add a file with content.")
+    return None
+
+
+def combine(head: dict[str, Any], parts: list[dict[str, Any]]) -> dict[str, Any]:
+    """The writer's view of consecutive planned chunks of one file (all of them, or one)."""
     plan = dict(head)
     for key in ("kinds", "sources", "previews", "hashes", "refused"):
         plan[key] = [x for p in parts for x in p[key]] if len(parts) > 1 else parts[0][key]
@@ -260,6 +305,7 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
     # Each chunk's records live in that chunk's pack (written by the worker), at offsets from 0.
     counts = [len(p["kinds"]) for p in parts]
     plan["pack_bytes"] = [p["pack"] for p in parts]
+    plan["pack_at"] = [p.get("pack_at") for p in parts]
     plan["chunk_of"] = np.repeat(np.arange(len(parts)), counts)
     plan["packs"] = [p["pack_id"] for p in parts for _ in range(len(p["kinds"]))]
     # the file's pack: its first chunk's (the others are referenced by their records)
@@ -273,14 +319,46 @@ def _merge(head: dict[str, Any], parts: list[dict[str, Any]], cfg: IngestConfig)
         pii.update({base + i: kinds for i, kinds in p["pii"].items()})
         base += len(p["kinds"])
     plan["pii"] = pii
-    n = len(plan["kinds"]) + len(plan["refused"])
-    if n > cfg.max_records_per_file:
-        raise _too_many_records(name, cfg)
-    if not n:
-        if head["format"] == "jsonl":
-            raise InvalidInput(f"{name}: no records found.", hint="Add one JSON object per line.")
-        raise InvalidInput(f"{name}: the file has no text.", hint="Add a file with content.")
+    plan["byte_base"], plan["bytes"] = parts[0]["byte_base"], sum(p["bytes"] for p in parts)
     return plan
+
+
+class FileParts:
+    """A file being planned: its head (name, path, sha256, size, format) and its chunks' plans
+    (or the StudioError of one), in order, each as soon as it is ready, so that the writer
+    stores a large file's first chunks while the pool still plans its last ones. The writer
+    decides whether the file is refused (file_error) once it has seen every part."""
+
+    def __init__(
+        self,
+        head: dict[str, Any],
+        count: int,
+        parts: Iterator[dict[str, Any] | StudioError],
+        ready: Callable[[], bool] = lambda: True,
+    ) -> None:
+        self.head, self.count, self._parts, self._ready = head, count, parts, ready
+
+    def __iter__(self) -> Iterator[dict[str, Any] | StudioError]:
+        return self._parts
+
+    def groups(self) -> Iterator[list[dict[str, Any] | StudioError]]:
+        """The parts in runs to write together: the next one (waited for), and those after it
+        that are ready already. Writing costs less per record in larger runs, so a writer that
+        falls behind catches up, and one that keeps up writes each chunk as it comes. (In this
+        process, every part is "ready": the whole file is planned, then written, in one run.)"""
+        for first in self._parts:
+            group = [first]
+            while len(group) < self.count and self._ready():
+                nxt = next(self._parts, None)
+                if nxt is None:
+                    break
+                group.append(nxt)
+            yield group
+
+    def drain(self) -> None:
+        """Consume the parts the writer did not ask for (their packs are then noted)."""
+        for _ in self._parts:
+            pass
 
 
 @dataclass(frozen=True)
@@ -348,7 +426,10 @@ def plan_files(
     prepared = prepare_files(
         paths, text_column, cfg, follow_symlinks=follow_symlinks, cancel=cancel
     )
-    return list(plans_of(prepared, cfg, workers=workers, cancel=cancel))
+    return [
+        fp if isinstance(fp, StudioError) else _finish(fp.head, list(fp), cfg)
+        for fp in plans_of(prepared, cfg, workers=workers, cancel=cancel)
+    ]
 
 
 Prepared = Checked | StudioError
@@ -382,10 +463,11 @@ def plans_of(
     cancel: CancelToken | None = None,
     blobs: Path | None = None,
     written: list[str] | None = None,
-) -> Iterator[dict[str, Any] | StudioError]:
-    """Each prepared file's plan (or the error that refused it), in order, as soon as its chunks
-    are done, while the pool works on the next files (so the caller writes one file while the
-    next ones are parsed). Chunks go to a process pool when there is more than one core and
+) -> Iterator[FileParts | StudioError]:
+    """Each prepared file's FileParts (or the error that refused it before any planning), in
+    order, its chunks' plans coming as they are done, while the pool works on the next chunks
+    and files (so the caller writes one chunk while the next ones are parsed). The caller takes
+    every part of a file before the next file. Chunks go to a process pool when there is more than one core and
     enough data; the plans are the same either way. Files are read as the pool needs them, and
     at most about WINDOW_BYTES of chunks are in flight: memory stays bounded however many
     files there are. With `blobs` (the blob store's folder) each chunk's pack is written there
@@ -410,7 +492,7 @@ def _serial(
     cancel: CancelToken | None,
     store: PackStore,
     written: list[str],
-) -> Iterator[dict[str, Any] | StudioError]:
+) -> Iterator[FileParts | StudioError]:
     for item in prepared:
         if isinstance(item, StudioError):
             yield item
@@ -421,11 +503,21 @@ def _serial(
         except StudioError as e:
             yield e
             continue
-        planned = []
-        for c in parts:
-            check(cancel)
-            planned.append(_noted(_attempt(c, cfg, store), written))
-        yield _finish(head, planned, cfg)
+        fp = FileParts(head, len(parts), _serial_parts(parts, cfg, cancel, store, written))
+        yield fp
+        fp.drain()
+
+
+def _serial_parts(
+    parts: list[Chunk],
+    cfg: IngestConfig,
+    cancel: CancelToken | None,
+    store: PackStore,
+    written: list[str],
+) -> Iterator[dict[str, Any] | StudioError]:
+    for c in parts:
+        check(cancel)
+        yield _account(_noted(_attempt(c, cfg, store), written))
 
 
 WINDOW_BYTES = 64 << 20  # file bytes submitted to the pool and not yet handed to the writer
@@ -437,18 +529,22 @@ def _noted(r: dict[str, Any] | StudioError, written: list[str]) -> dict[str, Any
     return r
 
 
-def _finish(
-    head: dict[str, Any], planned: list[dict[str, Any] | StudioError], cfg: IngestConfig
-) -> dict[str, Any] | StudioError:
-    for r in planned:
-        if isinstance(r, StudioError):
-            return r
+def _account(r: dict[str, Any] | StudioError) -> dict[str, Any] | StudioError:
+    """Note a planned chunk's CPU time (bench/ingest.py)."""
+    if isinstance(r, dict):
         PLANNING_CPU_S[0] += r["cpu_s"]
         pid, cpu = r["process"]
         if pid == os.getpid():
             PLANNING_CPU_S[1] += r["cpu_s"]
         else:
             WORKER_CPU_S[pid] = max(cpu, WORKER_CPU_S.get(pid, 0.0))
+    return r
+
+
+def _finish(
+    head: dict[str, Any], planned: list[dict[str, Any] | StudioError], cfg: IngestConfig
+) -> dict[str, Any] | StudioError:
+    """A whole file's plan from all its parts (plan_files), or the error that refuses it."""
     try:
         return _merge(head, planned, cfg)  # type: ignore[arg-type]
     except StudioError as e:

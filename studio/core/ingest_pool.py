@@ -1,6 +1,7 @@
 """The process pool of an ingest (core.ingest_plan): each file's chunks planned by workers
-started from a warmed-up fork server, handed to the one writer in file order, at most about
-ingest_plan.WINDOW_BYTES of files ahead of it. While the writer would wait, it plans a chunk no
+started from a warmed-up fork server (at a lower priority than the writer), handed to the one
+writer in file and chunk order as each is done, at most about ingest_plan.WINDOW_BYTES of files
+ahead of it. While the workers start, or when they fall behind, the writer plans a chunk no
 worker has started yet itself. A worker that dies is a StudioError that says what to do."""
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ def pooled(
     cancel: CancelToken | None,
     store: PackStore,
     written: list[str],
-) -> Iterator[dict[str, Any] | StudioError]:
+) -> Iterator[ip.FileParts | StudioError]:
     from collections import deque
     from concurrent.futures.process import BrokenProcessPool
 
@@ -34,6 +35,12 @@ def pooled(
     in_flight = [0]
     current: list[Any] = []
     current_parts: list[Any] = []
+
+    up: list[bool] = []  # (non-empty once a worker has planned a chunk)
+
+    def workers_up(f: Any) -> None:
+        if not up and not f.cancelled():
+            up.append(True)
 
     def steal() -> bool:
         """Plan here, rather than wait idle, one chunk no worker has started: the last one
@@ -63,10 +70,34 @@ def pooled(
                 continue
             try:
                 futures = [pool.submit(ip._attempt, c, cfg, store) for c in parts]
+                for f in futures:
+                    f.add_done_callback(workers_up)
             except BrokenProcessPool as e:  # a worker died planning an earlier file
                 raise _worker_died(head["name"], pool) from e
             ahead.append((head, head["size"], futures, parts))
             in_flight[0] += head["size"]
+
+    at = [0]  # the current file's next chunk
+
+    def next_done() -> bool:
+        return at[0] < len(current) and current[at[0]] is not None and current[at[0]].done()
+
+    def parts(
+        head: dict[str, Any], size: int, futures: list[Any], chunks: list[Any]
+    ) -> Iterator[dict[str, Any] | StudioError]:
+        """One file's chunk plans, in order, whatever happens (`futures` and `chunks` are the
+        lists steal() sees as current)."""
+        for i in range(len(futures)):
+            at[0] = i + 1
+            check(cancel)
+            while may_steal(futures[i], bool(up)) and steal():
+                check(cancel)
+            r = ip._noted(_result(futures[i], head["name"], pool), written)
+            futures[i] = chunks[i] = None  # (its plan is the caller's now)
+            if i == len(futures) - 1:  # the next files' chunks join the queue
+                in_flight[0] -= size
+                top_up()
+            yield ip._account(r)
 
     try:
         top_up()
@@ -77,16 +108,12 @@ def pooled(
                 yield entry
                 continue
             head, size, current, current_parts = entry
-            planned = []
-            for i in range(len(current)):  # in order, whatever happens
-                check(cancel)
-                while not current[i].done() and steal():
-                    check(cancel)
-                planned.append(ip._noted(_result(current[i], head["name"], pool), written))
-                current[i] = current_parts[i] = None  # (its plan is the caller's now)
-            in_flight[0] -= size
-            top_up()  # the workers go on while the caller writes this file
-            yield ip._finish(head, planned, cfg)
+
+            fp = ip.FileParts(
+                head, len(current), parts(head, size, current, current_parts), next_done
+            )
+            yield fp
+            fp.drain()  # (what the caller did not take: its packs are noted all the same)
     finally:
         pool.shutdown(wait=True, cancel_futures=True)  # also when the caller stops early
         # the blobs of plans never handed out (they ran, or were running, when it stopped)
@@ -99,6 +126,14 @@ def pooled(
 
 STEAL = True  # (tests turn it off to leave every chunk to the workers)
 STOLEN = [0]  # chunks the writer planned itself while it would have waited (bench/ingest.py)
+
+
+def may_steal(waited_for: Any, workers_up: bool) -> bool:
+    """Whether the writer, waiting for a chunk's plan, should plan another chunk itself: only
+    while the workers start up or when they are behind (the chunk waited for is still queued).
+    Once it runs, waiting for it costs less than planning another: the writer is the pipeline's
+    slowest stage, and every chunk it plans delays the writes after it."""
+    return not waited_for.done() and (not waited_for.running() or not workers_up)
 
 
 def _steal_one(futures: list[Any], parts: list[Any], cfg: IngestConfig, store: PackStore) -> bool:
@@ -155,4 +190,50 @@ def _start_pool(n_workers: int) -> Any:
     ctx = mp.get_context(method)
     if method == "forkserver":
         ctx.set_forkserver_preload(["studio.core.ingest_warm"])
-    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx)
+    return ProcessPoolExecutor(max_workers=n_workers, mp_context=ctx, initializer=_worker_setup)
+
+
+WORKER_NICE = 10
+# glibc's malloc in a fresh process maps and unmaps every block over 128 KiB and trims the heap
+# as soon as 128 KiB are free; a chunk's plan allocates and frees such blocks by the hundred
+# (numpy arrays, the chunk's bytes), so each is page-faulted in again: planning in a worker cost
+# 12-18% more CPU than in the long-running writer, whose thresholds have risen. Fixed thresholds
+# (a worker's working set is a few chunks: bounded) remove the difference (bench/ingest.py).
+MALLOC_MMAP_THRESHOLD = 16 << 20
+MALLOC_TRIM_THRESHOLD = 64 << 20
+
+
+def _worker_setup() -> None:
+    _lower_priority()
+    _steady_malloc()
+
+
+def _lower_priority() -> None:
+    """Workers yield the CPU to this process, the one writer: it is the pipeline's critical path
+    (the workers are up to a window ahead of it), and on a machine with as many workers as cores
+    an equal share would leave it a fraction of a core."""
+    import os
+
+    if hasattr(os, "nice") and WORKER_NICE:
+        try:
+            os.nice(WORKER_NICE)
+        except OSError:
+            pass
+
+
+def _steady_malloc() -> bool:
+    """Set glibc malloc's thresholds in this process; False where there is no glibc."""
+    import ctypes
+    import ctypes.util
+    import sys
+
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c") or "libc.so.6")
+        mallopt = libc.mallopt
+    except (OSError, AttributeError):  # (musl and others have no mallopt)
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3  # (malloc.h)
+    ok = mallopt(m_mmap_threshold, MALLOC_MMAP_THRESHOLD) == 1
+    return mallopt(m_trim_threshold, MALLOC_TRIM_THRESHOLD) == 1 and ok

@@ -24,6 +24,8 @@ from studio.core.errors import StoreError
 if TYPE_CHECKING:
     import sqlite_utils
 
+PAGE_SIZE = 16384  # bytes per page of a new database (an existing one keeps its own)
+
 
 def _import_sqlite_utils() -> ModuleType:
     """sqlite_utils, imported on first use without pandas: sqlite-utils imports pandas (and
@@ -98,6 +100,11 @@ class Store:
             try:
                 mode = conn.execute("PRAGMA journal_mode").fetchone()[0]
                 if str(mode).lower() != "wal":
+                    # A new file: 16 KiB pages (SQLite's default is 4 KiB). A bulk add writes
+                    # every page twice (WAL, then checkpoint), and with fewer, larger pages the
+                    # insert, index build and commit of 100 MB of records cost about 30% less
+                    # CPU (bench/ingest.py). It can only be set before the first table exists.
+                    conn.execute(f"PRAGMA page_size={PAGE_SIZE}")
                     conn.execute("PRAGMA journal_mode=WAL")
                 return
             except sqlite3.OperationalError as e:

@@ -160,7 +160,9 @@ def test_concurrency_limit_answers_429(served_studio: Any) -> None:
         t.start()
         while n.worker.queued == 0 and t.is_alive():  # the first request waits for the worker
             gate.wait(0.01)
-        r = httpx.post(f"{n.url}/v1/completions", json={"model": "notes-a", "prompt": "y"})
+        r = httpx.post(
+            f"{n.url}/v1/completions", json={"model": "notes-a", "prompt": "y"}, timeout=60
+        )  # (httpx's default 5 s was seen to run out on a loaded machine)
         assert r.status_code == 429 and r.json()["error"]["code"] == "rate_limit_exceeded"
         gate.set()
         t.join()

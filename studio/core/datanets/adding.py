@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import builtins
 import gc
+import hashlib
 import json
 import time
 from collections.abc import Callable
@@ -14,13 +15,13 @@ from typing import Any
 
 import numpy as np
 
-from studio.core import quality
+from studio.core import ingest_plan, quality
 from studio.core.cancel import CancelToken, check
 from studio.core.changes import Changes
 from studio.core.datanets.duplicates import DuplicateChecks
 from studio.core.errors import InvalidInput, StudioError
 from studio.core.ingest import display_name
-from studio.core.ingest_plan import PlannedTexts, plans_of, prepare_files
+from studio.core.ingest_plan import FileParts, PlannedTexts, plans_of, prepare_files
 from studio.core.ingest_plan import plan_file as parse_file
 
 _PROGRESS_EVERY = 5000  # records inserted between progress events
@@ -112,11 +113,11 @@ class AddingFiles(DuplicateChecks):
         held: builtins.list[tuple[Any, ...]] = []
         live = [not all_or_nothing]
 
-        def progress(*event: Any) -> None:
+        def progress(*event: Any, **data: Any) -> None:
             if live[0]:
-                self.events.progress(*event)
+                self.events.progress(*event, **data)
             else:
-                held.append(event)
+                held.append((event, data))
 
         # A bigger page cache for the bulk insert (SQLite's default is 2 MB): the two record
         # indexes take random inserts, and a page evicted mid-transaction is written twice.
@@ -126,14 +127,24 @@ class AddingFiles(DuplicateChecks):
         bulk = BulkIndexes(conn, size)
         try:
             with self.store.transaction():
-                for i, (p, plan) in enumerate(zip(paths, plans, strict=True)):
-                    if i == len(paths) - 1 and not live[0] and not isinstance(plan, StudioError):
+
+                def go_live() -> None:
+                    if not live[0]:
                         live[0] = True  # every file is planned and readable: report as we go
-                        for event in held:
-                            self.events.progress(*event)
+                        for event, data in held:
+                            self.events.progress(*event, **data)
+
+                for i, (p, plan) in enumerate(zip(paths, plans, strict=True)):
                     if not isinstance(plan, StudioError):
-                        results.append(self._ingest(dn, plan, who, cancel, progress, bulk))
-                    elif all_or_nothing:
+                        last = i == len(paths) - 1
+                        outcome = self._ingest(
+                            dn, plan, who, cancel, progress, bulk, go_live if last else None
+                        )
+                        if not isinstance(outcome, StudioError):
+                            results.append(outcome)
+                            continue
+                        plan = outcome  # (refused once all its chunks were planned)
+                    if all_or_nothing:
                         raise _all_or_nothing(plan, len(paths))
                     else:
                         results.append(
@@ -177,26 +188,122 @@ class AddingFiles(DuplicateChecks):
     def _ingest(
         self,
         dn: dict[str, Any],
-        plan: dict[str, Any],
+        file: FileParts,
         who: str,
         cancel: CancelToken | None = None,
         progress: Callable[..., Any] | None = None,
         bulk: BulkIndexes | None = None,
-    ) -> dict[str, Any]:
+        when_planned: Callable[[], None] | None = None,
+    ) -> dict[str, Any] | StudioError:
+        """Write one file's records, chunk by chunk as the planning hands them over, inside a
+        savepoint: a file refused once all its chunks are seen (a malformed line in its last
+        chunk, too many records) is taken back whole, and the add goes on with the next.
+        when_planned is called once all its chunks are planned and it is not refused, before
+        its last chunk is written."""
         progress = progress or self.events.progress
         cfg = self.config.ingest
-        base = {"file": plan["name"], "path": plan["stored_path"], "sha256": plan["sha256"]}
+        head = file.head
+        base = {"file": head["name"], "path": head["stored_path"], "sha256": head["sha256"]}
         prior = self.store.one(
             "SELECT id, added_at, records FROM datanet_files WHERE datanet_id = ? AND sha256 = ?",
-            (dn["id"], plan["sha256"]),
+            (dn["id"], head["sha256"]),
         )
         if prior:
+            file.drain()
             return {
                 **base,
                 "status": "duplicate",
                 "records": 0,
                 "message": f"already added (file #{prior['id']}, {prior['records']} records): nothing added",
             }
+        seen: builtins.list[Any] = []  # every part, as file_error wants them (no plans kept)
+        written = _FileWritten()
+        conn = self.store.conn
+        conn.execute("SAVEPOINT add_file")
+        try:
+            with self.store.transaction():
+                for group in file.groups():
+                    check(cancel)
+                    for part in group:
+                        ok = isinstance(part, dict) and "bad" not in part
+                        seen.append(
+                            {"kinds": part["kinds"], "refused": part["refused"]} if ok else part  # type: ignore[index]
+                        )
+                    if ingest_plan.file_error(head, seen, cfg) is not None:
+                        continue  # (refused in any case: the rest is only looked at)
+                    if len(seen) == file.count and when_planned is not None:
+                        when_planned()
+                    plan = ingest_plan.combine(head, group)  # type: ignore[arg-type]
+                    self._write_part(dn, plan, who, written, cancel, progress, bulk)
+                    if len(seen) < file.count:  # (its end is reported below)
+                        done = plan["byte_base"] + plan["bytes"]
+                        progress("ingest", done, head["size"], head["name"], unit="bytes")
+            failed = ingest_plan.file_error(head, seen, cfg)
+            if failed is not None:
+                conn.execute("ROLLBACK TO add_file")
+                self._dedupe_cache.pop(dn["id"], None)  # it holds the ids taken back
+                return failed
+            if written.file_id is None:  # every record refused: the file is noted all the same
+                self._file_row(dn, head, hashlib.sha256(b"").hexdigest(), who, written)
+            conn.execute(
+                "UPDATE datanet_files SET records = ?, refused = ? WHERE id = ?",
+                (written.records, len(written.refused), written.file_id),
+            )
+        except BaseException:
+            self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
+            raise
+        finally:
+            conn.execute("RELEASE add_file")
+        progress("ingest", head["size"], head["size"], head["name"], unit="bytes")
+        first = written.first_id
+        return {
+            **base,
+            "status": "added",
+            "records": written.records,
+            "refused": written.refused,
+            "flags": written.flags,
+            "file_id": written.file_id,
+            "_ids": range(first, first + written.records),  # for the Changes; add_files removes it
+            "_packs": written.packs,  # in use now (_add_files removes it)
+        }
+
+    def _file_row(
+        self, dn: dict[str, Any], head: dict[str, Any], pack: str, who: str, written: _FileWritten
+    ) -> None:
+        cur = self.store.execute(
+            "INSERT INTO datanet_files(datanet_id, name, path, sha256, size, format, contributor, pack,"
+            " records, refused, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+            (
+                dn["id"],
+                head["name"],
+                head["stored_path"],
+                head["sha256"],
+                head["size"],
+                head["format"],
+                who,
+                pack,
+                0,  # (both counts are set once every chunk is in: _ingest)
+                0,
+                written.now,
+            ),
+        )
+        written.file_id = cur.lastrowid
+        written.packs.add(pack)
+        row = self.store.one("SELECT COALESCE(MAX(id), 0) AS m FROM records")
+        written.first_id = written.next_id = (row["m"] if row else 0) + 1
+
+    def _write_part(
+        self,
+        dn: dict[str, Any],
+        plan: dict[str, Any],
+        who: str,
+        written: _FileWritten,
+        cancel: CancelToken | None,
+        progress: Callable[..., Any],
+        bulk: BulkIndexes | None,
+    ) -> None:
+        """One planned chunk's records: duplicates found, scored and inserted."""
+        cfg = self.config.ingest
         # Everything per record comes computed by the planning workers, as flat lists and numpy
         # arrays; the texts are decoded from the pack only for the few records scored or compared.
         kinds: builtins.list[str] = plan["kinds"]
@@ -208,153 +315,145 @@ class AddingFiles(DuplicateChecks):
         # will reference them, marked pending: a rollback discards them (add_files), and if the
         # process is killed before COMMIT the next open sweeps them (sweep_abandoned_blobs). No
         # row ever points at a blob that is not on disk.
-        pack = plan["pack"]
-        check(cancel)
-        now = time.time()
-        try:
-            with self.store.transaction():
-                # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
-                seen, index = self._dedupe_state(dn["id"])
-                cur = self.store.execute(
-                    "INSERT INTO datanet_files(datanet_id, name, path, sha256, size, format, contributor, pack,"
-                    " records, refused, added_at) VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                    (
-                        dn["id"],
-                        plan["name"],
-                        plan["stored_path"],
-                        plan["sha256"],
-                        plan["size"],
-                        plan["format"],
-                        who,
-                        pack,
-                        len(kinds),
-                        len(plan["refused"]),
-                        now,
-                    ),
+        now = written.now
+        # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
+        seen, index = self._dedupe_state(dn["id"])
+        total = len(kinds)
+        written.refused += plan["refused"]
+        if not total:
+            return
+        if written.file_id is None:  # (its pack: the first chunk's with records)
+            self._file_row(dn, plan, plan["pack"], who, written)
+        file_id = written.file_id
+        next_id = written.next_id
+        written.packs.update(plan["packs"])
+        ids = range(next_id, next_id + total)
+        empty = quality.empty_rows(sigs)
+        # Exact duplicates (rare): the first record with the same content, in an earlier
+        # file or chunk (`seen`) or earlier in this one, found with bulk dict and numpy operations.
+        earlier = list(map(seen.get, hashes))
+        first_here = dict(zip(reversed(hashes), reversed(ids), strict=True))  # lowest id
+        firsts = np.fromiter(map(first_here.__getitem__, hashes), np.int64, total)
+        # index in this chunk -> id of the first record with that content
+        exact = {i: e for i, e in enumerate(earlier) if e is not None}
+        is_dup = firsts != np.arange(next_id, next_id + total)
+        is_dup[list(exact)] = True
+        for i in np.flatnonzero(is_dup).tolist():
+            exact.setdefault(i, int(firsts[i]))
+        # (not keys() - seen.keys(): that walks all of `seen`, once per chunk)
+        seen.update({h: i for h, i in first_here.items() if h not in seen})
+        # The others (with a signature) go into the near-duplicate index in id order,
+        # each checked against those before it.
+        indexed = np.flatnonzero(~(empty | is_dup)).tolist()
+        near: dict[int, tuple[int, float]] = {}
+        # (band keys from the planning, unless made for another threshold's bands)
+        keys = plan["bands"][indexed] if plan["banding"] == (index.b, index.r) else None
+        ranked = index.check_and_add_many([ids[i] for i in indexed], sigs[indexed], keys)
+        for rid, cands in sorted(ranked.items()):
+            found = self._confirm(
+                dn["id"], texts[rid - next_id], cands, batch_texts=(next_id, texts)
+            )
+            if found:
+                near[rid] = found
+        # Scores: assess() for records with something to say, (1.0, []) for the others.
+        ratios = plan["ratios"]
+        has_pii = np.zeros(total, dtype=bool)
+        has_pii[list(pii_found)] = True
+        plain = quality.unflagged_ok(plan["lengths"], ratios, cfg)
+        plain &= ~(is_dup | has_pii)
+        plain[[rid - next_id for rid in near]] = False
+        scores = [1.0] * total
+        reasons_json = ["[]"] * total
+        pii_json = ["[]"] * total
+        for i in np.flatnonzero(~plain).tolist():
+            nd = near.get(next_id + i)
+            pii = pii_found.get(i, ())
+            scores[i], reasons = quality.assess(
+                texts[i],
+                cfg,
+                pii=pii,
+                exact_duplicate_of=exact.get(i),
+                near_duplicate_of=nd[0] if nd else None,
+                similarity=nd[1] if nd else 0.0,
+                ratio=float(ratios[i]),
+            )
+            reasons_json[i] = json.dumps(reasons) if reasons else "[]"
+            pii_json[i] = json.dumps(pii) if pii else "[]"
+        flags = written.flags
+        flags["exact_duplicate"] += len(exact)
+        flags["near_duplicate"] += len(near)
+        flags["pii"] += int(np.count_nonzero(has_pii))
+        flags["low_score"] += sum(1 for sc in scores if sc < 0.5)
+        width = quality.NUM_PERM * 4
+        sig_bytes = np.ascontiguousarray(sigs).tobytes()
+        rows = list(
+            zip(
+                ids,
+                repeat(dn["id"]),
+                repeat(file_id),
+                kinds,
+                hashes,
+                plan["packs"],
+                plan["offsets"].tolist(),
+                plan["sizes"].tolist(),
+                repeat(who),
+                repeat(dn["license"]),
+                scores,
+                reasons_json,
+                pii_json,
+                plan["sources"],
+                plan["previews"],
+                [
+                    None if e else sig_bytes[j : j + width]
+                    for e, j in zip(empty.tolist(), range(0, len(sig_bytes), width), strict=True)
+                ],
+                repeat(now),
+            )
+        )
+        if bulk is not None:
+            bulk.before_insert(total, plan["bytes"], next_id - 1)
+        # progress in bytes of the file (its number of records is known only at its end)
+        start, span = plan["byte_base"], plan["bytes"]
+        for lo in range(0, total, _PROGRESS_EVERY):
+            check(cancel)
+            chunk = rows[lo : lo + _PROGRESS_EVERY]
+            self.store.conn.executemany(_INSERT_RECORD, chunk)
+            if len(chunk) == _PROGRESS_EVERY:  # (the file's end is reported by _ingest)
+                done = lo + len(chunk)
+                progress(
+                    "ingest", start + span * done // total, plan["size"], plan["name"], unit="bytes"
                 )
-                file_id = cur.lastrowid
-                row = self.store.one("SELECT COALESCE(MAX(id), 0) AS m FROM records")
-                next_id = (row["m"] if row else 0) + 1
-                total = len(kinds)
-                ids = range(next_id, next_id + total)
-                empty = quality.empty_rows(sigs)
-                # Exact duplicates (rare): the first record with the same content, in an earlier
-                # file (`seen`) or earlier in this one, found with bulk dict and numpy operations.
-                earlier = list(map(seen.get, hashes))
-                first_here = dict(zip(reversed(hashes), reversed(ids), strict=True))  # lowest id
-                firsts = np.fromiter(map(first_here.__getitem__, hashes), np.int64, total)
-                # index in this file -> id of the first record with that content
-                exact = {i: e for i, e in enumerate(earlier) if e is not None}
-                is_dup = firsts != np.arange(next_id, next_id + total)
-                is_dup[list(exact)] = True
-                for i in np.flatnonzero(is_dup).tolist():
-                    exact.setdefault(i, int(firsts[i]))
-                seen.update({h: first_here[h] for h in first_here.keys() - seen.keys()})
-                # The others (with a signature) go into the near-duplicate index in id order,
-                # each checked against those before it.
-                indexed = np.flatnonzero(~(empty | is_dup)).tolist()
-                near: dict[int, tuple[int, float]] = {}
-                # (band keys from the planning, unless made for another threshold's bands)
-                keys = plan["bands"][indexed] if plan["banding"] == (index.b, index.r) else None
-                ranked = index.check_and_add_many([ids[i] for i in indexed], sigs[indexed], keys)
-                for rid, cands in sorted(ranked.items()):
-                    found = self._confirm(
-                        dn["id"], texts[rid - next_id], cands, batch_texts=(next_id, texts)
-                    )
-                    if found:
-                        near[rid] = found
-                # Scores: assess() for records with something to say, (1.0, []) for the others.
-                ratios = plan["ratios"]
-                has_pii = np.zeros(total, dtype=bool)
-                has_pii[list(pii_found)] = True
-                plain = quality.unflagged_ok(plan["lengths"], ratios, cfg)
-                plain &= ~(is_dup | has_pii)
-                plain[[rid - next_id for rid in near]] = False
-                scores = [1.0] * total
-                reasons_json = ["[]"] * total
-                pii_json = ["[]"] * total
-                for i in np.flatnonzero(~plain).tolist():
-                    nd = near.get(next_id + i)
-                    pii = pii_found.get(i, ())
-                    scores[i], reasons = quality.assess(
-                        texts[i],
-                        cfg,
-                        pii=pii,
-                        exact_duplicate_of=exact.get(i),
-                        near_duplicate_of=nd[0] if nd else None,
-                        similarity=nd[1] if nd else 0.0,
-                        ratio=float(ratios[i]),
-                    )
-                    reasons_json[i] = json.dumps(reasons) if reasons else "[]"
-                    pii_json[i] = json.dumps(pii) if pii else "[]"
-                flagged = {
-                    "exact_duplicate": len(exact),
-                    "near_duplicate": len(near),
-                    "pii": int(np.count_nonzero(has_pii)),
-                    "low_score": sum(1 for sc in scores if sc < 0.5),
-                }
-                width = quality.NUM_PERM * 4
-                sig_bytes = np.ascontiguousarray(sigs).tobytes()
-                rows = list(
-                    zip(
-                        ids,
-                        repeat(dn["id"]),
-                        repeat(file_id),
-                        kinds,
-                        hashes,
-                        plan["packs"],
-                        plan["offsets"].tolist(),
-                        plan["sizes"].tolist(),
-                        repeat(who),
-                        repeat(dn["license"]),
-                        scores,
-                        reasons_json,
-                        pii_json,
-                        plan["sources"],
-                        plan["previews"],
-                        [
-                            None if e else sig_bytes[j : j + width]
-                            for e, j in zip(
-                                empty.tolist(), range(0, len(sig_bytes), width), strict=True
-                            )
-                        ],
-                        repeat(now),
-                    )
-                )
-                if bulk is not None:
-                    bulk.before_insert(total, plan["size"], next_id - 1)
-                for lo in range(0, total, _PROGRESS_EVERY):
-                    check(cancel)
-                    chunk = rows[lo : lo + _PROGRESS_EVERY]
-                    self.store.conn.executemany(_INSERT_RECORD, chunk)
-                    if len(chunk) == _PROGRESS_EVERY:
-                        progress("ingest", lo + len(chunk), total, plan["name"])
-                self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
-        except BaseException:
-            self._dedupe_cache.pop(dn["id"], None)  # it may hold ids that were rolled back
-            raise
-        progress("ingest", total, total, plan["name"])
-        return {
-            **base,
-            "status": "added",
-            "records": total,
-            "refused": plan["refused"],
-            "flags": flagged,
-            "file_id": file_id,
-            "_ids": ids,  # for the Changes; add_files removes it
-            "_packs": {pack, *plan["packs"]},  # in use now (_add_files removes it)
-        }
+        written.next_id = next_id + total
+        written.records += total
+        self._dedupe_cache[dn["id"]] = (seen, index, next_id + total - 1)
+
+
+class _FileWritten:
+    """What the chunks of one file written so far add up to."""
+
+    def __init__(self) -> None:
+        self.file_id: int | None = None
+        self.first_id = self.next_id = 0
+        self.records = 0
+        self.refused: builtins.list[dict[str, str]] = []
+        self.flags = {"exact_duplicate": 0, "near_duplicate": 0, "pii": 0, "low_score": 0}
+        self.packs: set[str] = set()
+        self.now = time.time()
 
 
 class BulkIndexes:
-    """The record table's secondary indexes dropped for a large add and built again (sorted, in
-    one pass each) before COMMIT, all in the add's transaction: a rollback or a crash restores
-    them with everything else. Built once, an index costs about a third of what the same rows
-    cost inserted one by one (random inserts into the content-hash index, mostly). Worth it when
-    the add brings at least as many records as the table holds (MIN_ROWS at least): the
-    estimate is the first file's records per byte times the bytes of all files."""
+    """The record table's index fed in random order (content hashes) dropped for a large add
+    and built again (sorted, in one pass) before COMMIT, all in the add's transaction: a
+    rollback or a crash restores it with everything else. Built once, it costs about a third of
+    the same rows inserted one by one. The other indexes (Datanet with status, score or
+    contributor) take new records at their end, as the table does: they are kept, so that
+    their cost falls in the insert loop, while the pool still plans, rather than in the build
+    after it, when only this process works. Worth it when the add brings at least as many
+    records as the table holds (MIN_ROWS at least): the estimate is the first file's records
+    per byte times the bytes of all files."""
 
     MIN_ROWS = 20_000
+    RANDOM_ORDER = ("records_content",)
 
     def __init__(self, conn: Any, size: int) -> None:
         self.conn, self.size = conn, size
@@ -368,9 +467,11 @@ class BulkIndexes:
         expected = rows * max(self.size, file_size) / max(file_size, 1)
         if expected < max(self.MIN_ROWS, existing):
             return
+        marks = ",".join("?" * len(self.RANDOM_ORDER))
         found = self.conn.execute(
             "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND tbl_name = 'records'"
-            " AND sql IS NOT NULL ORDER BY name"
+            f" AND sql IS NOT NULL AND name IN ({marks}) ORDER BY name",
+            self.RANDOM_ORDER,
         ).fetchall()
         for name, sql in found:
             self.conn.execute(f'DROP INDEX "{name}"')

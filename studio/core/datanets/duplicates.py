@@ -51,8 +51,11 @@ class DuplicateChecks(DatanetRecords):
             last = 0
         else:
             seen, index, last = cached
+        # `+datanet_id`: a range of record ids, not every record of the Datanet (by an index on
+        # datanet_id, then sorted): this runs for every chunk an add writes
         rows = self.store.conn.execute(
-            "SELECT id, content_sha256, minhash FROM records WHERE datanet_id = ? AND id > ? ORDER BY id",
+            "SELECT id, content_sha256, minhash FROM records WHERE +datanet_id = ? AND id > ?"
+            " ORDER BY id",
             (datanet_id, last),
         ).fetchall()
         if rows:

@@ -51,9 +51,12 @@ class DuplicateIndex:
         # J = 0.85 the 64-slot agreement can be as low as 0.77, and 12x5 still finds ~98% of such
         # pairs; false candidates are cheap to drop.
         self.b, self.r = lsh_params(round(max(0.3, threshold - 0.3), 2))
-        # every band key of every indexed record, sorted, and the record id beside each
-        self._keys = np.zeros(0, dtype=np.int64)
-        self._ids = np.zeros(0, dtype=np.int64)
+        # Every band key of every indexed record with the record id beside each, in two runs
+        # sorted by key (within a run, equal keys in id order): the base, and a tail of the
+        # latest records, merged into the base once it is an eighth of it. An add writes a file
+        # chunk by chunk; merging each chunk into one array copied the whole index every time.
+        empty = np.zeros(0, dtype=np.int64)
+        self._runs = [(empty, empty), (empty, empty)]  # (base, tail), each (keys, ids)
         self.sigs: dict[int, np.ndarray] = {}
 
     def band_key_array(self, sigs: np.ndarray) -> np.ndarray:
@@ -126,52 +129,72 @@ class DuplicateIndex:
             order = np.argsort(flat, kind="stable")
             sk, rows = flat[order], order // keys.shape[1]
         cands: dict[int, set[int]] = {}
-        # against the index (sorted queries keep the binary searches cache-friendly)
-        at = np.searchsorted(self._keys, sk, side="left")
-        if len(self._keys):
-            hits = np.flatnonzero(self._keys[np.minimum(at, len(self._keys) - 1)] == sk)
-            for j in hits.tolist():
-                lo = int(at[j])
-                hi = int(np.searchsorted(self._keys, sk[j], side="right"))
-                if collect:
-                    cands.setdefault(int(rows[j]), set()).update(
-                        self._ids[max(lo, hi - self.CAP) : hi].tolist()
-                    )
-                at[j] = hi  # insert after the equal keys
-        # within the batch: in a run of equal keys each record sees the ones before it (rows are
-        # ascending inside a run; a record never repeats a key)
-        same = np.flatnonzero(sk[1:] == sk[:-1]) + 1
-        if collect and len(same):
+        if collect:
+            # Per band key, a record's candidates are the last CAP records before it with that
+            # key: in the index (sorted queries keep the binary searches cache-friendly), then
+            # earlier in this batch (in a run of equal keys, rows ascend; a record never repeats
+            # a key). The same, however the records are split into batches.
+            before = self._lookup(sk)
+            same = np.flatnonzero(sk[1:] == sk[:-1]) + 1
             first = np.flatnonzero(np.r_[True, sk[1:] != sk[:-1]])
             run_start = first[np.searchsorted(first, same, side="right") - 1]
             for p, s in zip(same.tolist(), run_start.tolist(), strict=True):
-                cands.setdefault(int(rows[p]), set()).update(
-                    ids_arr[rows[max(s, p - self.CAP) : p]].tolist()
-                )
-        # merge: the new entries go before the index entries from `at` on (one mask for both arrays)
-        dest = at + np.arange(len(sk))
-        fresh = np.zeros(len(self._keys) + len(sk), dtype=bool)
-        fresh[dest] = True
-        merged_keys = np.empty(len(fresh), dtype=np.int64)
-        merged_ids = np.empty(len(fresh), dtype=np.int64)
-        merged_keys[dest], merged_ids[dest] = sk, ids_arr[rows]
-        merged_keys[~fresh], merged_ids[~fresh] = self._keys, self._ids
-        self._keys, self._ids = merged_keys, merged_ids
+                here = ids_arr[rows[max(s, p - self.CAP) : p]].tolist()
+                before[p] = (before.get(s, []) + here)[-self.CAP :]
+            for j, found in before.items():
+                cands.setdefault(int(rows[j]), set()).update(found)
+        base, tail = self._runs
+        tail = _merge_runs(tail, (sk, ids_arr[rows]))
+        if 8 * len(tail[0]) >= len(base[0]):
+            base, tail = _merge_runs(base, tail), (tail[0][:0], tail[1][:0])
+        self._runs = [base, tail]
         self.sigs.update(zip(ids_arr.tolist(), sigs, strict=True))
         out = {}
-        for i, found in cands.items():
-            ranked = self._rank(found, sigs[i], int(ids_arr[i]))
+        for i, near in cands.items():
+            ranked = self._rank(near, sigs[i], int(ids_arr[i]))
             if ranked:
                 out[int(ids_arr[i])] = ranked
         return out
+
+    def _lookup(self, sk: np.ndarray) -> dict[int, list[int]]:
+        """For each position j of the sorted query keys `sk` that the index holds: the ids of
+        the last CAP records indexed with that key (the latest, as one sorted array holds them)."""
+        found: dict[int, list[int]] = {}
+        for keys, ids in self._runs:  # (the base, then the tail: older records first)
+            if not len(keys):
+                continue
+            at = np.searchsorted(keys, sk, side="left")
+            hits = np.flatnonzero(keys[np.minimum(at, len(keys) - 1)] == sk)
+            if not len(hits):
+                continue
+            hi = np.searchsorted(keys, sk[hits], side="right")
+            for j, lo, h in zip(hits.tolist(), at[hits].tolist(), hi.tolist(), strict=True):
+                got = found.setdefault(j, [])
+                got += ids[max(lo, h - self.CAP) : h].tolist()
+                del got[: -self.CAP]
+        return found
 
     def candidates(
         self, sig: np.ndarray, keys: list[int], exclude: int | None = None
     ) -> list[tuple[int, float]]:
         """Up to 5 (key, estimated Jaccard) worth an exact check, best first."""
         cands: set[int] = set()
-        for k in keys:
-            lo = int(np.searchsorted(self._keys, k, side="left"))
-            hi = int(np.searchsorted(self._keys, k, side="right"))
-            cands.update(self._ids[max(lo, hi - self.CAP) : hi].tolist())
+        for ids in self._lookup(np.sort(np.asarray(keys, dtype=np.int64))).values():
+            cands.update(ids)
         return self._rank(cands, sig, exclude)
+
+
+def _merge_runs(
+    older: tuple[np.ndarray, np.ndarray], newer: tuple[np.ndarray, np.ndarray]
+) -> tuple[np.ndarray, np.ndarray]:
+    """Two sorted runs as one: equal keys keep the older run's entries first."""
+    if not len(older[0]):
+        return newer
+    dest = np.searchsorted(older[0], newer[0], side="right") + np.arange(len(newer[0]))
+    keys = np.empty(len(older[0]) + len(newer[0]), dtype=np.int64)
+    ids = np.empty(len(keys), dtype=np.int64)
+    keys[dest], ids[dest] = newer
+    rest = np.ones(len(keys), dtype=bool)
+    rest[dest] = False
+    keys[rest], ids[rest] = older
+    return keys, ids
