@@ -219,25 +219,25 @@ class AddingFiles(DuplicateChecks):
         seen: builtins.list[Any] = []  # every part, as file_error wants them (no plans kept)
         written = _FileWritten()
         conn = self.store.conn
+        # (inside the add's transaction: BEGIN IMMEDIATE, so nobody else writes meanwhile)
         conn.execute("SAVEPOINT add_file")
         try:
-            with self.store.transaction():
-                for group in file.groups():
-                    check(cancel)
-                    for part in group:
-                        ok = isinstance(part, dict) and "bad" not in part
-                        seen.append(
-                            {"kinds": part["kinds"], "refused": part["refused"]} if ok else part  # type: ignore[index]
-                        )
-                    if ingest_plan.file_error(head, seen, cfg) is not None:
-                        continue  # (refused in any case: the rest is only looked at)
-                    if len(seen) == file.count and when_planned is not None:
-                        when_planned()
-                    plan = ingest_plan.combine(head, group)  # type: ignore[arg-type]
-                    self._write_part(dn, plan, who, written, cancel, progress, bulk)
-                    if len(seen) < file.count:  # (its end is reported below)
-                        done = plan["byte_base"] + plan["bytes"]
-                        progress("ingest", done, head["size"], head["name"], unit="bytes")
+            for group in file.groups():
+                check(cancel)
+                for part in group:
+                    ok = isinstance(part, dict) and "bad" not in part
+                    seen.append(
+                        {"kinds": part["kinds"], "refused": part["refused"]} if ok else part  # type: ignore[index]
+                    )
+                if ingest_plan.file_error(head, seen, cfg) is not None:
+                    continue  # (refused in any case: the rest is only looked at)
+                if len(seen) == file.count and when_planned is not None:
+                    when_planned()
+                plan = ingest_plan.combine(head, group)  # type: ignore[arg-type]
+                self._write_part(dn, plan, who, written, cancel, progress, bulk)
+                if len(seen) < file.count:  # (its end is reported below)
+                    done = plan["byte_base"] + plan["bytes"]
+                    progress("ingest", done, head["size"], head["name"], unit="bytes")
             failed = ingest_plan.file_error(head, seen, cfg)
             if failed is not None:
                 conn.execute("ROLLBACK TO add_file")
@@ -316,12 +316,12 @@ class AddingFiles(DuplicateChecks):
         # process is killed before COMMIT the next open sweeps them (sweep_abandoned_blobs). No
         # row ever points at a blob that is not on disk.
         now = written.now
-        # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
-        seen, index = self._dedupe_state(dn["id"])
         total = len(kinds)
         written.refused += plan["refused"]
         if not total:
             return
+        # Inside BEGIN IMMEDIATE nobody else writes, so the ids we hand out are the ones we get.
+        seen, index = self._dedupe_state(dn["id"])
         if written.file_id is None:  # (its pack: the first chunk's with records)
             self._file_row(dn, plan, plan["pack"], who, written)
         file_id = written.file_id
@@ -449,8 +449,8 @@ class BulkIndexes:
     contributor) take new records at their end, as the table does: they are kept, so that
     their cost falls in the insert loop, while the pool still plans, rather than in the build
     after it, when only this process works. Worth it when the add brings at least as many
-    records as the table holds (MIN_ROWS at least): the estimate is the first file's records
-    per byte times the bytes of all files."""
+    records as the table holds (MIN_ROWS at least): the estimate is the records per byte of
+    the first chunks written times the bytes of all files."""
 
     MIN_ROWS = 20_000
     RANDOM_ORDER = ("records_content",)
@@ -460,11 +460,12 @@ class BulkIndexes:
         self.decided = False
         self.dropped: builtins.list[str] = []
 
-    def before_insert(self, rows: int, file_size: int, existing: int) -> None:
+    def before_insert(self, rows: int, nbytes: int, existing: int) -> None:
+        """`rows` records about to be inserted, parsed from `nbytes` bytes of input."""
         if self.decided or not rows:
             return
         self.decided = True
-        expected = rows * max(self.size, file_size) / max(file_size, 1)
+        expected = rows * max(self.size, nbytes) / max(nbytes, 1)
         if expected < max(self.MIN_ROWS, existing):
             return
         marks = ",".join("?" * len(self.RANDOM_ORDER))
