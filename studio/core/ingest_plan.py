@@ -464,16 +464,16 @@ def plans_of(
     blobs: Path | None = None,
     written: list[str] | None = None,
 ) -> Iterator[FileParts | StudioError]:
-    """Each prepared file's FileParts (or the error that refused it before any planning), in
-    order, its chunks' plans coming as they are done, while the pool works on the next chunks
-    and files (so the caller writes one chunk while the next ones are parsed). The caller takes
-    every part of a file before the next file. Chunks go to a process pool when there is more
-    than one core and enough data; the plans are the same either way. Files are read as the pool needs them, and
-    at most about WINDOW_BYTES of chunks are in flight: memory stays bounded however many
+    """Each prepared file's FileParts (or the error that refused it before any planning), in order,
+    its chunks' plans coming as they are done, while the pool works on the next chunks and files
+    (so the caller writes one chunk while the next ones are parsed). The caller takes every part
+    of a file before the next file. Chunks go to a process pool when there is more than one core
+    and enough data; the plans are the same either way. Files are read as the pool needs them,
+    and at most about WINDOW_BYTES of chunks are in flight: memory stays bounded however many
     files there are. With `blobs` (the blob store's folder) each chunk's pack is written there
     by whoever planned it, marked pending for this process; `written` gets the digest of every
-    blob so created, also of plans never handed out (a cancel, an error), as soon as it is
-    known and at the latest when the iterator is closed: the caller discards those no row uses."""
+    blob so created, also of plans never handed out (a cancel, an error), as soon as it is known
+    and at the latest when the iterator is closed: the caller discards those no row uses."""
     store = (str(blobs), os.getpid()) if blobs is not None else None
     out = written if written is not None else []
     files = [item for item in prepared if isinstance(item, Checked)]
