@@ -146,7 +146,9 @@ def test_concurrency_limit_answers_429(served_studio: Any) -> None:
     gate = threading.Event()
     try:
         assert n.worker is not None
-        n.worker.submit(gate.wait)  # the model worker is busy
+        busy = n.worker.submit(gate.wait)  # the model worker is busy
+        while not busy.running():  # (until it is taken, it counts as queued below)
+            gate.wait(0.01)
         first: dict[str, Any] = {}
 
         def call() -> None:
