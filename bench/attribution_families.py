@@ -29,6 +29,8 @@ Methods: ``ours`` (the fast default), ``ours-cal`` (the fast index with damping 
 picked per model by agreement with exact attributions of 4 held-out calibration sentences, never
 the evaluation queries), ``exact`` (this model's metagradient), ``exact-avg`` (the mean exact
 metagradient over --replays replays with seeds used nowhere else: the algorithm, not one model),
+``exact-sub`` (the mean over --replays random halves of the data, each trained as a retrain is,
+of the metagradient at that half's weights: where the usual setting's retrains are),
 kronfluence EK-FAC (all queries in one call: its best per-query latency) and TRAK (dattri).
 Canary recall@1 (the planted fact's own record ranked first for its query), per-query latency
 (exact: one replay shared by all queries, divided by their number), build time (index/factors;
@@ -52,7 +54,8 @@ Results, the commands that produced them and the conditions: docs/attribution.md
 Usage: .venv/bin/python bench/attribution_families.py [--families ...] [--seeds 0 1 2]
        [--subsets 16] [--drops 0.01 0.025 0.05 0.1] [--drop-weight 0] [--opt usual|smooth]
        [--replays 4]
-       [--methods ours ours-cal ours-grid exact exact-avg kronfluence-ekfac trak-dattri]
+       [--methods ours ours-cal ours-grid exact exact-avg exact-sub kronfluence-ekfac
+                  trak-dattri]
        [--json PATH]
 """
 
@@ -370,6 +373,62 @@ def run_exact_avg(trainer: Trainer, seed: int, queries: list[A.Example], k: int)
     }
 
 
+def run_exact_sub(trainer: Trainer, seed: int, queries: list[A.Example], k: int) -> dict[str, Any]:
+    """The exact metagradient where the usual setting's retrains are: at k random halves of the
+    data (seeds used nowhere else), each trained as a retrain is (the half alone, its own order
+    and steps), with the other half in every step at weight 0, so that their gradient is the
+    effect of adding them. The mean over the k draws is the score."""
+    from studio.attribution import exact as X
+
+    fx, n, pad = trainer.fx, len(trainer.fx.train), trainer.fx.tok.pad_token_id
+    t0, c0 = time.perf_counter(), time.process_time()
+    total = np.zeros((len(queries), n))
+    for j in range(k):
+        draw = 40_000 + 97 * seed + j
+        mask = np.zeros(n, dtype=bool)
+        mask[np.random.default_rng(draw).choice(n, n // 2, replace=False)] = True
+        inside, outside = np.flatnonzero(mask), np.flatnonzero(~mask)
+        rec = make_record(trainer.base, [fx.train[i] for i in inside], trainer.fam, draw, n, pad)
+        # The left-out rows go into a micro-batch of their own, spread evenly over each epoch's
+        # steps, so the trained half's batches stay exactly the retrain's.
+        per_epoch = len(rec.steps) // trainer.fam.epochs
+        for e in range(trainer.fam.epochs):
+            order = [int(i) for i in outside]
+            random.Random(draw * 31 + e).shuffle(order)
+            for s in range(per_epoch):
+                rows = []
+                for i in order[s::per_epoch]:
+                    rows.append(len(rec.rows))
+                    ex = fx.train[i]
+                    nt = max(1, sum(1 for y in ex.labels[1:] if y != A.IGNORE))
+                    rec.rows.append(
+                        {
+                            "input_ids": ex.input_ids,
+                            "labels": ex.labels,
+                            "position_ids": list(range(len(ex.input_ids))),
+                            "records": [ex.record_id - 1] * len(ex.input_ids),
+                        }
+                    )
+                    rec.row_coef.append([1.0 / nt] * len(ex.input_ids))
+                rec.steps[e * per_epoch + s].append(rows)
+        rep = trainer.replay(rec, "float64")
+        grads, _ = X.metagradients(
+            rep,
+            [(q.input_ids, q.labels) for q in queries],
+            block=8,
+            batched=True,
+            weights=mask.astype(np.float64),
+        )
+        total += -grads
+    elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
+    return {
+        "scores": total / k,
+        "latency": elapsed / len(queries),
+        "cpu": cpu / len(queries),
+        "build": 0.0,
+    }
+
+
 # The fast index's settings tried per family (--methods ours-grid): every point is scored on
 # every seed, and a point is chosen on held-out seeds only (bench/attribution_grid_pick.py).
 # Damping 1e-6 x the mean eigenvalue with A and B is kronfluence as the bench runs it
@@ -543,6 +602,7 @@ def run_family_seed(
         ),
         "exact": lambda: run_exact(trainer, record, queries),
         "exact-avg": lambda: run_exact_avg(trainer, seed, queries, replays),
+        "exact-sub": lambda: run_exact_sub(trainer, seed, queries, replays),
         "kronfluence-ekfac": lambda: A.run_kronfluence(model, fx, queries, work, batched=True),
         "trak-dattri": lambda: A.run_trak(model, fx, queries, work),
     }
@@ -603,6 +663,7 @@ METHODS = [
     "ours-grid",
     "exact",
     "exact-avg",
+    "exact-sub",
     "kronfluence-ekfac",
     "trak-dattri",
 ]
@@ -688,7 +749,10 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--lr", type=float, default=None, help="override the setting's learning rate")
     ap.add_argument("--warmup", type=float, default=None, help="override the warm-up fraction")
     ap.add_argument(
-        "--replays", type=int, default=4, help="replays averaged by exact-avg (seeds 30000+)"
+        "--replays",
+        type=int,
+        default=4,
+        help="replays averaged by exact-avg (seeds 30000+) and exact-sub (40000+)",
     )
     ap.add_argument(
         "--truth-dtype",

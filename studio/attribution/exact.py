@@ -362,8 +362,13 @@ def metagradients(
     cancel: Any = None,
     batched: bool = False,
     workdir: Path | None = None,
+    weights: Any = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """(d loss_q / d w_record for every query q and record, float64 Q x N; the query losses).
+
+    The derivative is taken at `weights` (default all 1, the real run); a record at weight 0
+    is in the replay's batches but not in its training, and its gradient is the effect of
+    adding it.
 
     With `workdir`, the kept states and the reverse pass's progress (adjoints and the gradient
     so far, after every block) are saved there, so a cancelled or killed run resumes where it
@@ -384,16 +389,32 @@ def metagradients(
         if progress:
             progress(done, total, msg)
 
-    if fwd_file is not None and fwd_file.exists():
-        saved = torch.load(fwd_file, weights_only=False)
+    w0 = _weights(rep, weights)
+
+    def load(path: Path | None) -> dict[str, Any] | None:
+        # A resume file taken at other weights or another block size is not this run's.
+        if path is None or not path.exists():
+            return None
+        saved = torch.load(path, weights_only=False)
+        kept_w = saved.get("weights")
+        same = saved.get("block") == block and isinstance(kept_w, torch.Tensor)
+        return saved if same and torch.equal(kept_w, w0) else None
+
+    saved = load(fwd_file)
+    if saved is not None:
         final, kept = saved["final"], saved["kept"]
         rep.__dict__["_rng"] = saved["rng"]
     else:
-        final, kept = train(rep, progress=fwd_progress, cancel=cancel, keep_every=block)
+        if rev_file is not None:
+            rev_file.unlink(missing_ok=True)
+        final, kept = train(rep, w0, progress=fwd_progress, cancel=cancel, keep_every=block)
         if fwd_file is not None:
-            _save(fwd_file, {"final": final, "kept": kept, "rng": rep.__dict__.get("_rng")})
-    if rev_file is not None and rev_file.exists():
-        saved = torch.load(rev_file, weights_only=False)
+            rng = rep.__dict__.get("_rng")
+            _save(
+                fwd_file, {"final": final, "kept": kept, "rng": rng, "weights": w0, "block": block}
+            )
+    saved = load(rev_file)
+    if saved is not None:
         adj, gw, losses, resume_at = saved["adj"], saved["gw"], saved["losses"], saved["next"]
     else:
         # Seeds of the reverse pass: d loss_q / d theta_T (the moments do not enter the loss).
@@ -414,7 +435,7 @@ def metagradients(
         p0, m0, v0 = (
             [x.detach().clone().requires_grad_(True) for x in part] for part in kept[start]
         )
-        w = torch.ones(rep.n_records, dtype=rep.dtype, requires_grad=True)
+        w = w0.clone().requires_grad_(True)
         state = (p0, m0, v0)
         for t in range(start, stop):
             state = step(rep, t, state, w, graph=True)
@@ -450,7 +471,11 @@ def metagradients(
                     gw[qi] += g[-1].detach().double()
         del state, outs, g
         if rev_file is not None:
-            _save(rev_file, {"adj": adj, "gw": gw, "losses": losses, "next": start})
+            _save(
+                rev_file,
+                {"adj": adj, "gw": gw, "losses": losses, "next": start}
+                | {"weights": w0, "block": block},
+            )
         if progress:
             progress(T + (T - start), total, f"reverse through steps {start + 1}-{stop} of {T}")
     return gw.numpy(), np.array(losses)

@@ -154,6 +154,42 @@ def test_metagradient_matches_finite_differences(trained: dict[str, Any]) -> Non
     assert torch.get_num_threads() == 1
 
 
+def test_metagradient_at_other_weights_matches_finite_differences(
+    trained: dict[str, Any], tmp_path: Path
+) -> None:
+    """At weights other than 1 (a record left out at 0, one halved): the derivative of that run,
+    and a record at 0 gets the effect of adding it. Resume files of other weights are not used."""
+    from studio.attribution import exact as X
+    from studio.train.replay_record import ReplayRecord
+
+    rep = X.load_replay(ReplayRecord.load(trained["plain"] / "replay"), trained["base"])
+    tok = [5, 40, 41, 42, 43, 44, 45, 46, 47]
+    queries = [(tok, tok)]
+    w0 = np.ones(rep.n_records)
+    w0[[1, 5]] = 0.0
+    w0[[2, 7]] = 0.5
+    work = tmp_path / "w"
+    ones, _ = X.metagradients(rep, queries, block=2, workdir=work)
+    grads, losses = X.metagradients(rep, queries, block=2, weights=w0, workdir=work)
+    assert not np.allclose(grads, ones)  # the resume files of weights 1 were not reused
+
+    def loss_at(w: np.ndarray) -> float:
+        final, _ = X.train(rep, w)
+        return float(X.query_loss(rep, final, queries[0]))
+
+    assert abs(loss_at(w0) - losses[0]) < 1e-12
+    h = 1e-6
+    for i in (1, 2, 5, 11):
+        e = w0.copy()
+        e[i] += h
+        up = loss_at(e)
+        e[i] -= 2 * h
+        fd = (up - loss_at(e)) / (2 * h)
+        assert abs(fd - grads[0, i]) <= 1e-4 * abs(grads[0, i]) + 1e-9, (i, fd, grads[0, i])
+    again, _ = X.metagradients(rep, queries, block=2, weights=w0, workdir=work)
+    np.testing.assert_array_equal(again, grads)
+
+
 def test_cancelled_exact_run_resumes_to_the_same_numbers(
     trained: dict[str, Any], tmp_path: Path
 ) -> None:
