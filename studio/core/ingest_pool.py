@@ -165,7 +165,14 @@ def _worker_died(name: str, pool: Any, how: str = "") -> StudioError:
     """What to say when a pool worker is gone (the kernel's out-of-memory killer, a kill): the
     caller's transaction rolls back and its pending packs are discarded, so re-running is safe."""
     if not how:
-        codes = sorted({p.exitcode for p in getattr(pool, "_processes", {}).values()} - {None, 0})
+        procs = list((getattr(pool, "_processes", None) or {}).values())
+        # The pool's manager thread is reaping the workers as we get here: while it reads a dead
+        # worker's status, that worker's exitcode reads as None. It joins every worker and
+        # stops, so after it the codes are all there.
+        manager = getattr(pool, "_executor_manager_thread", None)
+        if manager is not None:
+            manager.join(timeout=10)
+        codes = sorted({p.exitcode for p in procs} - {None, 0})
         if -signal.SIGKILL in codes:
             how = " (killed: SIGKILL, most often the system running out of memory)"
         elif codes:
