@@ -229,16 +229,9 @@ def make_record(
     init = {n: p.detach().clone() for n, p in model.named_parameters() if p.requires_grad}
     rows, coef = [], []
     for e in exs:
-        n = max(1, sum(1 for y in e.labels[1:] if y != A.IGNORE))
-        rows.append(
-            {
-                "input_ids": e.input_ids,
-                "labels": e.labels,
-                "position_ids": list(range(len(e.input_ids))),
-                "records": [e.record_id - 1] * len(e.input_ids),
-            }
-        )
-        coef.append([1.0 / n] * len(e.input_ids))
+        row, c = _row(e)
+        rows.append(row)
+        coef.append(c)
     g = random.Random(seed)
     steps, scale = [], []
     for _ in range(fam.epochs):
@@ -266,6 +259,19 @@ def make_record(
         init=init,
         row_coef=coef,
     )
+
+
+def _row(e: A.Example) -> tuple[dict[str, Any], list[float]]:
+    """One example as a replay row, and its per-token loss coefficient (the mean over its
+    labelled tokens)."""
+    n = max(1, sum(1 for y in e.labels[1:] if y != A.IGNORE))
+    row = {
+        "input_ids": e.input_ids,
+        "labels": e.labels,
+        "position_ids": list(range(len(e.input_ids))),
+        "records": [e.record_id - 1] * len(e.input_ids),
+    }
+    return row, [1.0 / n] * len(e.input_ids)
 
 
 class Trainer:
@@ -425,17 +431,9 @@ def _exact_sub_draws(
                 rows = []
                 for i in order[s::per_epoch]:
                     rows.append(len(rec.rows))
-                    ex = fx.train[i]
-                    nt = max(1, sum(1 for y in ex.labels[1:] if y != A.IGNORE))
-                    rec.rows.append(
-                        {
-                            "input_ids": ex.input_ids,
-                            "labels": ex.labels,
-                            "position_ids": list(range(len(ex.input_ids))),
-                            "records": [ex.record_id - 1] * len(ex.input_ids),
-                        }
-                    )
-                    rec.row_coef.append([1.0 / nt] * len(ex.input_ids))
+                    row, c = _row(fx.train[i])
+                    rec.rows.append(row)
+                    rec.row_coef.append(c)
                 rec.steps[e * per_epoch + s].append(rows)
         rep = trainer.replay(rec, "float64")
         grads, _ = X.metagradients(

@@ -473,8 +473,14 @@ def metagradients(
         if rev_file is not None:
             _save(
                 rev_file,
-                {"adj": adj, "gw": gw, "losses": losses, "next": start}
-                | {"weights": w0, "block": block},
+                {
+                    "adj": adj,
+                    "gw": gw,
+                    "losses": losses,
+                    "next": start,
+                    "weights": w0,
+                    "block": block,
+                },
             )
         if progress:
             progress(T + (T - start), total, f"reverse through steps {start + 1}-{stop} of {T}")
