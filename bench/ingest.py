@@ -16,6 +16,7 @@ still plans it)
 from __future__ import annotations
 
 import argparse
+import contextlib
 import hashlib
 import json
 import os
@@ -25,6 +26,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -116,6 +118,39 @@ def baseline(files: list[Path]) -> tuple[float, float]:
     return time.perf_counter() - t, _cpu() - c
 
 
+@contextlib.contextmanager
+def _writer_phases() -> Iterator[dict[str, Any]]:
+    """When the writer wrote each chunk, and how long the records' content index took to build
+    again (wrapping AddingFiles._write_part and BulkIndexes.rebuild for one add): what is left
+    once the last chunk is written (index, COMMIT, WAL checkpoint) runs in this process alone."""
+    from studio.core.datanets import adding
+
+    got: dict[str, Any] = {"writes": [], "rebuild": 0.0}
+    write, rebuild = adding.AddingFiles._write_part, adding.BulkIndexes.rebuild
+
+    def timed_write(*a: Any, **k: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return write(*a, **k)
+        finally:
+            got["writes"].append((t, time.perf_counter()))
+
+    def timed_rebuild(*a: Any, **k: Any) -> Any:
+        t = time.perf_counter()
+        try:
+            return rebuild(*a, **k)
+        finally:
+            got["rebuild"] += time.perf_counter() - t
+
+    adding.AddingFiles._write_part = timed_write  # type: ignore[method-assign]
+    adding.BulkIndexes.rebuild = timed_rebuild  # type: ignore[method-assign]
+    try:
+        yield got
+    finally:
+        adding.AddingFiles._write_part = write  # type: ignore[method-assign]
+        adding.BulkIndexes.rebuild = rebuild  # type: ignore[method-assign]
+
+
 def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]:
     from studio.app import Studio
     from studio.core import ingest_plan, ingest_pool, quality
@@ -131,9 +166,10 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         stolen = ingest_pool.STOLEN[0]
         planned_here = ingest_plan.PLANNING_CPU_S[1]
         server_before = _fork_server_cpu()
-        t, c = time.perf_counter(), _cpu()
-        results = s.datanets.add_files("bench", files, contributor=CONTRIBUTOR)
-        elapsed, cpu = time.perf_counter() - t, _cpu() - c
+        with _writer_phases() as phases:
+            t, c = time.perf_counter(), _cpu()
+            results = s.datanets.add_files("bench", files, contributor=CONTRIBUTOR)
+            elapsed, cpu = time.perf_counter() - t, _cpu() - c
         # the workers' own user + sys seconds (fresh processes for each call)
         cpu_workers = sum(v - before.get(pid, 0.0) for pid, v in ingest_plan.WORKER_CPU_S.items())
         cpu_workers += _fork_server_cpu() - server_before  # (started by the first pooled add)
@@ -153,6 +189,9 @@ def studio_ingest(files: list[Path], home: Path, workers: int) -> dict[str, Any]
         "stolen": ingest_pool.STOLEN[0] - stolen,
         "planned_here": ingest_plan.PLANNING_CPU_S[1] - planned_here,
         "flags": flags,
+        "first_write": phases["writes"][0][0] - t,
+        "last_write": phases["writes"][-1][1] - t,
+        "rebuild": phases["rebuild"],
         "digest": hashlib.sha256(repr([tuple(r) for r in rows]).encode()).hexdigest(),
     }
 
@@ -239,6 +278,15 @@ def main() -> None:
                 f"{label}: this process planned {r['planned_here']:.2f} CPU s"
                 f" ({r['stolen']} chunks taken from the pool) and wrote"
                 f" {r['cpu'] - r['planned_here']:.2f} CPU s (SQLite writer, reading, merging)"
+            )
+        for label, r in runs.items():
+            cpu = r["cpu"] + r["cpu_workers"]
+            print(
+                f"{label}: first chunk written at {r['first_write']:.2f} s, last at"
+                f" {r['last_write']:.2f} s; after it, this process alone for"
+                f" {r['elapsed'] - r['last_write']:.2f} s (content index {r['rebuild']:.2f} s,"
+                f" then COMMIT and WAL checkpoint); all CPU over {n_par if label != 'serial' else 1}"
+                f" core(s): {cpu / (n_par if label != 'serial' else 1):.2f} s"
             )
         print(f"ratio parallel/serial (wall):   {ser['elapsed'] / par['elapsed']:8.2f}x")
         print(f"ratio serial/baseline (wall):   {base / ser['elapsed']:8.3f}")
