@@ -43,7 +43,15 @@ core), query_cpu_ms the process CPU time of one query per call (EK-FAC: median o
 queries, one call each), batch_cpu_ms the CPU time per query with all queries in one call (ours:
 batches of 8 and one product; EK-FAC: its query_ms figure). ``ours-grid`` scores the fast index
 at every point of OURS_GRID (damping x LoRA matrices, and k = 256), for a choice made on held-out
-seeds only by bench/attribution_grid_pick.py.
+seeds only by bench/attribution_grid_pick.py. Fast-index variants tried on held-out seeds (run
+only when named): ``ours-ckpt2`` / ``ours-ckpt4`` (the fast index on the model after 1/2, or
+1/4 1/2 3/4, of the steps beside the final one, each query's scores scaled to unit length per
+checkpoint, then averaged; ``-raw``: plain mean), ``adam-final`` / ``adam-traj`` (first-order
+influence with AdamW's own diagonal preconditioner, at the end or summed over four points of
+the run) and ``sgd-final`` (the plain gradient dot product).
+``smollm2`` is not a fixture family but the studio's starter model (SmolLM2-135M-Instruct,
+pretrained, converted once under $SMOLLM2_HOME or the temp folder) on the datanet fixture: is
+a real model's LoRA run as linear in its record weights as the tiny ones? Run it on its own.
 
 No setting was tuned on the evaluation seeds (0 1 2): the fast default is studio's (chosen on
 seeds 10-13 of ``tuned``), the smooth optimizer setting was picked on seed 10, the exact method
@@ -56,7 +64,7 @@ Usage: .venv/bin/python bench/attribution_families.py [--families ...] [--seeds 
        [--subsets 16] [--drops 0.01 0.025 0.05 0.1] [--drop-weight 0] [--opt usual|smooth]
        [--replays 4]
        [--methods ours ours-cal ours-grid exact exact-avg exact-sub exact-sub-norm
-                  kronfluence-ekfac trak-dattri]
+                  kronfluence-ekfac trak-dattri ours-ckpt2 ours-ckpt4 adam-final ...]
        [--json PATH]
 """
 
@@ -126,7 +134,25 @@ FAMILIES = {
     "targets": Family("targets", ALL7, rank=8),
     "size": Family("size", A.TARGETS, hidden=128, layers=3, inter=256, words=(12, 18), epochs=4),
     "datanet": Family("datanet", A.TARGETS),
+    # not a fixture family: the studio's starter model (SmolLM2-135M-Instruct, pretrained) on the
+    # datanet fixture with the studio trainer's LoRA (rank 8 on all seven matrices) and learning
+    # rate (2e-4, 5% warm-up; constant after it, no clipping: the bench's loop), to see whether
+    # a real model's run is as linear in its record weights as the tiny ones (exact single-model
+    # LDS). Costly on CPU: run on its own (--families smollm2); --opt/--lr apply to it too.
+    "smollm2": Family("smollm2", ALL7, rank=8, lr=2e-4, warmup=0.05),
 }
+# where the starter model is converted once (bench runs share it); SMOLLM2_HOME overrides
+SMOLLM2_MODELS = Path(os.environ.get("SMOLLM2_HOME", Path(tempfile.gettempdir()) / "bench-models"))
+
+
+def _starter() -> tuple[Path, Any]:
+    from studio.train.catalog import ensure_bundled, load_tokenizer
+
+    base = ensure_bundled("smollm2-135m", SMOLLM2_MODELS)
+    tok = load_tokenizer(base)
+    if tok.pad_token_id is None:
+        tok.pad_token = tok.eos_token
+    return base, tok
 
 
 # -- fixtures ------------------------------------------------------------------------------------
@@ -155,11 +181,12 @@ def _sentences(text: str) -> list[str]:
     return [" ".join(p.split()) for p in parts if len(p.split()) >= 5]
 
 
-def datanet_fixture(seed: int, max_bytes: int = 96) -> A.Fixture:
-    """Sentences of the sample Datanet; contributor = source file; one planted fact each."""
+def datanet_fixture(seed: int, max_bytes: int = 96, tok: Any = None) -> A.Fixture:
+    """Sentences of the sample Datanet; contributor = source file; one planted fact each
+    (tokenised byte by byte for the tiny models, or by `tok`)."""
     from studio.train.tiny import byte_tokenizer
 
-    tok = byte_tokenizer()
+    tok = tok or byte_tokenizer()
     rng = random.Random(2000 + seed)
     sample = ROOT / "resources" / "sample-datanet"
     files = json.loads((sample / "manifest.json").read_text())["files"]
@@ -337,13 +364,25 @@ class Trainer:
 # -- the exact method and memory sampling --------------------------------------------------------
 
 
+def exact_block(rep: Any, queries: int) -> int:
+    """The studio's own estimate for this replay: its block spacing, or a clear refusal when
+    it needs more memory than the machine has (rather than the kernel killing the whole run)."""
+    from studio.attribution import exact as X
+
+    est = X.estimate(rep.record, rep.model.config, queries=queries, dtype="float64")
+    if not est["fits"]:
+        raise MemoryError(f"{X.describe(est)}: too large for this machine")
+    return int(est["block"])
+
+
 def run_exact(trainer: Trainer, record: Any, queries: list[A.Example]) -> dict[str, Any]:
     from studio.attribution import exact as X
 
     rep = trainer.replay(record, "float64")
+    block = exact_block(rep, len(queries))
     t0, c0 = time.perf_counter(), time.process_time()
     grads, _ = X.metagradients(
-        rep, [(q.input_ids, q.labels) for q in queries], block=8, batched=True
+        rep, [(q.input_ids, q.labels) for q in queries], block=block, batched=True
     )
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
@@ -503,6 +542,91 @@ def run_ours_calibrated(
     return out
 
 
+# ours-ckpt: the fast index built on checkpoints of the same run (fractions of its steps) beside
+# the final model, each query's scores scaled to unit length per checkpoint and averaged (a
+# TracIn-CP-like ensemble over the trajectory; the fast query's cost times the checkpoints).
+CKPT_SETS = {"ours-ckpt2": (0.5, 1.0), "ours-ckpt4": (0.25, 0.5, 0.75, 1.0)}
+CKPT_RAW = {"ours-ckpt2-raw": "ours-ckpt2", "ours-ckpt4-raw": "ours-ckpt4"}  # plain mean
+
+
+def checkpoint_scores(
+    trainer: Trainer, record: Any, fx: A.Fixture, queries: list[A.Example], tmp: Path
+) -> dict[float, dict[str, Any]]:
+    """run_ours() on the model after each fraction of the steps any CKPT_SETS entry names."""
+    from studio.attribution import exact as X
+
+    rep = trainer.replay(record)
+    T = record.total_steps
+    fracs = sorted({f for fs in CKPT_SETS.values() for f in fs})
+    final, kept = X.train(rep, None, keep_every=1)
+    out = {}
+    for f in fracs:
+        params = final if f >= 1.0 else kept[max(1, int(round(f * T)))][0]
+        out[f] = A.run_ours(trainer.peft_model(rep, params), fx, queries, tmp / f"ckpt-{f:g}")
+    return out
+
+
+def combine_checkpoints(per: dict[float, dict[str, Any]], fracs: tuple[float, ...], norm: bool):
+    mats = [np.asarray(per[f]["scores"], dtype=np.float64) for f in fracs]
+    if norm:
+        mats = [m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-30) for m in mats]
+    out = {"scores": np.mean(mats, axis=0)}
+    for k in ("latency", "cpu", "batch_cpu", "build"):
+        if all(k in per[f] for f in fracs):
+            out[k] = sum(per[f][k] for f in fracs)
+    return out
+
+
+# adam-*: first-order influence under the run's own optimizer (TracIn with Adam's diagonal
+# preconditioner, as LESS uses it): score = query gradient . train gradient / (sqrt(v) + eps),
+# v the AdamW second moment at that point of the run; -final at the end only, -traj summed over
+# four points of the trajectory weighted by their learning rate.
+ADAM_SETS = {"adam-final": (1.0,), "adam-traj": (0.25, 0.5, 0.75, 1.0), "sgd-final": (1.0,)}
+
+
+def run_adam_tracin(
+    trainer: Trainer, record: Any, fx: A.Fixture, queries: list[A.Example], fracs, precond: bool
+) -> dict[str, Any]:
+    import torch
+
+    from studio.attribution import exact as X
+
+    t0 = time.perf_counter()
+    rep = trainer.replay(record)
+    T = record.total_steps
+    final, kept = X.train(rep, None, keep_every=1)
+    kept[T] = X.step(rep, T - 1, kept[T - 1], X._weights(rep), graph=False)
+    opt = record.optimizer
+    b2, eps = float(opt["betas"][1]), float(opt["eps"])
+
+    def grads(params: list[Any], exs: list[A.Example]) -> torch.Tensor:
+        ps = [p.detach().clone().requires_grad_(True) for p in params]
+        rows = []
+        for e in exs:
+            g = torch.autograd.grad(X.query_loss(rep, ps, (e.input_ids, e.labels)), ps)
+            rows.append(torch.cat([x.reshape(-1) for x in g]).double())
+        return torch.stack(rows)
+
+    scores = np.zeros((len(queries), len(fx.train)))
+    cpu = 0.0
+    for f in fracs:
+        t = T if f >= 1.0 else max(1, int(round(f * T)))
+        params, _, v = kept[t]
+        vv = torch.cat([x.reshape(-1) for x in v]).double()
+        p = 1.0 / (torch.sqrt(vv / (1 - b2**t)) + eps) if precond else torch.ones_like(vv)
+        g_train = grads(params, fx.train) * p
+        c0 = time.process_time()
+        g_q = grads(params, queries)
+        scores += float(record.lrs[min(t, T - 1)]) * (g_q @ g_train.T).numpy()
+        cpu += time.process_time() - c0
+    return {
+        "scores": scores,
+        "latency": cpu / len(queries),
+        "cpu": cpu / len(queries),
+        "build": time.perf_counter() - t0,
+    }
+
+
 class PeakRSS:
     def __init__(self) -> None:
         self.base = self.peak = self._rss()
@@ -554,14 +678,18 @@ def run_family_seed(
     from studio.train.tiny import build_tiny_model
 
     torch.set_num_threads(1)
-    fx = datanet_fixture(seed) if fam.name == "datanet" else synthetic_fixture(seed, fam)
-    base = build_tiny_model(
-        tmp / f"base-{fam.name}-{seed}",
-        seed=seed,
-        hidden_size=fam.hidden,
-        layers=fam.layers,
-        intermediate_size=fam.inter,
-    )
+    if fam.name == "smollm2":
+        base, tok = _starter()
+        fx = datanet_fixture(seed, tok=tok)
+    else:
+        fx = datanet_fixture(seed) if fam.name == "datanet" else synthetic_fixture(seed, fam)
+        base = build_tiny_model(
+            tmp / f"base-{fam.name}-{seed}",
+            seed=seed,
+            hidden_size=fam.hidden,
+            layers=fam.layers,
+            intermediate_size=fam.inter,
+        )
     # One style query per contributor (the first) and every canary query: the exact method's cost
     # grows with the number of queries, and every method is scored on the same ones. The other
     # held-out sentences are the validation set (its loss says how well a setting trains) and
@@ -631,8 +759,28 @@ def run_family_seed(
         flush=True,
     )
     todo: list[tuple[str, Any]] = []
+    per_ckpt: dict[float, dict[str, Any]] = {}
+
+    def ckpt(name: str) -> dict[str, Any]:
+        if not per_ckpt:
+            per_ckpt.update(checkpoint_scores(trainer, record, fx, queries, work / "ckpt"))
+        return combine_checkpoints(
+            per_ckpt, CKPT_SETS[CKPT_RAW.get(name, name)], norm=name not in CKPT_RAW
+        )
+
     for name in methods:
-        if name == "ours-grid":
+        if name in ADAM_SETS:
+            todo.append(
+                (
+                    name,
+                    lambda name=name: run_adam_tracin(
+                        trainer, record, fx, queries, ADAM_SETS[name], not name.startswith("sgd")
+                    ),
+                )
+            )
+        elif name in CKPT_SETS or name in CKPT_RAW:
+            todo.append((name, lambda name=name: ckpt(name)))
+        elif name == "ours-grid":
             todo += [
                 (grid_tag(pt), lambda pt=pt: A.run_ours(model, fx, queries, work / "grid", **pt))
                 for pt in OURS_GRID
@@ -680,6 +828,9 @@ METHODS = [
     "ours",
     "ours-cal",
     "ours-grid",
+    *CKPT_SETS,
+    *CKPT_RAW,
+    *ADAM_SETS,
     "exact",
     "exact-avg",
     "exact-sub",
@@ -687,6 +838,9 @@ METHODS = [
     "kronfluence-ekfac",
     "trak-dattri",
 ]
+
+# run only when named: the grid, and the fast-index variants tried on held-out seeds
+ON_REQUEST = {"ours-grid", *CKPT_SETS, *CKPT_RAW, *ADAM_SETS}
 
 
 def keys(drops: list[float]) -> list[str]:
@@ -751,7 +905,12 @@ def summarize(
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--families", nargs="+", default=list(FAMILIES), choices=list(FAMILIES))
+    ap.add_argument(
+        "--families",
+        nargs="+",
+        default=[f for f in FAMILIES if f != "smollm2"],
+        choices=list(FAMILIES),
+    )
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
     ap.add_argument("--subsets", type=int, default=16)
     ap.add_argument(
@@ -762,7 +921,10 @@ def main(argv: list[str] | None = None) -> int:
         help="fractions dropped in the single-model setting (one LDS each)",
     )
     ap.add_argument(
-        "--methods", nargs="+", default=[m for m in METHODS if m != "ours-grid"], choices=METHODS
+        "--methods",
+        nargs="+",
+        default=[m for m in METHODS if m not in ON_REQUEST],
+        choices=METHODS,
     )
     ap.add_argument("--opt", default="usual", choices=list(OPT_SETTINGS))
     ap.add_argument("--eps", type=float, default=None, help="override the setting's AdamW eps")

@@ -10,8 +10,12 @@ other way, than its derivative says). At delta -> 0 both must tend to 1 (the met
 the derivative; tests/attribution/test_exact.py checks it against finite differences); how
 fast they leave 1 as delta grows is how far a removal (delta = 1) is from the derivative.
 
+With --fd D the derivative is taken by a finite difference at delta D instead (no reverse pass:
+for a model too big for one here, such as the studio's starter model, family smollm2).
+
 Usage: .venv/bin/python bench/exact_linearity.py FAMILY SEED [--opt usual|smooth]
        [--records 4] [--deltas 1e-4 1e-2 0.1 1] [--lr LR] [--epochs 2]
+       [--fd 0.05 --dtype float32]
 """
 
 from __future__ import annotations
@@ -42,6 +46,14 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--epochs", type=int, default=2)
     ap.add_argument("--records", type=int, default=4, help="records perturbed (random, seed 0)")
     ap.add_argument("--deltas", type=float, nargs="+", default=[1e-4, 1e-2, 0.1, 1.0])
+    ap.add_argument(
+        "--fd",
+        type=float,
+        default=None,
+        help="predict from the change at this small delta instead of the metagradient (a model "
+        "too large for the reverse pass, e.g. smollm2; use --dtype float32 and deltas above it)",
+    )
+    ap.add_argument("--dtype", default="float64", choices=("float32", "float64"))
     args = ap.parse_args(argv)
 
     import torch
@@ -68,23 +80,27 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
     from studio.train.tiny import build_tiny_model
 
     seed = args.seed
-    fx = F.datanet_fixture(seed) if fam.name == "datanet" else F.synthetic_fixture(seed, fam)
-    base = build_tiny_model(
-        tmp / "base",
-        seed=seed,
-        hidden_size=fam.hidden,
-        layers=fam.layers,
-        intermediate_size=fam.inter,
-    )
+    if fam.name == "smollm2":
+        base, tok = F._starter()
+        fx = F.datanet_fixture(seed, tok=tok)
+    else:
+        fx = F.datanet_fixture(seed) if fam.name == "datanet" else F.synthetic_fixture(seed, fam)
+        base = build_tiny_model(
+            tmp / "base",
+            seed=seed,
+            hidden_size=fam.hidden,
+            layers=fam.layers,
+            intermediate_size=fam.inter,
+        )
     # the evaluation queries of bench/attribution_families.py
     every = len(fx.style_queries) // fx.contributors
     queries = [q for i, q in enumerate(fx.style_queries) if i % every == 0] + fx.canary_queries
     qs = [(q.input_ids, q.labels) for q in queries]
     trainer = F.Trainer(base, fx, fam)
     record, _, _ = trainer.fit(seed)
-    rep = trainer.replay(record, "float64")
-    grads, _ = X.metagradients(rep, qs, block=8, batched=True)
+    rep = trainer.replay(record, args.dtype)
     n = len(fx.train)
+    grads = None if args.fd else X.metagradients(rep, qs, block=8, batched=True)[0]
 
     def losses(w: np.ndarray) -> np.ndarray:
         final, _ = X.train(rep, w)
@@ -99,11 +115,17 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
     )
     rows: dict[float, list[tuple[float, float]]] = {d: [] for d in args.deltas}
     for i in np.random.default_rng(0).choice(n, args.records, replace=False):
+        if args.fd:  # the derivative by a finite difference (no reverse pass: big models)
+            w = np.ones(n)
+            w[i] = 1.0 - args.fd
+            slope = -(losses(w) - base_l) / args.fd
+        else:
+            slope = grads[:, i]
         for d in args.deltas:
             w = np.ones(n)
             w[i] = 1.0 - d
             true = losses(w) - base_l
-            pred = -d * grads[:, i]
+            pred = -d * slope
             corr = float(np.corrcoef(true, pred)[0, 1])
             ratio = float(np.median(true / pred))
             rows[d].append((corr, ratio))
