@@ -145,6 +145,21 @@ FAMILIES = {
 SMOLLM2_MODELS = Path(os.environ.get("SMOLLM2_HOME", Path(tempfile.gettempdir()) / "bench-models"))
 
 
+def family_setup(fam: Family, seed: int, folder: Path) -> tuple[Path, A.Fixture]:
+    """A family's base model folder (a tiny model built into `folder`, or the starter) and
+    fixture for a seed."""
+    if fam.name == "smollm2":
+        base, tok = _starter()
+        return base, datanet_fixture(seed, tok=tok)
+    from studio.train.tiny import build_tiny_model
+
+    fx = datanet_fixture(seed) if fam.name == "datanet" else synthetic_fixture(seed, fam)
+    base = build_tiny_model(
+        folder, seed=seed, hidden_size=fam.hidden, layers=fam.layers, intermediate_size=fam.inter
+    )
+    return base, fx
+
+
 def _starter() -> tuple[Path, Any]:
     from studio.train.catalog import ensure_bundled, load_tokenizer
 
@@ -365,11 +380,13 @@ class Trainer:
 
 
 def exact_block(rep: Any, queries: int) -> int:
-    """The studio's own estimate for this replay: its block spacing, or a clear refusal when
-    it needs more memory than the machine has (rather than the kernel killing the whole run)."""
+    """The studio's own estimate for this replay: its block spacing (memory only: the numbers
+    do not depend on it), or a clear refusal when it needs more memory than the machine has
+    (rather than the kernel killing the whole run)."""
     from studio.attribution import exact as X
 
-    est = X.estimate(rep.record, rep.model.config, queries=queries, dtype="float64")
+    dtype = str(rep.dtype).removeprefix("torch.")
+    est = X.estimate(rep.record, rep.model.config, queries=queries, dtype=dtype)
     if not est["fits"]:
         raise MemoryError(f"{X.describe(est)}: too large for this machine")
     return int(est["block"])
@@ -407,7 +424,10 @@ def run_exact_avg(trainer: Trainer, seed: int, queries: list[A.Example], k: int)
         )
         rep = trainer.replay(rec, "float64")
         grads, _ = X.metagradients(
-            rep, [(q.input_ids, q.labels) for q in queries], block=8, batched=True
+            rep,
+            [(q.input_ids, q.labels) for q in queries],
+            block=exact_block(rep, len(queries)),
+            batched=True,
         )
         total += -grads
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -417,6 +437,11 @@ def run_exact_avg(trainer: Trainer, seed: int, queries: list[A.Example], k: int)
         "cpu": cpu / len(queries),
         "build": 0.0,
     }
+
+
+def unit_rows(m: np.ndarray) -> np.ndarray:
+    """Each query's scores (a row) scaled to unit length (a row of zeros stays zero)."""
+    return m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-300)
 
 
 _SUB_DRAWS: dict[tuple[str, int, int], tuple[list[np.ndarray], float, float]] = {}
@@ -437,7 +462,7 @@ def run_exact_sub(
         _SUB_DRAWS[key] = _exact_sub_draws(trainer, seed, queries, k)
     draws, elapsed, cpu = _SUB_DRAWS[key]
     if norm:
-        draws = [g / np.maximum(np.linalg.norm(g, axis=1, keepdims=True), 1e-300) for g in draws]
+        draws = [unit_rows(g) for g in draws]
     return {
         "scores": np.mean(draws, axis=0),
         "latency": elapsed / len(queries),
@@ -478,7 +503,7 @@ def _exact_sub_draws(
         grads, _ = X.metagradients(
             rep,
             [(q.input_ids, q.labels) for q in queries],
-            block=8,
+            block=exact_block(rep, len(queries)),
             batched=True,
             weights=mask.astype(np.float64),
         )
@@ -526,7 +551,10 @@ def run_ours_calibrated(
     t0 = time.perf_counter()
     rep = trainer.replay(record, "float64")
     grads, _ = X.metagradients(
-        rep, [(q.input_ids, q.labels) for q in cal_queries], block=8, batched=True
+        rep,
+        [(q.input_ids, q.labels) for q in cal_queries],
+        block=exact_block(rep, len(cal_queries)),
+        batched=True,
     )
     target = -grads
     best, best_r = CAL_GRID[0], -2.0
@@ -549,19 +577,31 @@ CKPT_SETS = {"ours-ckpt2": (0.5, 1.0), "ours-ckpt4": (0.25, 0.5, 0.75, 1.0)}
 CKPT_RAW = {"ours-ckpt2-raw": "ours-ckpt2", "ours-ckpt4-raw": "ours-ckpt4"}  # plain mean
 
 
-def checkpoint_scores(
-    trainer: Trainer, record: Any, fx: A.Fixture, queries: list[A.Example], tmp: Path
-) -> dict[float, dict[str, Any]]:
-    """run_ours() on the model after each fraction of the steps any CKPT_SETS entry names."""
+def trajectory(trainer: Trainer, record: Any) -> tuple[Any, dict[int, Any]]:
+    """The float32 replay and its full state (parameters, AdamW moments) after every step, the
+    last included."""
     from studio.attribution import exact as X
 
     rep = trainer.replay(record)
     T = record.total_steps
-    fracs = sorted({f for fs in CKPT_SETS.values() for f in fs})
-    final, kept = X.train(rep, None, keep_every=1)
+    _, kept = X.train(rep, None, keep_every=1)
+    kept[T] = X.step(rep, T - 1, kept[T - 1], X._weights(rep), graph=False)
+    return rep, kept
+
+
+def step_at(fraction: float, total: int) -> int:
+    """The step count after `fraction` of the run (at least one step: LoRA starts at zero)."""
+    return total if fraction >= 1.0 else max(1, int(round(fraction * total)))
+
+
+def checkpoint_scores(
+    trainer: Trainer, record: Any, fx: A.Fixture, queries: list[A.Example], tmp: Path
+) -> dict[float, dict[str, Any]]:
+    """run_ours() on the model after each fraction of the steps any CKPT_SETS entry names."""
+    rep, kept = trajectory(trainer, record)
     out = {}
-    for f in fracs:
-        params = final if f >= 1.0 else kept[max(1, int(round(f * T)))][0]
+    for f in sorted({f for fs in CKPT_SETS.values() for f in fs}):
+        params = kept[step_at(f, record.total_steps)][0]
         out[f] = A.run_ours(trainer.peft_model(rep, params), fx, queries, tmp / f"ckpt-{f:g}")
     return out
 
@@ -569,7 +609,7 @@ def checkpoint_scores(
 def combine_checkpoints(per: dict[float, dict[str, Any]], fracs: tuple[float, ...], norm: bool):
     mats = [np.asarray(per[f]["scores"], dtype=np.float64) for f in fracs]
     if norm:
-        mats = [m / np.maximum(np.linalg.norm(m, axis=1, keepdims=True), 1e-30) for m in mats]
+        mats = [unit_rows(m) for m in mats]
     out = {"scores": np.mean(mats, axis=0)}
     for k in ("latency", "cpu", "batch_cpu", "build"):
         if all(k in per[f] for f in fracs):
@@ -592,10 +632,8 @@ def run_adam_tracin(
     from studio.attribution import exact as X
 
     t0 = time.perf_counter()
-    rep = trainer.replay(record)
+    rep, kept = trajectory(trainer, record)
     T = record.total_steps
-    final, kept = X.train(rep, None, keep_every=1)
-    kept[T] = X.step(rep, T - 1, kept[T - 1], X._weights(rep), graph=False)
     opt = record.optimizer
     b2, eps = float(opt["betas"][1]), float(opt["eps"])
 
@@ -610,7 +648,7 @@ def run_adam_tracin(
     scores = np.zeros((len(queries), len(fx.train)))
     cpu = 0.0
     for f in fracs:
-        t = T if f >= 1.0 else max(1, int(round(f * T)))
+        t = step_at(f, T)
         params, _, v = kept[t]
         vv = torch.cat([x.reshape(-1) for x in v]).double()
         p = 1.0 / (torch.sqrt(vv / (1 - b2**t)) + eps) if precond else torch.ones_like(vv)
@@ -675,21 +713,9 @@ def run_family_seed(
     from studio.attribution import exact as X
 
     _BASES.clear()
-    from studio.train.tiny import build_tiny_model
 
     torch.set_num_threads(1)
-    if fam.name == "smollm2":
-        base, tok = _starter()
-        fx = datanet_fixture(seed, tok=tok)
-    else:
-        fx = datanet_fixture(seed) if fam.name == "datanet" else synthetic_fixture(seed, fam)
-        base = build_tiny_model(
-            tmp / f"base-{fam.name}-{seed}",
-            seed=seed,
-            hidden_size=fam.hidden,
-            layers=fam.layers,
-            intermediate_size=fam.inter,
-        )
+    base, fx = family_setup(fam, seed, tmp / f"base-{fam.name}-{seed}")
     # One style query per contributor (the first) and every canary query: the exact method's cost
     # grows with the number of queries, and every method is scored on the same ones. The other
     # held-out sentences are the validation set (its loss says how well a setting trains) and

@@ -77,21 +77,9 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
     import torch
 
     from studio.attribution import exact as X
-    from studio.train.tiny import build_tiny_model
 
     seed = args.seed
-    if fam.name == "smollm2":
-        base, tok = F._starter()
-        fx = F.datanet_fixture(seed, tok=tok)
-    else:
-        fx = F.datanet_fixture(seed) if fam.name == "datanet" else F.synthetic_fixture(seed, fam)
-        base = build_tiny_model(
-            tmp / "base",
-            seed=seed,
-            hidden_size=fam.hidden,
-            layers=fam.layers,
-            intermediate_size=fam.inter,
-        )
+    base, fx = F.family_setup(fam, seed, tmp / "base")
     # the evaluation queries of bench/attribution_families.py
     every = len(fx.style_queries) // fx.contributors
     queries = [q for i, q in enumerate(fx.style_queries) if i % every == 0] + fx.canary_queries
@@ -100,7 +88,8 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
     record, _, _ = trainer.fit(seed)
     rep = trainer.replay(record, args.dtype)
     n = len(fx.train)
-    grads = None if args.fd else X.metagradients(rep, qs, block=8, batched=True)[0]
+    block = None if args.fd else F.exact_block(rep, len(qs))
+    grads = None if block is None else X.metagradients(rep, qs, block=block, batched=True)[0]
 
     def losses(w: np.ndarray) -> np.ndarray:
         final, _ = X.train(rep, w)
