@@ -280,13 +280,13 @@ def main() -> None:
                 f" {r['cpu'] - r['planned_here']:.2f} CPU s (SQLite writer, reading, merging)"
             )
         for label, r in runs.items():
-            cpu = r["cpu"] + r["cpu_workers"]
+            cores = 1 if label == "serial" else n_par
             print(
                 f"{label}: first chunk written at {r['first_write']:.2f} s, last at"
                 f" {r['last_write']:.2f} s; after it, this process alone for"
                 f" {r['elapsed'] - r['last_write']:.2f} s (content index {r['rebuild']:.2f} s,"
-                f" then COMMIT and WAL checkpoint); all CPU over {n_par if label != 'serial' else 1}"
-                f" core(s): {cpu / (n_par if label != 'serial' else 1):.2f} s"
+                f" then COMMIT and WAL checkpoint); all CPU over {cores} core(s):"
+                f" {(r['cpu'] + r['cpu_workers']) / cores:.2f} s"
             )
         print(f"ratio parallel/serial (wall):   {ser['elapsed'] / par['elapsed']:8.2f}x")
         print(f"ratio serial/baseline (wall):   {base / ser['elapsed']:8.3f}")
