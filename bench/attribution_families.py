@@ -71,6 +71,7 @@ Usage: .venv/bin/python bench/attribution_families.py [--families ...] [--seeds 
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import random
@@ -697,6 +698,45 @@ class PeakRSS:
 # -- one family, one seed ------------------------------------------------------------------------
 
 
+def _truth_path(
+    cache: Path, fam: Family, seed: int, subsets: int, drops: list[float], dtype: str, w: float
+) -> Path:
+    """One file per retrain setting: every field of the family (optimizer and epochs included)
+    and of the run that changes the retrains' losses goes into its name's hash."""
+    key = json.dumps([vars(fam), seed, subsets, list(drops), dtype, w], sort_keys=True, default=str)
+    tag = hashlib.sha256(key.encode()).hexdigest()[:16]
+    return cache / f"truth-{fam.name}-s{seed}-{tag}.npz"
+
+
+def _load_truth(cache: Path | None, *key: Any) -> dict[str, np.ndarray] | None:
+    if cache is None:
+        return None
+    path = _truth_path(cache, *key)
+    if not path.exists():
+        return None
+    with np.load(path) as z:
+        return {k: z[k] for k in z.files}
+
+
+def _save_truth(
+    cache: Path,
+    fam: Family,
+    seed: int,
+    subsets: int,
+    drops: list[float],
+    dtype: str,
+    w: float,
+    usual: np.ndarray,
+    single: dict[float, tuple[np.ndarray, np.ndarray]],
+) -> None:
+    cache.mkdir(parents=True, exist_ok=True)
+    path = _truth_path(cache, fam, seed, subsets, drops, dtype, w)
+    arrays = {f"single{k}": single[d][1] for k, d in enumerate(drops)}
+    tmp = path.with_suffix(".part.npz")
+    np.savez(tmp, usual=usual, **arrays)
+    tmp.replace(path)
+
+
 def run_family_seed(
     fam: Family,
     seed: int,
@@ -707,6 +747,7 @@ def run_family_seed(
     truth_dtype: str = "float32",
     replays: int = 4,
     drop_weight: float = 0.0,
+    cache: Path | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -734,24 +775,30 @@ def run_family_seed(
     n = len(fx.train)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
+    # (the masks are drawn whether or not the losses come from the cache: the same draws)
+    hit = _load_truth(cache, fam, seed, subsets, drops, truth_dtype, drop_weight)
     usual_masks = np.zeros((subsets, n), dtype=bool)
     usual_losses = []
     for m in range(subsets):
         usual_masks[m, rng.choice(n, n // 2, replace=False)] = True
-        _, r, f = trainer.fit(10_000 + 97 * seed + m, subset=usual_masks[m])
-        usual_losses.append(trainer.losses(r, f, queries))
+        if hit is None:
+            _, r, f = trainer.fit(10_000 + 97 * seed + m, subset=usual_masks[m])
+            usual_losses.append(trainer.losses(r, f, queries))
     single: dict[float, tuple[np.ndarray, np.ndarray]] = {}
-    for drop in drops:
+    for k, drop in enumerate(drops):
         masks = np.ones((subsets, n), dtype=bool)
         losses = []
         for m in range(subsets):
             masks[m, rng.choice(n, max(1, int(round(drop * n))), replace=False)] = False
-            r = trainer.replay(record, truth_dtype)
-            f, _ = X.train(r, np.where(masks[m], 1.0, drop_weight))
-            losses.append(trainer.losses(r, f, queries))
-        single[drop] = (masks, np.array(losses))
+            if hit is None:
+                r = trainer.replay(record, truth_dtype)
+                f, _ = X.train(r, np.where(masks[m], 1.0, drop_weight))
+                losses.append(trainer.losses(r, f, queries))
+        single[drop] = (masks, np.array(losses) if hit is None else hit[f"single{k}"])
+    usual_l = np.array(usual_losses) if hit is None else hit["usual"]
+    if hit is None and cache is not None:
+        _save_truth(cache, fam, seed, subsets, drops, truth_dtype, drop_weight, usual_l, single)
     t_retrain = time.perf_counter() - t0
-    usual_l = np.array(usual_losses)
     model = trainer.peft_model(rep, final)
     res: dict[str, Any] = {
         "family": fam.name,
@@ -977,6 +1024,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     ap.add_argument("--epochs", type=int, default=None, help="override every family's epochs")
     ap.add_argument("--json", default=None)
+    ap.add_argument(
+        "--cache",
+        default=None,
+        help="folder keeping the retrains' query losses per family, seed and setting, so that "
+        "a re-run (other methods, the same seed) skips the retraining",
+    )
     args = ap.parse_args(argv)
     for f in FAMILIES.values():
         if args.epochs:
@@ -1008,6 +1061,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.truth_dtype,
                         args.replays,
                         args.drop_weight,
+                        Path(args.cache) if args.cache else None,
                     )
                 )
                 if args.json:
