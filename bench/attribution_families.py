@@ -65,7 +65,10 @@ Usage: .venv/bin/python bench/attribution_families.py [--families ...] [--seeds 
        [--replays 4]
        [--methods ours ours-cal ours-grid exact exact-avg exact-sub exact-sub-norm
                   kronfluence-ekfac trak-dattri ours-ckpt2 ours-ckpt4 adam-final ...]
-       [--json PATH]
+       [--json PATH] [--cache DIR]
+
+(--cache DIR keeps each seed's retrain losses: a later run of other methods on the same family,
+seed and setting skips the retraining, most of a run's time on the starter model.)
 """
 
 from __future__ import annotations
