@@ -529,8 +529,18 @@ OURS_GRID = [
 ]
 
 
+# The count-sketch that keeps a wide model's index bounded (GradientConfig.compress_dim; the
+# starter model's rows are 30 layers x 7 matrices x 8 x 128 = 215,040 wide): none, 4x wider,
+# and the default with other sketch seeds (how much of a difference is the sketch's draw).
+SKETCH_GRID = [
+    {"damping": 0.1, "proj_dim": 128, "lora_params": "B", "compress_dim": c, "seed": sd}
+    for c, sd in ((0, 0), (65536, 0), (16384, 1), (16384, 2))
+]
+
+
 def grid_tag(point: dict[str, Any]) -> str:
-    return f"ours[d={point['damping']:g},p={point['proj_dim']},{point['lora_params']}]"
+    extra = "".join(f",{k[0]}={point[k]}" for k in ("compress_dim", "seed") if k in point)
+    return f"ours[d={point['damping']:g},p={point['proj_dim']},{point['lora_params']}{extra}]"
 
 
 CAL_GRID = [
@@ -856,10 +866,10 @@ def run_family_seed(
             )
         elif name in CKPT_SETS or name in CKPT_RAW:
             todo.append((name, lambda name=name: ckpt(name)))
-        elif name == "ours-grid":
+        elif name in ("ours-grid", "ours-sketch"):
             todo += [
                 (grid_tag(pt), lambda pt=pt: A.run_ours(model, fx, queries, work / "grid", **pt))
-                for pt in OURS_GRID
+                for pt in (OURS_GRID if name == "ours-grid" else SKETCH_GRID)
             ]
         else:
             todo.append((name, runners[name]))
@@ -904,6 +914,7 @@ METHODS = [
     "ours",
     "ours-cal",
     "ours-grid",
+    "ours-sketch",
     *CKPT_SETS,
     *CKPT_RAW,
     *ADAM_SETS,
@@ -916,7 +927,7 @@ METHODS = [
 ]
 
 # run only when named: the grid, and the fast-index variants tried on held-out seeds
-ON_REQUEST = {"ours-grid", *CKPT_SETS, *CKPT_RAW, *ADAM_SETS}
+ON_REQUEST = {"ours-grid", "ours-sketch", *CKPT_SETS, *CKPT_RAW, *ADAM_SETS}
 
 
 def keys(drops: list[float]) -> list[str]:
@@ -1081,7 +1092,11 @@ def main(argv: list[str] | None = None) -> int:
     shown = [
         t
         for m in args.methods
-        for t in ([grid_tag(p) for p in OURS_GRID] if m == "ours-grid" else [m])
+        for t in (
+            [grid_tag(p) for p in {"ours-grid": OURS_GRID, "ours-sketch": SKETCH_GRID}[m]]
+            if m in ("ours-grid", "ours-sketch")
+            else [m]
+        )
     ]
     summary = summarize(out, args.families, shown, args.drops)
     if args.json:
