@@ -531,10 +531,15 @@ OURS_GRID = [
 
 # The count-sketch that keeps a wide model's index bounded (GradientConfig.compress_dim; the
 # starter model's rows are 30 layers x 7 matrices x 8 x 128 = 215,040 wide): none, 4x wider,
-# and the default with other sketch seeds (how much of a difference is the sketch's draw).
+# and the default with other sketch seeds (how much of a difference is the sketch's draw; the
+# seed also draws the projection).
 SKETCH_GRID = [
-    {"damping": 0.1, "proj_dim": 128, "lora_params": "B", "compress_dim": c, "seed": sd}
-    for c, sd in ((0, 0), (65536, 0), (16384, 1), (16384, 2))
+    *(
+        {"damping": 0.1, "proj_dim": 128, "lora_params": "B", "compress_dim": c, "seed": sd}
+        for c, sd in ((0, 0), (65536, 0), (16384, 1), (16384, 2))
+    ),
+    # and no projection either (every LoRA matrix whole: 1.5 M columns a record here)
+    {"damping": 0.1, "proj_dim": 4096, "lora_params": "B", "compress_dim": 0, "seed": 0},
 ]
 
 
