@@ -538,7 +538,7 @@ SKETCH_GRID = [
         {"damping": 0.1, "proj_dim": 128, "lora_params": "B", "compress_dim": c, "seed": sd}
         for c, sd in ((0, 0), (65536, 0), (16384, 1), (16384, 2))
     ),
-    # and no projection either (every LoRA matrix whole: 1.5 M columns a record here)
+    # and no projection either (every lora_B whole: 1,244,160 columns a record here)
     {"damping": 0.1, "proj_dim": 4096, "lora_params": "B", "compress_dim": 0, "seed": 0},
 ]
 
