@@ -383,28 +383,27 @@ class Trainer:
 # -- the exact method and memory sampling --------------------------------------------------------
 
 
-def exact_block(rep: Any, queries: int) -> int:
-    """The studio's own estimate for this replay: its block spacing (memory only: the numbers
-    do not depend on it), or a clear refusal when it needs more memory than the machine has
-    (rather than the kernel killing the whole run)."""
+def exact_plan(rep: Any, queries: int) -> dict[str, Any]:
+    """The studio's own estimate for this replay: its block spacing and whether the queries
+    share one vmapped product (memory only: the numbers do not depend on either), or a clear
+    refusal when it needs more memory than the machine has (rather than the kernel killing the
+    whole run)."""
     from studio.attribution import exact as X
 
     dtype = str(rep.dtype).removeprefix("torch.")
     est = X.estimate(rep.record, rep.model.config, queries=queries, dtype=dtype)
     if not est["fits"]:
         raise MemoryError(f"{X.describe(est)}: too large for this machine")
-    return int(est["block"])
+    return {"block": int(est["block"]), "batched": bool(est["batched"])}
 
 
 def run_exact(trainer: Trainer, record: Any, queries: list[A.Example]) -> dict[str, Any]:
     from studio.attribution import exact as X
 
     rep = trainer.replay(record, "float64")
-    block = exact_block(rep, len(queries))
+    plan = exact_plan(rep, len(queries))
     t0, c0 = time.perf_counter(), time.process_time()
-    grads, _ = X.metagradients(
-        rep, [(q.input_ids, q.labels) for q in queries], block=block, batched=True
-    )
+    grads, _ = X.metagradients(rep, [(q.input_ids, q.labels) for q in queries], **plan)
     total, cpu = time.perf_counter() - t0, time.process_time() - c0
     return {
         "scores": -grads,
@@ -430,8 +429,7 @@ def run_exact_avg(trainer: Trainer, seed: int, queries: list[A.Example], k: int)
         grads, _ = X.metagradients(
             rep,
             [(q.input_ids, q.labels) for q in queries],
-            block=exact_block(rep, len(queries)),
-            batched=True,
+            **exact_plan(rep, len(queries)),
         )
         total += -grads
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - c0
@@ -507,8 +505,7 @@ def _exact_sub_draws(
         grads, _ = X.metagradients(
             rep,
             [(q.input_ids, q.labels) for q in queries],
-            block=exact_block(rep, len(queries)),
-            batched=True,
+            **exact_plan(rep, len(queries)),
             weights=mask.astype(np.float64),
         )
         draws.append(-grads)
@@ -572,8 +569,7 @@ def run_ours_calibrated(
     grads, _ = X.metagradients(
         rep,
         [(q.input_ids, q.labels) for q in cal_queries],
-        block=exact_block(rep, len(cal_queries)),
-        batched=True,
+        **exact_plan(rep, len(cal_queries)),
     )
     target = -grads
     best, best_r = CAL_GRID[0], -2.0

@@ -88,8 +88,8 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
     record, _, _ = trainer.fit(seed)
     rep = trainer.replay(record, args.dtype)
     n = len(fx.train)
-    block = None if args.fd else F.exact_block(rep, len(qs))
-    grads = None if block is None else X.metagradients(rep, qs, block=block, batched=True)[0]
+    plan = None if args.fd else F.exact_plan(rep, len(qs))
+    grads = None if plan is None else X.metagradients(rep, qs, **plan)[0]
 
     def losses(w: np.ndarray) -> np.ndarray:
         final, _ = X.train(rep, w)

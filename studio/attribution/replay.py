@@ -147,7 +147,7 @@ def exact_scores(
         block=blk,
         progress=lambda d, t, m: events.progress(JOB, d, t, m),
         cancel=cancel,
-        batched=len(queries) > 1,
+        batched=bool(est["batched"]),
         workdir=work,
     )
     shutil.rmtree(work, ignore_errors=True)
