@@ -523,8 +523,9 @@ def estimate(
     graph of one recomputed block (activations of forward and backward, kept for the second
     derivative: about three times a training step's), and with `batched` (several queries in
     one vmapped product: small graphs only) a third of that graph for each further query.
-    Time: the training loop's speed (from the model card) times the work: one forward replay, then per step a recompute with graph (about
-    3x a step) and one vector-Jacobian product per query (about 2x), in float64 about 2x slower."""
+    Time: the training loop's speed (from the model card) times the work: one forward replay,
+    then per step a recompute with graph (about 3x a step) and one vector-Jacobian product per
+    query (about 2x), in float64 about 2x slower."""
     size = 8 if dtype == "float64" else 4
     n_params = sum(int(np.prod(v.shape)) for v in record.init.values())
     c = model_config
