@@ -41,6 +41,16 @@ How the pieces were chosen (see the papers cited in issue 5):
 * **Projection size.** The wide side is projected to 128 by default (held-out LDS rose
   monotonically 16 < 32 < 64 < exact); rows are then count-sketched to ``compress_dim`` for
   wide models, so storage stays bounded.
+* **Wide models** (rows wider than ``compress_dim``: the starter model's are 215,040 wide, 30
+  layers x 7 matrices x rank 8 x 128). The sketch mixes every whitened direction into every
+  column, and whitening with a small damping inflates the low-curvature directions, whose
+  collisions then drown the rest: on the starter model's held-out seed (bench
+  attribution_families.py, smollm2 seed 10) LDS usual / single-model went from 0.795 / 0.511 at
+  16,384 columns and damping 0.1 (the sketch's seed alone moved single-model by 0.47-0.57) to
+  0.837 / 0.659 at 65,536 columns and damping 10, the best point of that seed's grid (damping
+  1e-6 to 10, A and B, projection 128 / 256 / none, sketch none / 16,384 / 65,536). A sketched
+  index uses ``sketch_damping``; an unsketched one (small models) is unchanged. 65,536 columns
+  are 128 KiB a record in fp16.
 * **What did not help** (held-out seeds): true (sampled-label) Fisher instead of the empirical
   one, with 1-16 samples (mean LDS lower, contributor LDS clearly lower); damping from 1e-8 to
   1 x mean eigenvalue, per matrix or per module or global (flat within noise); H^-1/2 or
@@ -79,7 +89,9 @@ class GradientConfig:
     chunk_size: int = 256  # records per resumable chunk of the index build
     # Wider gradients (big models, many LoRA layers) are stored whitened and count-sketched to
     # this many columns (EK-FAC only); 0 keeps every projected dimension.
-    compress_dim: int = 16384
+    compress_dim: int = 65536
+    # The damping of a sketched index, in place of `damping` (see "Wide models" above).
+    sketch_damping: float = 10.0
     max_length: int = 512
     # Which LoRA matrices the influence is taken over: "B" (default; see the module docstring,
     # "Why only lora_B") or "AB" (both, as kronfluence tracks them).
@@ -90,6 +102,8 @@ class GradientConfig:
 
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GradientConfig:
+        if "sketch_damping" not in d and "damping" in d:
+            d = {**d, "sketch_damping": d["damping"]}  # (an index from before: one damping)
         return cls(**{k: d[k] for k in cls.__dataclass_fields__ if k in d})
 
 

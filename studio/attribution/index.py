@@ -96,6 +96,8 @@ class GradientIndex:
 
     def check_identity(self, identity: dict[str, Any]) -> None:
         have = self.meta["identity"]
+        if "config" in have:  # (settings added since it was built read as it was built)
+            have = {**have, "config": self.config.to_dict()}
         bad = _identity_mismatch(have, identity)
         if not bad:
             return
@@ -237,6 +239,7 @@ def build_gradient_index(
     # Assemble: one memory-mapped matrix, the scales, and the curvature from the stored values.
     sketch = cfg.curvature == "ekfac" and 0 < cfg.compress_dim < dim
     stored = [(0, cfg.compress_dim)] if sketch else blocks
+    damping = cfg.sketch_damping if sketch else cfg.damping
     stored_dim = stored[-1][1]
     out_mm = {
         "g": np.lib.format.open_memmap(
@@ -256,7 +259,7 @@ def build_gradient_index(
             yield lo, G.dequantize(q, sc, blocks)
 
     if cfg.curvature == "fisher":
-        invs = G.fisher_inverses((r for _, r in chunk_rows()), blocks, n, cfg.damping)
+        invs = G.fisher_inverses((r for _, r in chunk_rows()), blocks, n, damping)
         curv = {f"b{i}": inv for i, inv in enumerate(invs)}
     else:
         # Kronecker factors: summed over chunks in order (float64), then EK-FAC.
@@ -266,7 +269,7 @@ def build_gradient_index(
                 for j, m in enumerate(mods):
                     for k in FACTORS:
                         stats[m.name][k] = stats[m.name][k] + z[f"{j}.{k}"]
-        blocks_ek = G.ekfac(stats, (r for _, r in chunk_rows()), mods, blocks, n, cfg.damping)
+        blocks_ek = G.ekfac(stats, (r for _, r in chunk_rows()), mods, blocks, n, damping)
         curv = {k: v for i, b in enumerate(blocks_ek) for k, v in b.arrays(f"b{i}").items()}
         if sketch:
             # Second pass: whiten with H^-1/2, count-sketch, store (scores stay g_q . H^-1 g_i).
@@ -297,6 +300,7 @@ def build_gradient_index(
         "dim": dim,
         "stored_dim": stored_dim,
         "sketch": sketch,
+        "damping": damping,
         "blocks": blocks,
         "modules": [[m.name, m.dim, m.rank, m.k_in, m.k_out, m.use_a] for m in mods],
     }

@@ -236,7 +236,10 @@ def test_sketched_index_keeps_the_ranking(att_studio) -> None:
     a = att_studio.attribution
     _index(att_studio)
     exact = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=18)
-    small = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, compress_dim=64)
+    # (the unsketched index's damping, so that only the sketch differs)
+    small = GradientConfig(
+        proj_dim=8, chunk_size=5, batch_size=4, compress_dim=64, sketch_damping=0.1
+    )
     res = a.build_index("tiny-ft", config=small)
     assert res["dim"] == 128  # lora_B only: 2 layers x (q, v) x rank 4 x 8 projected outputs
     gi = a._gradient_index(a.model_info("tiny-ft"))
@@ -247,6 +250,27 @@ def test_sketched_index_keeps_the_ranking(att_studio) -> None:
     s = {r["record_id"]: r["score"] for r in sk["top_records"]}
     common = sorted(set(e) & set(s))
     assert np.corrcoef([e[i] for i in common], [s[i] for i in common])[0, 1] > 0.8
+
+
+def test_a_sketched_index_takes_its_own_damping_and_the_report_names_it(att_studio) -> None:
+    a = att_studio.attribution
+    wide = GradientConfig(proj_dim=8, chunk_size=5, batch_size=4, compress_dim=64)
+    a.build_index("tiny-ft", config=wide)
+    rep = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=3)
+    assert rep["method"]["params"]["gradient"]["damping"] == wide.sketch_damping == 10.0
+    a.build_index("tiny-ft", config=GradientConfig(proj_dim=8, chunk_size=5, batch_size=4))
+    rep = a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=3)
+    assert rep["method"]["params"]["gradient"]["damping"] == 0.1  # not sketched: as before
+    # An index built before sketch_damping existed (one damping for both) is still current.
+    import json
+
+    meta_file = a.gradient_dir(a.model_info("tiny-ft")) / "meta.json"
+    meta = json.loads(meta_file.read_text())
+    del meta["identity"]["config"]["sketch_damping"]
+    meta_file.write_text(json.dumps(meta))
+    gi = a._gradient_index(a.model_info("tiny-ft"))
+    assert gi.config.sketch_damping == gi.config.damping == 0.1
+    assert a.attribute("tiny-ft", "What did the keeper log?", CANARY, top_k=1)["top_records"]
 
 
 def test_both_lora_matrices_option_and_format_version(att_studio) -> None:
