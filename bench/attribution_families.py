@@ -49,6 +49,8 @@ only when named): ``ours-ckpt2`` / ``ours-ckpt4`` (the fast index on the model a
 checkpoint, then averaged; ``-raw``: plain mean), ``adam-final`` / ``adam-traj`` (first-order
 influence with AdamW's own diagonal preconditioner, at the end or summed over four points of
 the run) and ``sgd-final`` (the plain gradient dot product).
+``ours-sketch`` and ``ours-pick`` (on request) score the count-sketch of wide rows and the
+damping points combined from the starter model's held-out grid (SKETCH_GRID, PICK_GRID).
 ``smollm2`` is not a fixture family but the studio's starter model (SmolLM2-135M-Instruct,
 pretrained, converted once under $SMOLLM2_HOME or the temp folder) on the datanet fixture: is
 a real model's LoRA run as linear in its record weights as the tiny ones? Run it on its own.
@@ -63,8 +65,8 @@ Results, the commands that produced them and the conditions: docs/attribution.md
 Usage: .venv/bin/python bench/attribution_families.py [--families ...] [--seeds 0 1 2]
        [--subsets 16] [--drops 0.01 0.025 0.05 0.1] [--drop-weight 0] [--opt usual|smooth]
        [--replays 4]
-       [--methods ours ours-cal ours-grid exact exact-avg exact-sub exact-sub-norm
-                  kronfluence-ekfac trak-dattri ours-ckpt2 ours-ckpt4 adam-final ...]
+       [--methods ours ours-cal ours-grid ours-sketch ours-pick exact exact-avg exact-sub
+                  exact-sub-norm kronfluence-ekfac trak-dattri ours-ckpt2 ours-ckpt4 ...]
        [--json PATH] [--cache DIR]
 
 (--cache DIR keeps each seed's retrain losses: a later run of other methods on the same family,
