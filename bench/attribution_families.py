@@ -732,38 +732,29 @@ def _truth_path(
     cache: Path, fam: Family, seed: int, subsets: int, drops: list[float], dtype: str, w: float
 ) -> Path:
     """One file per retrain setting: every field of the family (optimizer and epochs included)
-    and of the run that changes the retrains' losses goes into its name's hash."""
+    and of the run that changes the retrains' losses goes into its name's hash. The file of the
+    k-th drop fraction is keyed by the fractions up to it (its masks are drawn after theirs), and
+    the first one also holds the usual setting's losses."""
     key = json.dumps([vars(fam), seed, subsets, list(drops), dtype, w], sort_keys=True, default=str)
     tag = hashlib.sha256(key.encode()).hexdigest()[:16]
     return cache / f"truth-{fam.name}-s{seed}-{tag}.npz"
 
 
-def _load_truth(cache: Path | None, *key: Any) -> dict[str, np.ndarray] | None:
+def _load_truth(cache: Path | None, *key: Any) -> dict[str, np.ndarray]:
     if cache is None:
-        return None
+        return {}
     path = _truth_path(cache, *key)
     if not path.exists():
-        return None
+        return {}
     with np.load(path) as z:
         return {k: z[k] for k in z.files}
 
 
-def _save_truth(
-    cache: Path,
-    fam: Family,
-    seed: int,
-    subsets: int,
-    drops: list[float],
-    dtype: str,
-    w: float,
-    usual: np.ndarray,
-    single: dict[float, tuple[np.ndarray, np.ndarray]],
-) -> None:
+def _save_truth(cache: Path, *key: Any, **arrays: np.ndarray) -> None:
     cache.mkdir(parents=True, exist_ok=True)
-    path = _truth_path(cache, fam, seed, subsets, drops, dtype, w)
-    arrays = {f"single{k}": single[d][1] for k, d in enumerate(drops)}
+    path = _truth_path(cache, *key)
     tmp = path.with_suffix(".part.npz")
-    np.savez(tmp, usual=usual, **arrays)
+    np.savez(tmp, **arrays)
     tmp.replace(path)
 
 
@@ -778,6 +769,7 @@ def run_family_seed(
     replays: int = 4,
     drop_weight: float = 0.0,
     cache: Path | None = None,
+    scores_dir: Path | None = None,
 ) -> dict[str, Any]:
     import torch
 
@@ -805,29 +797,43 @@ def run_family_seed(
     n = len(fx.train)
     rng = np.random.default_rng(seed)
     t0 = time.perf_counter()
+
     # (the masks are drawn whether or not the losses come from the cache: the same draws)
-    hit = _load_truth(cache, fam, seed, subsets, drops, truth_dtype, drop_weight)
+    def key(k: int) -> tuple[Any, ...]:
+        return (fam, seed, subsets, drops[: k + 1], truth_dtype, drop_weight)
+
+    got = [_load_truth(cache, *key(k)) for k in range(max(1, len(drops)))]
+    if "usual" not in got[0]:
+        got = [{} for _ in got]  # (drop files go with the usual losses they were drawn after)
     usual_masks = np.zeros((subsets, n), dtype=bool)
     usual_losses = []
     for m in range(subsets):
         usual_masks[m, rng.choice(n, n // 2, replace=False)] = True
-        if hit is None:
+        if "usual" not in got[0]:
             _, r, f = trainer.fit(10_000 + 97 * seed + m, subset=usual_masks[m])
             usual_losses.append(trainer.losses(r, f, queries))
+    usual_l = got[0].get("usual", np.array(usual_losses))
     single: dict[float, tuple[np.ndarray, np.ndarray]] = {}
     for k, drop in enumerate(drops):
         masks = np.ones((subsets, n), dtype=bool)
         losses = []
+        cached = got[k].get(f"single{k}")
         for m in range(subsets):
             masks[m, rng.choice(n, max(1, int(round(drop * n))), replace=False)] = False
-            if hit is None:
+            if cached is None:
                 r = trainer.replay(record, truth_dtype)
                 f, _ = X.train(r, np.where(masks[m], 1.0, drop_weight))
                 losses.append(trainer.losses(r, f, queries))
-        single[drop] = (masks, np.array(losses) if hit is None else hit[f"single{k}"])
-    usual_l = np.array(usual_losses) if hit is None else hit["usual"]
-    if hit is None and cache is not None:
-        _save_truth(cache, fam, seed, subsets, drops, truth_dtype, drop_weight, usual_l, single)
+        single[drop] = (masks, np.array(losses) if cached is None else cached)
+        if cached is None and cache is not None:
+            _save_truth(
+                cache,
+                *key(k),
+                **{f"single{k}": single[drop][1]},
+                **({"usual": usual_l} if k == 0 else {}),
+            )
+    if not drops and "usual" not in got[0] and cache is not None:
+        _save_truth(cache, *key(0), usual=usual_l)
     t_retrain = time.perf_counter() - t0
     model = trainer.peft_model(rep, final)
     res: dict[str, Any] = {
@@ -904,6 +910,10 @@ def run_family_seed(
             traceback.print_exc()
             continue
         s = np.asarray(r["scores"], dtype=np.float64)
+        if scores_dir is not None:  # (to score other drop fractions later without re-running)
+            scores_dir.mkdir(parents=True, exist_ok=True)
+            safe = re.sub(r"[^\w.=,-]", "_", name)
+            np.save(scores_dir / f"{fam.name}-s{seed}-{safe}.npy", s)
         row = {"lds_usual": round(A.lds(s, usual_masks, usual_l), 4)}
         for drop, (masks, losses) in single.items():
             row[f"single@{drop:g}"] = round(A.lds(s, masks, losses), 4)
@@ -1063,6 +1073,7 @@ def main(argv: list[str] | None = None) -> int:
         help="folder keeping the retrains' query losses per family, seed and setting, so that "
         "a re-run (other methods, the same seed) skips the retraining",
     )
+    ap.add_argument("--scores", default=None, help="folder for each method's score matrix (.npy)")
     args = ap.parse_args(argv)
     for f in FAMILIES.values():
         if args.epochs:
@@ -1095,6 +1106,7 @@ def main(argv: list[str] | None = None) -> int:
                         args.replays,
                         args.drop_weight,
                         Path(args.cache) if args.cache else None,
+                        Path(args.scores) if args.scores else None,
                     )
                 )
                 if args.json:
