@@ -203,6 +203,8 @@ def run_ours(
     from studio.attribution import gradients as G
     from studio.attribution.index import build_gradient_index
 
+    if "damping" in overrides:  # a grid point's damping is the index's, sketched or not
+        overrides.setdefault("sketch_damping", overrides["damping"])
     cfg = G.GradientConfig(**{"batch_size": 8, "chunk_size": 256, **overrides})
     t0 = time.perf_counter()
     tag = "-".join(f"{k}{v}" for k, v in sorted(overrides.items())) or "default"
