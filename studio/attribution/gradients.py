@@ -46,7 +46,7 @@ How the pieces were chosen (see the papers cited in issue 5):
   column, and whitening with a small damping inflates the low-curvature directions, whose
   collisions then drown the rest: on the starter model's held-out seed (bench
   attribution_families.py, smollm2 seed 10) LDS usual / single-model went from 0.795 / 0.511 at
-  16,384 columns and damping 0.1 (the sketch's seed alone moved single-model by 0.47-0.57) to
+  16,384 columns and damping 0.1 (with the sketch's seed alone, single-model ran 0.47-0.57) to
   0.837 / 0.659 at 65,536 columns and damping 10, the best point of that seed's grid (damping
   1e-6 to 10, A and B, projection 128 / 256 / none, sketch none / 16,384 / 65,536). A sketched
   index uses ``sketch_damping``; an unsketched one (small models) is unchanged. 65,536 columns
