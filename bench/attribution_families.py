@@ -803,13 +803,14 @@ def run_family_seed(
         return (fam, seed, subsets, drops[: k + 1], truth_dtype, drop_weight)
 
     got = [_load_truth(cache, *key(k)) for k in range(max(1, len(drops)))]
-    if "usual" not in got[0]:
+    retrain_usual = "usual" not in got[0]
+    if retrain_usual:
         got = [{} for _ in got]  # (drop files go with the usual losses they were drawn after)
     usual_masks = np.zeros((subsets, n), dtype=bool)
     usual_losses = []
     for m in range(subsets):
         usual_masks[m, rng.choice(n, n // 2, replace=False)] = True
-        if "usual" not in got[0]:
+        if retrain_usual:
             _, r, f = trainer.fit(10_000 + 97 * seed + m, subset=usual_masks[m])
             usual_losses.append(trainer.losses(r, f, queries))
     usual_l = got[0].get("usual", np.array(usual_losses))
@@ -832,7 +833,7 @@ def run_family_seed(
                 **{f"single{k}": single[drop][1]},
                 **({"usual": usual_l} if k == 0 else {}),
             )
-    if not drops and "usual" not in got[0] and cache is not None:
+    if not drops and retrain_usual and cache is not None:
         _save_truth(cache, *key(0), usual=usual_l)
     t_retrain = time.perf_counter() - t0
     model = trainer.peft_model(rep, final)

@@ -563,13 +563,12 @@ def estimate(
     # One vmapped product for all queries, rather than one per query, only for a small graph:
     # vmapping holds every query's backward at once (on the starter model, 4 queries: 13.8 GB
     # against 9.5 GB one by one, and slower, 24 against 16 s a step).
+    vmap_extra = (queries - 1) * block * step_bytes // 3
     batched = (
-        queries > 1
-        and block * step_bytes <= BATCHED_GRAPH_BYTES
-        and memory + (queries - 1) * block * step_bytes // 3 <= limit
+        queries > 1 and block * step_bytes <= BATCHED_GRAPH_BYTES and memory + vmap_extra <= limit
     )
     if batched:
-        memory += (queries - 1) * block * step_bytes // 3
+        memory += vmap_extra
     tps = tokens_per_s or 20_000.0
     work = sum(step_tokens) / tps * (1 + 3 + 2 * max(1, queries)) * (2 if size == 8 else 1)
     return {

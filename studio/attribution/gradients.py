@@ -100,6 +100,10 @@ class GradientConfig:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
+    def damping_for(self, sketched: bool) -> float:
+        """The damping an index built with these settings uses."""
+        return self.sketch_damping if sketched else self.damping
+
     @classmethod
     def from_dict(cls, d: dict[str, Any]) -> GradientConfig:
         if "sketch_damping" not in d and "damping" in d:

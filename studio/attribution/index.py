@@ -239,7 +239,7 @@ def build_gradient_index(
     # Assemble: one memory-mapped matrix, the scales, and the curvature from the stored values.
     sketch = cfg.curvature == "ekfac" and 0 < cfg.compress_dim < dim
     stored = [(0, cfg.compress_dim)] if sketch else blocks
-    damping = cfg.sketch_damping if sketch else cfg.damping
+    damping = cfg.damping_for(sketch)
     stored_dim = stored[-1][1]
     out_mm = {
         "g": np.lib.format.open_memmap(
@@ -300,7 +300,6 @@ def build_gradient_index(
         "dim": dim,
         "stored_dim": stored_dim,
         "sketch": sketch,
-        "damping": damping,
         "blocks": blocks,
         "modules": [[m.name, m.dim, m.rank, m.k_in, m.k_out, m.use_a] for m in mods],
     }

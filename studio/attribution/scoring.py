@@ -84,7 +84,7 @@ def score_query(
         params["gradient"] = {
             "seed": cfg.seed,
             "proj_dim": cfg.proj_dim,
-            "damping": gi.meta.get("damping", cfg.damping),  # (a sketched index's own)
+            "damping": cfg.damping_for(gi.meta["sketch"]),
             "curvature": cfg.curvature,
             "examples": gi.meta["n"],
             "dim": gi.meta["dim"],

@@ -331,20 +331,16 @@ def test_queries_share_one_vmapped_product_only_where_its_graph_is_small() -> No
         rows = [{"input_ids": [1] * width} for _ in range(n)]
         return NS(init=init, total_steps=len(steps), steps=steps, rows=rows, records=[{}] * n)
 
-    tiny = NS(
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        vocab_size=256,
-    )
-    starter = NS(
-        hidden_size=576,
-        intermediate_size=1536,
-        num_hidden_layers=30,
-        num_attention_heads=9,
-        vocab_size=49152,
-    )
+    def config(hidden: int, inter: int, layers: int, heads: int, vocab: int) -> Any:
+        return NS(
+            hidden_size=hidden,
+            intermediate_size=inter,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            vocab_size=vocab,
+        )
+
+    tiny, starter = config(64, 128, 2, 4, 256), config(576, 1536, 30, 9, 49152)
     roomy = 1 << 40
     one = X.estimate(record(64, 2, 24), tiny, queries=1, memory_limit=roomy)
     four = X.estimate(record(64, 2, 24), tiny, queries=4, memory_limit=roomy)
