@@ -11,11 +11,19 @@ the derivative; tests/attribution/test_exact.py checks it against finite differe
 fast they leave 1 as delta grows is how far a removal (delta = 1) is from the derivative.
 
 With --fd D the derivative is taken by a finite difference at delta D instead (no reverse pass:
-for a model too big for one here, such as the studio's starter model, family smollm2).
+for a model too big for one here, such as the studio's starter model, family smollm2). With
+--scores FILE (a score matrix saved by `attribution_families.py --scores DIR --methods exact`
+for the same family and seed) the saved metagradient is the prediction, and with --fd as well
+each record's finite difference is compared with it: where the two differ, the run is not
+smooth in that record's weight even at delta D.
+
+Besides the per-record lines (correlation over queries), the summary gives, for each delta, the
+Spearman correlation over the records of the true change with the prediction, per query and
+averaged: the ordering of records that the single-model LDS at one record per subset measures.
 
 Usage: .venv/bin/python bench/exact_linearity.py FAMILY SEED [--opt usual|smooth]
        [--records 4] [--deltas 1e-4 1e-2 0.1 1] [--lr LR] [--epochs 2]
-       [--fd 0.05 --dtype float32]
+       [--fd 0.05 --dtype float32] [--eps EPS] [--record-ids 42 83 ...] [--scores FILE]
 """
 
 from __future__ import annotations
@@ -44,7 +52,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--opt", default="usual", choices=list(F.OPT_SETTINGS))
     ap.add_argument("--lr", type=float, default=None, help="override the setting's learning rate")
     ap.add_argument("--epochs", type=int, default=2)
+    ap.add_argument("--eps", type=float, default=None, help="override the setting's AdamW eps")
     ap.add_argument("--records", type=int, default=4, help="records perturbed (random, seed 0)")
+    ap.add_argument("--record-ids", type=int, nargs="+", default=None, help="these records instead")
+    ap.add_argument(
+        "--scores",
+        type=Path,
+        default=None,
+        help="a saved exact score matrix (queries x records, = -metagradient) as the prediction",
+    )
     ap.add_argument("--deltas", type=float, nargs="+", default=[1e-4, 1e-2, 0.1, 1.0])
     ap.add_argument(
         "--fd",
@@ -64,6 +80,8 @@ def main(argv: list[str] | None = None) -> int:
         setattr(fam, k, v)
     if args.lr is not None:
         fam.lr = args.lr
+    if args.eps is not None:
+        fam.eps = args.eps
     torch.set_num_threads(1)
     tmp = Path(tempfile.mkdtemp(prefix="exact-lin-"))
     try:
@@ -88,8 +106,12 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
     record, _, _ = trainer.fit(seed)
     rep = trainer.replay(record, args.dtype)
     n = len(fx.train)
-    plan = None if args.fd else F.exact_plan(rep, len(qs))
-    grads = None if plan is None else X.metagradients(rep, qs, **plan)[0]
+    if args.scores is not None:
+        grads = -np.load(args.scores)
+    elif args.fd:
+        grads = None
+    else:
+        grads = X.metagradients(rep, qs, **F.exact_plan(rep, len(qs)))[0]
 
     def losses(w: np.ndarray) -> np.ndarray:
         final, _ = X.train(rep, w)
@@ -103,11 +125,21 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
         flush=True,
     )
     rows: dict[float, list[tuple[float, float]]] = {d: [] for d in args.deltas}
-    for i in np.random.default_rng(0).choice(n, args.records, replace=False):
+    changes: dict[float, list[tuple[np.ndarray, np.ndarray]]] = {d: [] for d in args.deltas}
+    chosen = args.record_ids or np.random.default_rng(0).choice(n, args.records, replace=False)
+    for i in chosen:
         if args.fd:  # the derivative by a finite difference (no reverse pass: big models)
             w = np.ones(n)
             w[i] = 1.0 - args.fd
             slope = -(losses(w) - base_l) / args.fd
+            if grads is not None:
+                g = grads[:, i]
+                print(
+                    f"  record {int(i):4d}  finite difference at {args.fd:g} vs metagradient:"
+                    f" corr {np.corrcoef(slope, g)[0, 1]:+.3f}"
+                    f"  median ratio {np.median(slope / g):+.3f}",
+                    flush=True,
+                )
         else:
             slope = grads[:, i]
         for d in args.deltas:
@@ -118,14 +150,26 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
             corr = float(np.corrcoef(true, pred)[0, 1])
             ratio = float(np.median(true / pred))
             rows[d].append((corr, ratio))
+            changes[d].append((true, pred))
             print(
                 f"  record {int(i):4d}  delta {d:<7g} corr(true, predicted) {corr:+.3f}  "
                 f"median true/predicted {ratio:+.3f}  mean |true| {np.abs(true).mean():.2e}",
                 flush=True,
             )
+    from attribution import spearman
+
     for d, v in rows.items():
         c, r = np.array(v).T
-        print(f"delta {d:<7g} mean corr {c.mean():+.3f}  mean ratio {r.mean():+.3f}")
+        true, pred = (np.array(x) for x in zip(*changes[d], strict=True))  # records x queries
+        over_records = (
+            [spearman(pred[:, q], true[:, q]) for q in range(true.shape[1])]
+            if len(true) > 2
+            else [float("nan")]
+        )
+        print(
+            f"delta {d:<7g} mean corr {c.mean():+.3f}  mean ratio {r.mean():+.3f}"
+            f"  Spearman over records (mean over queries) {np.mean(over_records):+.3f}"
+        )
 
 
 if __name__ == "__main__":
