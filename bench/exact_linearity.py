@@ -156,13 +156,11 @@ def _run(args: argparse.Namespace, fam: F.Family, tmp: Path) -> None:
                 f"median true/predicted {ratio:+.3f}  mean |true| {np.abs(true).mean():.2e}",
                 flush=True,
             )
-    from attribution import spearman
-
     for d, v in rows.items():
         c, r = np.array(v).T
         true, pred = (np.array(x) for x in zip(*changes[d], strict=True))  # records x queries
         over_records = (
-            [spearman(pred[:, q], true[:, q]) for q in range(true.shape[1])]
+            [F.A.spearman(pred[:, q], true[:, q]) for q in range(true.shape[1])]
             if len(true) > 2
             else [float("nan")]
         )
